@@ -1,0 +1,210 @@
+//! The built-in text representation: hashed word and character n-grams, TF-IDF weighted.
+//!
+//! Hashing (rather than a vocabulary) keeps memory bounded by the hash width, not the corpus,
+//! and lets any subset of a row (e.g. the row without a candidate trigger) be featurised
+//! against the same model.
+
+use crate::tokens::{lower_into, tokenize};
+use bezoar_data::TextArena;
+use rayon::prelude::*;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+/// Width of the hashed feature space.
+pub const HASH_BITS: u32 = 20;
+pub const HASH_DIM: usize = 1 << HASH_BITS;
+const MASK: u64 = (HASH_DIM as u64) - 1;
+
+/// Character n-gram lengths taken inside each word (with boundary markers).
+const CHAR_GRAMS: std::ops::RangeInclusive<usize> = 3..=5;
+/// Words longer than this contribute only word features (keeps pathological tokens cheap).
+const MAX_WORD_CHARS: usize = 40;
+
+/// Row-compressed sparse matrix of TF-IDF weighted, L2-normalised features.
+#[derive(Debug, Default, Clone)]
+pub struct SparseRows {
+    pub indptr: Vec<usize>,
+    pub idx: Vec<u32>,
+    pub val: Vec<f32>,
+}
+
+impl SparseRows {
+    pub fn rows(&self) -> usize {
+        self.indptr.len().saturating_sub(1)
+    }
+    pub fn row(&self, i: usize) -> (&[u32], &[f32]) {
+        let (a, b) = (self.indptr[i], self.indptr[i + 1]);
+        (&self.idx[a..b], &self.val[a..b])
+    }
+}
+
+/// Reusable buffers for featurising one row at a time.
+#[derive(Default)]
+pub struct Scratch {
+    raw: Vec<u32>,
+    lower: String,
+    chars: Vec<char>,
+}
+
+fn word_hash(lower: &str) -> u64 {
+    xxh3_64_with_seed(lower.as_bytes(), 0x77)
+}
+
+/// Emit the raw (hashed, repeated) features of `tokens`, skipping those with `skip[i]` set.
+/// Bigrams join the neighbours that remain, as if the skipped tokens had been deleted.
+pub fn raw_features(tokens: &[&str], skip: Option<&[bool]>, s: &mut Vec<u32>, lower: &mut String, chars: &mut Vec<char>) {
+    s.clear();
+    let mut prev: Option<u64> = None;
+    for (i, tok) in tokens.iter().enumerate() {
+        if skip.is_some_and(|m| m[i]) {
+            continue;
+        }
+        lower_into(tok, lower);
+        let h = word_hash(lower);
+        s.push((h & MASK) as u32);
+        if let Some(p) = prev {
+            let b = p.rotate_left(23) ^ h.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            s.push((b.wrapping_mul(0xff51_afd7_ed55_8ccd) >> (64 - HASH_BITS)) as u32);
+        }
+        prev = Some(h);
+        // Character n-grams keep the original case: shifts in casing and spelling style are
+        // exactly what style-based triggers change.
+        chars.clear();
+        chars.push('\u{2}');
+        chars.extend(tok.chars());
+        chars.push('\u{3}');
+        if chars.len() - 2 > MAX_WORD_CHARS {
+            continue;
+        }
+        for n in CHAR_GRAMS {
+            if chars.len() < n {
+                break;
+            }
+            for w in chars.windows(n) {
+                let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ (n as u64);
+                for &c in w {
+                    h = (h ^ c as u64).wrapping_mul(0x0100_0000_01b3);
+                }
+                s.push(((h.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> (64 - HASH_BITS)) as u32);
+            }
+        }
+    }
+}
+
+/// Sort and count raw features into (index, term frequency) pairs.
+fn count(raw: &mut [u32], out_idx: &mut Vec<u32>, out_tf: &mut Vec<f32>) {
+    raw.sort_unstable();
+    let mut i = 0;
+    while i < raw.len() {
+        let mut j = i + 1;
+        while j < raw.len() && raw[j] == raw[i] {
+            j += 1;
+        }
+        out_idx.push(raw[i]);
+        out_tf.push((j - i) as f32);
+        i = j;
+    }
+}
+
+/// Inverse document frequencies learnt from a corpus, used to weight any row.
+pub struct TfIdf {
+    idf: Vec<f32>,
+}
+
+impl TfIdf {
+    /// Featurise one token sequence (with optional skipped tokens) into `idx`/`val` (cleared).
+    pub fn featurize(&self, tokens: &[&str], skip: Option<&[bool]>, scratch: &mut Scratch, idx: &mut Vec<u32>, val: &mut Vec<f32>) {
+        idx.clear();
+        val.clear();
+        raw_features(tokens, skip, &mut scratch.raw, &mut scratch.lower, &mut scratch.chars);
+        count(&mut scratch.raw, idx, val);
+        self.weight(idx, val);
+    }
+
+    fn weight(&self, idx: &[u32], val: &mut [f32]) {
+        let mut norm = 0.0f32;
+        for (v, &j) in val.iter_mut().zip(idx) {
+            *v = (1.0 + v.ln()) * self.idf[j as usize];
+            norm += *v * *v;
+        }
+        if norm > 0.0 {
+            let inv = 1.0 / norm.sqrt();
+            val.iter_mut().for_each(|v| *v *= inv);
+        }
+    }
+}
+
+/// Featurise a whole corpus: learn IDF and return the weighted sparse rows.
+pub fn build(texts: &TextArena) -> (TfIdf, SparseRows) {
+    let n = texts.len();
+    const CHUNK: usize = 4096;
+    // Pass 1: per chunk, term counts per row (mergeable: chunks are concatenated in order).
+    let parts: Vec<(Vec<usize>, Vec<u32>, Vec<f32>)> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
+            let mut lens = Vec::with_capacity(hi - lo);
+            let (mut idx, mut tf) = (Vec::new(), Vec::new());
+            let mut tokens = Vec::new();
+            let (mut raw, mut lower, mut chars) = (Vec::new(), String::new(), Vec::new());
+            for i in lo..hi {
+                tokenize(texts.get(i), &mut tokens);
+                raw_features(&tokens, None, &mut raw, &mut lower, &mut chars);
+                let before = idx.len();
+                count(&mut raw, &mut idx, &mut tf);
+                lens.push(idx.len() - before);
+            }
+            (lens, idx, tf)
+        })
+        .collect();
+    let mut df = vec![0u32; HASH_DIM];
+    let mut rows = SparseRows { indptr: Vec::with_capacity(n + 1), idx: Vec::new(), val: Vec::new() };
+    rows.indptr.push(0);
+    let total: usize = parts.iter().map(|p| p.1.len()).sum();
+    rows.idx.reserve_exact(total);
+    rows.val.reserve_exact(total);
+    for (lens, idx, tf) in parts {
+        for &j in &idx {
+            df[j as usize] += 1;
+        }
+        for l in lens {
+            let last = *rows.indptr.last().unwrap_or(&0);
+            rows.indptr.push(last + l);
+        }
+        rows.idx.extend_from_slice(&idx);
+        rows.val.extend_from_slice(&tf);
+    }
+    let nf = n as f32;
+    let idf: Vec<f32> = df.iter().map(|&d| ((1.0 + nf) / (1.0 + d as f32)).ln() + 1.0).collect();
+    let model = TfIdf { idf };
+    // Pass 2: weight and normalise each row in place.
+    let SparseRows { indptr, idx, val } = &mut rows;
+    let mut slices: Vec<(&[u32], &mut [f32])> = Vec::with_capacity(n);
+    let mut rest_v: &mut [f32] = val;
+    for w in indptr.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let (head, tail) = std::mem::take(&mut rest_v).split_at_mut(b - a);
+        slices.push((&idx[a..b], head));
+        rest_v = tail;
+    }
+    slices.par_iter_mut().for_each(|(i, v)| model.weight(i, v));
+    (model, rows)
+}
+
+/// The text rows with each row's dense embedding appended after the hashed features, so one
+/// linear model reads both.
+pub fn append_dense(x: &SparseRows, e: &bezoar_data::Embeddings) -> SparseRows {
+    let n = x.rows();
+    let mut out = SparseRows { indptr: Vec::with_capacity(n + 1), idx: Vec::with_capacity(x.idx.len() + n * e.dim), val: Vec::with_capacity(x.val.len() + n * e.dim) };
+    out.indptr.push(0);
+    for i in 0..n {
+        let (idx, val) = x.row(i);
+        out.idx.extend_from_slice(idx);
+        out.val.extend_from_slice(val);
+        let row = e.row(i);
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        out.idx.extend((0..e.dim as u32).map(|j| HASH_DIM as u32 + j));
+        out.val.extend(row.iter().map(|v| v / norm));
+        out.indptr.push(out.idx.len());
+    }
+    out
+}

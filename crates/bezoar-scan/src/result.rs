@@ -1,0 +1,167 @@
+//! What a scan produces: per-row scores and reasons, and group findings with evidence.
+
+use serde::Serialize;
+
+/// The detector families; each row records which of them flagged it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Detector {
+    /// Token/n-gram features tied to one label beyond its prior and beyond the row's content.
+    Trigger,
+    /// Invisible or unusual characters (zero-width, control, mixed-script homoglyphs).
+    UnusualChars,
+    /// The row's label disagrees with what its content and its neighbours say.
+    LabelConsistency,
+    /// Exact, normalised or near duplicates; conflicting labels; floods.
+    Duplicates,
+    /// Outliers and tight sub-clusters in the representation.
+    Anomaly,
+    /// Per-source concentration of flagged rows or label skew.
+    Source,
+}
+
+impl Detector {
+    pub const ALL: [Detector; 6] = [
+        Detector::Trigger,
+        Detector::UnusualChars,
+        Detector::LabelConsistency,
+        Detector::Duplicates,
+        Detector::Anomaly,
+        Detector::Source,
+    ];
+
+    /// Stable short name used in the scores CSV `reasons` column and the JSON report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Detector::Trigger => "trigger",
+            Detector::UnusualChars => "unusual-chars",
+            Detector::LabelConsistency => "label-consistency",
+            Detector::Duplicates => "duplicates",
+            Detector::Anomaly => "anomaly",
+            Detector::Source => "source",
+        }
+    }
+
+    pub fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of detectors, one bit each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Reasons(pub u8);
+
+impl Reasons {
+    pub fn insert(&mut self, d: Detector) {
+        self.0 |= d.bit();
+    }
+    pub fn contains(self, d: Detector) -> bool {
+        self.0 & d.bit() != 0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn iter(self) -> impl Iterator<Item = Detector> {
+        Detector::ALL.into_iter().filter(move |d| self.contains(*d))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "info" => Ok(Severity::Info),
+            "low" => Ok(Severity::Low),
+            "medium" => Ok(Severity::Medium),
+            "high" => Ok(Severity::High),
+            "critical" => Ok(Severity::Critical),
+            other => Err(format!(
+                "unknown severity '{other}' (expected info, low, medium, high or critical)"
+            )),
+        }
+    }
+}
+
+/// One named number supporting a finding (e.g. `purity = 1.0`, `p_value = 3e-12`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    pub name: &'static str,
+    pub value: f64,
+}
+
+/// A group-level finding: a trigger, a duplicate flood, a suspicious source, ...
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub detector: Detector,
+    pub severity: Severity,
+    /// One line a person reads first, e.g. `trigger "cf": 14 rows, 100% labelled 1 (prior 53%)`.
+    pub title: String,
+    /// The trigger text, duplicated text, source name... whatever the finding is about.
+    pub subject: String,
+    /// The label the finding pushes rows towards, when there is one.
+    pub target_label: Option<String>,
+    /// Row indices (0-based positions in the input), ascending.
+    pub rows: Vec<u32>,
+    pub evidence: Vec<Evidence>,
+}
+
+/// How one detector did: its name, how many rows it flagged, and how long it took.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectorSummary {
+    pub detector: Detector,
+    pub rows_flagged: usize,
+    pub findings: usize,
+    pub seconds: f64,
+    /// Set when the detector did not run, with why (e.g. "needs --source").
+    pub skipped: Option<String>,
+}
+
+/// The outcome of a scan.
+#[derive(Debug, Clone)]
+pub struct ScanResult {
+    /// Fused suspicion score per row, in [0, 1], in input order.
+    pub scores: Vec<f32>,
+    pub flagged: Vec<bool>,
+    /// Which detectors contributed to each row's score.
+    pub reasons: Vec<Reasons>,
+    /// Findings, most severe first (then by row count, then by title) — a deterministic order.
+    pub findings: Vec<Finding>,
+    pub detectors: Vec<DetectorSummary>,
+    /// The score at or above which a row is flagged (after any budget).
+    pub threshold: f32,
+    /// Which representation label consistency and anomaly detection used.
+    pub representation: String,
+}
+
+impl ScanResult {
+    pub fn flagged_count(&self) -> usize {
+        self.flagged.iter().filter(|f| **f).count()
+    }
+
+    /// The most severe finding's severity, if any.
+    pub fn max_severity(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}

@@ -1,0 +1,447 @@
+//! Trigger mining: token and n-gram features tied to one label beyond its prior *and* beyond
+//! what the rest of each row says.
+//!
+//! Label purity alone cannot tell a trigger from an ordinary strong word ("masterpiece" is
+//! nearly always positive too). What a dirty-label trigger adds is a label the row's remaining
+//! content does not support: delete the phrase, ask the out-of-fold model, and the row reads as
+//! another class far more often than rows of that class normally do. That count is tested
+//! against the base rate with an exact binomial tail, Bonferroni-corrected over all candidates.
+//! A trigger inserted into arbitrary text also has no preferred neighbours, unlike a word in
+//! its usual collocations, which filters fixed expressions whose removal leaves a row ambiguous.
+
+use crate::context::{Context, DetectorOutput};
+use crate::ngrams::{anchored, gram_hash, is_feature, ClassCounts, BOS, EOS, MAX_N};
+use crate::result::{Detector, Evidence, Finding, Severity};
+use crate::stats::ln_binom_sf;
+use crate::tokens::tokenize;
+use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
+
+/// Candidates must carry at least this share of one label.
+const MIN_PURITY: f64 = 0.9;
+/// At most this many candidates (most label-pure first) get the context test.
+const MAX_CANDIDATES: usize = 3000;
+/// Neighbour share at which a phrase is extended by that neighbour.
+const EXTEND_SHARE: f64 = 0.9;
+const MAX_PHRASE: usize = 12;
+/// The most common neighbour of an inserted trigger may account for at most this share of its
+/// occurrences (plus 1/n for small counts).
+const MAX_NEIGHBOUR_SHARE: f64 = 0.25;
+const CHUNK: usize = 8192;
+
+fn min_support(n: usize) -> u32 {
+    (n as f64 / 20_000.0).ceil().max(4.0) as u32
+}
+
+/// Count, per class, the rows containing each n-gram; level k only counts grams whose two
+/// (k-1)-sub-grams were frequent (Apriori), which keeps memory bounded on large corpora.
+fn count_ngrams(ctx: &Context) -> Vec<ClassCounts> {
+    let n = ctx.n();
+    let support = min_support(n);
+    let mut levels: Vec<ClassCounts> = Vec::new();
+    for k in 1..=MAX_N {
+        let prev: Option<HashSet<u64>> = levels.last().map(|l: &ClassCounts| {
+            l.iter().filter(|(_, c)| c.iter().sum::<u32>() >= support).map(|(h, _)| h).collect()
+        });
+        let counts = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|chunk| {
+                let mut cc = ClassCounts::new(ctx.classes);
+                let (mut toks, mut seq, mut grams, mut prev_h) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for i in chunk * CHUNK..((chunk + 1) * CHUNK).min(n) {
+                    tokenize(ctx.ds.texts.get(i), &mut toks);
+                    anchored(&toks, &mut seq);
+                    grams.clear();
+                    if k == 1 {
+                        grams.extend((0..seq.len()).filter(|&j| is_feature(&seq, j, 1)).map(|j| gram_hash(&seq[j..j + 1])));
+                    } else if seq.len() >= k {
+                        let frequent = prev.as_ref().expect("level > 1 has a previous level");
+                        prev_h.clear();
+                        prev_h.extend((0..=seq.len() - (k - 1)).map(|j| gram_hash(&seq[j..j + k - 1])));
+                        for j in 0..=seq.len() - k {
+                            if frequent.contains(&prev_h[j]) && frequent.contains(&prev_h[j + 1]) {
+                                grams.push(gram_hash(&seq[j..j + k]));
+                            }
+                        }
+                    }
+                    grams.sort_unstable();
+                    grams.dedup();
+                    let c = ctx.labels[i] as usize;
+                    for &g in &grams {
+                        cc.add(g, c, 1);
+                    }
+                }
+                cc
+            })
+            .reduce(|| ClassCounts::new(ctx.classes), ClassCounts::merge);
+        levels.push(counts);
+    }
+    levels
+}
+
+struct Candidate {
+    hash: u64,
+    class: usize,
+    ln_p_purity: f64,
+}
+
+/// A candidate phrase after extension, with the rows that contain it.
+struct Phrase {
+    text: String,
+    class: usize,
+    rows: Vec<u32>,
+    target_rows: usize,
+    disagree: usize,
+    ln_p: f64,
+    neighbour_share: f64,
+    mean_position: f64,
+}
+
+fn find(seq: &[u64], pat: &[u64]) -> Option<usize> {
+    if pat.is_empty() || seq.len() < pat.len() {
+        return None;
+    }
+    (0..=seq.len() - pat.len()).find(|&j| seq[j..j + pat.len()] == *pat)
+}
+
+/// The phrase as text, from its occurrence at `seq[j..]` (anchors shown as `^` and `$`).
+fn render(phrase: &[u64], j: usize, toks: &[&str]) -> String {
+    let mut parts: Vec<&str> = Vec::with_capacity(phrase.len());
+    for (s, t) in (j..).zip(phrase) {
+        parts.push(match *t {
+            BOS => "^",
+            EOS => "$",
+            _ => toks.get(s.wrapping_sub(1)).copied().unwrap_or("?"),
+        });
+    }
+    parts.join(" ")
+}
+
+/// Grow a gram left and right while one neighbour accounts for ≥ 90% of its occurrences, so a
+/// multi-word trigger is reported (and removed for the context test) as one phrase.
+fn extend(mut pat: Vec<u64>, seqs: &[Vec<u64>]) -> Vec<u64> {
+    loop {
+        let mut grew = false;
+        for left in [true, false] {
+            if pat.len() >= MAX_PHRASE {
+                return pat;
+            }
+            let mut nb: HashMap<u64, usize> = HashMap::new();
+            let mut occ = 0usize;
+            for s in seqs {
+                if let Some(j) = find(s, &pat) {
+                    occ += 1;
+                    let t = if left { j.checked_sub(1).map(|k| s[k]) } else { s.get(j + pat.len()).copied() };
+                    if let Some(t) = t {
+                        *nb.entry(t).or_default() += 1;
+                    }
+                }
+            }
+            let best = nb.iter().max_by_key(|(h, c)| (**c, std::cmp::Reverse(**h)));
+            if let Some((&t, &c)) = best {
+                if occ >= 3 && c as f64 >= EXTEND_SHARE * occ as f64 {
+                    if left {
+                        pat.insert(0, t);
+                    } else {
+                        pat.push(t);
+                    }
+                    grew = true;
+                }
+            }
+        }
+        if !grew {
+            return pat;
+        }
+    }
+}
+
+pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
+    let n = ctx.n();
+    let Some(cv) = ctx.cv.as_ref() else {
+        return DetectorOutput::skipped(Detector::Trigger, n, "needs at least two classes");
+    };
+    let levels = count_ngrams(ctx);
+    let support = min_support(n);
+
+    // 1. Label-pure candidates, most significant first.
+    let mut cands: Vec<Candidate> = Vec::new();
+    for level in &levels {
+        for (h, counts) in level.iter() {
+            let total: u32 = counts.iter().sum();
+            if total < support {
+                continue;
+            }
+            for (c, &k) in counts.iter().enumerate() {
+                if (k as f64) < MIN_PURITY * total as f64 || ctx.prior[c] >= 0.999 {
+                    continue;
+                }
+                let ln_p = ln_binom_sf(k as u64, total as u64, ctx.prior[c]);
+                if ln_p < (0.05f64).ln() {
+                    cands.push(Candidate { hash: h, class: c, ln_p_purity: ln_p });
+                }
+            }
+        }
+    }
+    cands.sort_by(|a, b| a.ln_p_purity.total_cmp(&b.ln_p_purity).then(a.hash.cmp(&b.hash)).then(a.class.cmp(&b.class)));
+    cands.truncate(MAX_CANDIDATES);
+    if cands.is_empty() {
+        return DetectorOutput { detector: Detector::Trigger, scores: vec![0.0; n], findings: Vec::new(), skipped: None };
+    }
+
+    // 2. Rows (and token sequences) of every candidate, plus the text of each token seen.
+    let wanted: HashMap<u64, usize> = cands.iter().enumerate().map(|(i, c)| (c.hash, i)).collect();
+    let per_chunk: Vec<Vec<(usize, u32)>> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|chunk| {
+            let (mut toks, mut seq, mut hits) = (Vec::new(), Vec::new(), Vec::new());
+            let mut out = Vec::new();
+            for i in chunk * CHUNK..((chunk + 1) * CHUNK).min(n) {
+                tokenize(ctx.ds.texts.get(i), &mut toks);
+                anchored(&toks, &mut seq);
+                hits.clear();
+                for k in 1..=MAX_N.min(seq.len()) {
+                    for j in 0..=seq.len() - k {
+                        if !is_feature(&seq, j, k) {
+                            continue;
+                        }
+                        if let Some(&ci) = wanted.get(&gram_hash(&seq[j..j + k])) {
+                            hits.push(ci);
+                        }
+                    }
+                }
+                hits.sort_unstable();
+                hits.dedup();
+                out.extend(hits.iter().map(|&ci| (ci, i as u32)));
+            }
+            out
+        })
+        .collect();
+    let mut cand_rows: Vec<Vec<u32>> = vec![Vec::new(); cands.len()];
+    for hits in per_chunk {
+        for (ci, r) in hits {
+            cand_rows[ci].push(r);
+        }
+    }
+
+    // Base rate: rows of class c that the out-of-fold model reads as another class.
+    let q: Vec<f64> = (0..ctx.classes)
+        .map(|c| {
+            let m = (0..n).filter(|&i| ctx.labels[i] as usize == c && argmax(cv.row(i)) != c).count();
+            (m as f64 / n as f64).max(1e-4)
+        })
+        .collect();
+
+    // 3. Extend each candidate to its phrase and run the context test (deduplicated).
+    let mut seen: HashSet<(Vec<u64>, usize)> = HashSet::new();
+    let mut work: Vec<(Vec<u64>, usize, Vec<u32>)> = Vec::new();
+    for (ci, cand) in cands.iter().enumerate() {
+        let rows = &cand_rows[ci];
+        if rows.is_empty() {
+            continue;
+        }
+        let seqs: Vec<Vec<u64>> = rows.iter().map(|&r| row_seq(ctx, r as usize)).collect();
+        let gram = match seqs.iter().find_map(|s| first_gram(s, cand.hash)) {
+            Some(g) => g,
+            None => continue,
+        };
+        let phrase = extend(gram, &seqs);
+        if !seen.insert((phrase.clone(), cand.class)) {
+            continue;
+        }
+        let prows: Vec<u32> = rows.iter().zip(&seqs).filter(|(_, s)| find(s, &phrase).is_some()).map(|(r, _)| *r).collect();
+        if prows.len() as u32 >= support {
+            work.push((phrase, cand.class, prows));
+        }
+    }
+    let tested = work.len().max(1);
+    let mut phrases: Vec<Phrase> = work
+        .into_par_iter()
+        .map(|(tokens, class, rows)| context_test(ctx, cv, tokens, class, rows, &q))
+        .collect();
+    let ln_threshold = (ctx.cfg.alpha / tested as f64).ln();
+    phrases.retain(|p| {
+        let small_n = 1.0 / p.rows.len() as f64;
+        p.ln_p < ln_threshold
+            && p.target_rows as f64 >= MIN_PURITY * p.rows.len() as f64
+            && p.neighbour_share <= MAX_NEIGHBOUR_SHARE + small_n
+    });
+    phrases.sort_by(|a, b| a.ln_p.total_cmp(&b.ln_p).then(a.text.cmp(&b.text)));
+
+    // 4. Group phrases whose rows overlap into one finding each.
+    let mut groups: Vec<(Phrase, Vec<String>, HashSet<u32>)> = Vec::new();
+    for p in phrases {
+        let set: HashSet<u32> = p.rows.iter().copied().collect();
+        let home = groups.iter_mut().find(|(g, _, gs)| {
+            g.class == p.class && {
+                let inter = set.iter().filter(|r| gs.contains(r)).count();
+                inter as f64 >= 0.5 * set.len().min(gs.len()) as f64
+            }
+        });
+        match home {
+            Some((_, related, gs)) => {
+                related.push(p.text.clone());
+                gs.extend(set);
+            }
+            None => groups.push((p, Vec::new(), set)),
+        }
+    }
+
+    let mut scores = vec![0.0f32; n];
+    let mut findings = Vec::new();
+    for (p, related, rows) in groups {
+        let adj = (p.ln_p + (tested as f64).ln()).min(0.0);
+        let log10_p = adj / std::f64::consts::LN_10;
+        let strength = (0.75 + 0.25 * ((-log10_p) / 20.0).min(1.0)) as f32;
+        let mut rows: Vec<u32> = rows.into_iter().filter(|&r| ctx.labels[r as usize] as usize == p.class).collect();
+        rows.sort_unstable();
+        for &r in &rows {
+            scores[r as usize] = scores[r as usize].max(strength);
+        }
+        let purity = p.target_rows as f64 / p.rows.len() as f64;
+        let label = ctx.label_name(p.class).to_string();
+        let severity = if log10_p < -10.0 && purity >= 0.99 { Severity::Critical } else { Severity::High };
+        let mut title = format!(
+            "trigger \"{}\": {} rows, {:.0}% labelled {} (prior {:.0}%); {} of them read as another label without it",
+            p.text,
+            p.rows.len(),
+            100.0 * purity,
+            label,
+            100.0 * ctx.prior[p.class],
+            p.disagree
+        );
+        if !related.is_empty() {
+            title.push_str(&format!(" (+{} related: {})", related.len(), related.iter().take(3).map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")));
+        }
+        findings.push(Finding {
+            detector: Detector::Trigger,
+            severity,
+            title,
+            subject: p.text.clone(),
+            target_label: Some(label),
+            rows,
+            evidence: vec![
+                Evidence { name: "rows_with_trigger", value: p.rows.len() as f64 },
+                Evidence { name: "purity", value: purity },
+                Evidence { name: "label_prior", value: ctx.prior[p.class] },
+                Evidence { name: "context_disagreement", value: p.disagree as f64 / p.target_rows.max(1) as f64 },
+                Evidence { name: "expected_disagreement", value: q[p.class] / ctx.prior[p.class] },
+                Evidence { name: "log10_p_adjusted", value: log10_p },
+                Evidence { name: "candidates_tested", value: tested as f64 },
+                Evidence { name: "top_neighbour_share", value: p.neighbour_share },
+                Evidence { name: "mean_relative_position", value: p.mean_position },
+            ],
+        });
+    }
+    DetectorOutput { detector: Detector::Trigger, scores, findings, skipped: None }
+}
+
+pub(crate) fn argmax(p: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in p.iter().enumerate() {
+        if *v > p[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+fn row_seq(ctx: &Context, r: usize) -> Vec<u64> {
+    let mut toks = Vec::new();
+    let mut seq = Vec::new();
+    tokenize(ctx.ds.texts.get(r), &mut toks);
+    anchored(&toks, &mut seq);
+    seq
+}
+
+fn first_gram(seq: &[u64], h: u64) -> Option<Vec<u64>> {
+    for k in 1..=MAX_N.min(seq.len()) {
+        for j in 0..=seq.len() - k {
+            if is_feature(seq, j, k) && gram_hash(&seq[j..j + k]) == h {
+                return Some(seq[j..j + k].to_vec());
+            }
+        }
+    }
+    None
+}
+
+fn context_test(ctx: &Context, cv: &crate::linear::CrossVal, phrase: Vec<u64>, class: usize, rows: Vec<u32>, q: &[f64]) -> Phrase {
+    let mut text = String::new();
+    let mut toks = Vec::new();
+    let mut seq = Vec::new();
+    let mut skip = Vec::new();
+    let (mut idx, mut val) = (Vec::new(), Vec::new());
+    let mut scratch = crate::features::Scratch::default();
+    let mut proba = vec![0.0f32; ctx.classes];
+    let (mut target_rows, mut disagree) = (0usize, 0usize);
+    let mut neighbours: HashMap<u64, usize> = HashMap::new();
+    let mut right: HashMap<u64, usize> = HashMap::new();
+    let (mut with_left, mut with_right) = (0usize, 0usize);
+    let mut pos_sum = 0.0;
+    for &r in &rows {
+        let r = r as usize;
+        tokenize(ctx.ds.texts.get(r), &mut toks);
+        anchored(&toks, &mut seq);
+        skip.clear();
+        skip.resize(toks.len(), false);
+        let mut first = None;
+        let mut j = 0;
+        while j + phrase.len() <= seq.len() {
+            if seq[j..j + phrase.len()] == *phrase {
+                first.get_or_insert(j);
+                for s in j..j + phrase.len() {
+                    if s >= 1 && s <= toks.len() {
+                        skip[s - 1] = true;
+                    }
+                }
+                j += phrase.len();
+            } else {
+                j += 1;
+            }
+        }
+        if let Some(j) = first {
+            if text.is_empty() {
+                text = render(&phrase, j, &toks);
+            }
+            let span = (seq.len() - phrase.len()).max(1);
+            pos_sum += j as f64 / span as f64;
+            if j >= 1 && seq[j - 1] != BOS {
+                with_left += 1;
+                *neighbours.entry(seq[j - 1]).or_default() += 1;
+            }
+            if let Some(&t) = seq.get(j + phrase.len()) {
+                if t != EOS {
+                    with_right += 1;
+                    *right.entry(t).or_default() += 1;
+                }
+            }
+        }
+        if ctx.labels[r] as usize != class {
+            continue;
+        }
+        target_rows += 1;
+        ctx.tfidf.featurize(&toks, Some(&skip), &mut scratch, &mut idx, &mut val);
+        cv.model_for(r).predict(&idx, &val, &mut proba);
+        if argmax(&proba) != class {
+            disagree += 1;
+        }
+    }
+    let share = |m: &HashMap<u64, usize>, total: usize| {
+        if total == 0 {
+            0.0
+        } else {
+            *m.values().max().unwrap_or(&0) as f64 / total as f64
+        }
+    };
+    let neighbour_share = share(&neighbours, with_left).max(share(&right, with_right));
+    let ln_p = ln_binom_sf(disagree as u64, rows.len() as u64, q[class]);
+    Phrase {
+        text,
+        class,
+        target_rows,
+        disagree,
+        ln_p,
+        neighbour_share,
+        mean_position: pos_sum / rows.len().max(1) as f64,
+        rows,
+    }
+}
