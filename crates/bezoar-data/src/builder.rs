@@ -433,3 +433,77 @@ pub(crate) fn truncate(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
 pub(crate) fn utf8_message(err: &std::str::Utf8Error) -> String {
     format!("invalid UTF-8 at byte {}", err.valid_up_to())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedding_text_forms() {
+        let mut out = Vec::new();
+        for s in ["[1, 2.5,-3]", " 1 2.5 -3 ", "1,2.5,-3", "[1 2.5\t-3]"] {
+            out.clear();
+            parse_embedding_text(s, &mut out).expect(s);
+            assert_eq!(out, [1.0, 2.5, -3.0], "{s}");
+        }
+        for (s, msg) in [
+            ("", "empty embedding"),
+            ("[ ]", "empty embedding"),
+            ("[1,2", "does not end with ']'"),
+            ("1 inf", "non-finite value at position 1"),
+            ("1 -NaN", "non-finite value at position 1"),
+            ("nan", "non-finite value at position 0"),
+            ("1 abc", "invalid number 'abc' at position 1"),
+        ] {
+            out.clear();
+            let err = parse_embedding_text(s, &mut out).expect_err(s);
+            assert!(err.contains(msg), "{s}: {err}");
+        }
+    }
+
+    #[test]
+    fn integral_floats() {
+        let mut buf = String::new();
+        assert!(integral_float(1.0, &mut buf).is_some());
+        assert_eq!(buf, "1");
+        assert!(integral_float(-0.0, &mut buf).is_some());
+        assert_eq!(buf, "0");
+        assert!(integral_float(-42.0, &mut buf).is_some());
+        assert_eq!(buf, "-42");
+        assert!(integral_float(1.5, &mut buf).is_none());
+        assert!(integral_float(f64::NAN, &mut buf).is_none());
+        assert!(integral_float(f64::INFINITY, &mut buf).is_none());
+        assert!(integral_float(9.3e18, &mut buf).is_none());
+    }
+
+    #[test]
+    fn interner_orders_numerically_or_lexicographically() {
+        let mut i = Interner::default();
+        for s in ["10", "2", "-1", "2", "1"] {
+            i.push(s).expect("push");
+        }
+        let c = i.finish(true);
+        assert_eq!(c.names, ["-1", "1", "2", "10"]);
+        assert_eq!(c.codes, [3, 2, 0, 2, 1]);
+
+        let mut i = Interner::default();
+        for s in ["10", "b", "2", "a"] {
+            i.push(s).expect("push");
+        }
+        let c = i.finish(true);
+        assert_eq!(c.names, ["10", "2", "a", "b"]);
+        assert_eq!(c.codes, [0, 3, 1, 2]);
+
+        let mut i = Interner::default();
+        for s in ["10", "2"] {
+            i.push(s).expect("push");
+        }
+        assert_eq!(i.finish(false).names, ["10", "2"]);
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("abc", 5), "abc");
+        assert_eq!(truncate("ééé", 3), "é...");
+    }
+}

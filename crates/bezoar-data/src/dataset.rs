@@ -44,7 +44,8 @@ impl TextArena {
     }
 }
 
-/// Row identifiers: 0-based row numbers when the user named no id column.
+/// Row identifiers: 0-based row numbers when the user named no id column. Row numbers count the
+/// rows kept (rows dropped by `skip_invalid` are not numbered), in file order.
 #[derive(Debug, Clone)]
 pub enum RowIds {
     RowNumbers(usize),

@@ -563,7 +563,7 @@ impl<'a> EmbeddingColumn<'a> {
             }
             EmbeddingKind::Fixed(l, v) => {
                 let size = usize::try_from(l.value_length()).unwrap_or(0);
-                let s = i.checked_mul(size).unwrap_or(usize::MAX);
+                let s = i.saturating_mul(size);
                 (s, s.saturating_add(size), v)
             }
             EmbeddingKind::Unsupported => return Err(err("unsupported column type".into())),

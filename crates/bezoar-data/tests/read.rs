@@ -12,7 +12,9 @@ fn tmp() -> tempfile::TempDir {
 }
 
 fn labels_of(ds: &bezoar_data::Dataset) -> Vec<String> {
-    (0..ds.len()).map(|i| ds.labels.name_of(i).to_string()).collect()
+    (0..ds.len())
+        .map(|i| ds.labels.name_of(i).to_string())
+        .collect()
 }
 
 fn texts_of(ds: &bezoar_data::Dataset) -> Vec<String> {
@@ -25,7 +27,10 @@ fn assert_names(err: &DataError, path: &std::path::Path, line: u64, column: Opti
     let expect = format!("{}:{line}:", file_name(path));
     assert!(msg.contains(&expect), "{msg:?} should contain {expect:?}");
     if let Some(c) = column {
-        assert!(msg.contains(&format!("'{c}'")), "{msg:?} should name column {c}");
+        assert!(
+            msg.contains(&format!("'{c}'")),
+            "{msg:?} should name column {c}"
+        );
     }
 }
 
@@ -97,7 +102,10 @@ fn jsonl_many_string_classes_and_bool_labels() {
     let dir = tmp();
     let mut s = String::new();
     for i in 0..200 {
-        s.push_str(&format!("{{\"text\": \"row {i}\", \"label\": \"class_{:03}\"}}\n", (i * 7) % 50));
+        s.push_str(&format!(
+            "{{\"text\": \"row {i}\", \"label\": \"class_{:03}\"}}\n",
+            (i * 7) % 50
+        ));
     }
     let path = write(&dir, "many.jsonl", &s);
     let ds = read_dataset(&path, &opts()).expect("read");
@@ -165,7 +173,10 @@ fn csv_reads_all_columns() {
         c.embedding = Some("emb".into());
     });
     let ds = read_dataset(&path, &o).expect("read");
-    assert_eq!(texts_of(&ds), ["hello, world", "multi\nline \"quoted\"", "plain"]);
+    assert_eq!(
+        texts_of(&ds),
+        ["hello, world", "multi\nline \"quoted\"", "plain"]
+    );
     assert_eq!(labels_of(&ds), ["pos", "neg", "pos"]);
     assert_eq!(ds.labels.names, ["neg", "pos"]);
     let ids: Vec<String> = (0..3).map(|i| ds.ids.get(i).into_owned()).collect();
@@ -181,7 +192,11 @@ fn csv_reads_all_columns() {
 #[test]
 fn csv_numeric_label_order_and_crlf_bom() {
     let dir = tmp();
-    let path = write(&dir, "d.CSV", "\u{feff}text,label\r\na,2\r\nb,10\r\nc,1\r\n");
+    let path = write(
+        &dir,
+        "d.CSV",
+        "\u{feff}text,label\r\na,2\r\nb,10\r\nc,1\r\n",
+    );
     let ds = read_dataset(&path, &opts()).expect("read");
     assert_eq!(ds.labels.names, ["1", "2", "10"]);
     assert_eq!(ds.labels.codes, [1, 2, 0]);
@@ -244,9 +259,16 @@ fn default_columns() {
         let ds = read_dataset(&path, &opts()).expect("read");
         assert_eq!(ds.columns.text, t);
         assert_eq!(ds.columns.label, l);
-        let path = write(&dir, &format!("{t}_{l}.csv"), format!("other,{l},{t}\n2,1,x\n"));
+        let path = write(
+            &dir,
+            &format!("{t}_{l}.csv"),
+            format!("other,{l},{t}\n2,1,x\n"),
+        );
         let ds = read_dataset(&path, &opts()).expect("read");
-        assert_eq!((ds.columns.text.as_str(), ds.columns.label.as_str()), (t, l));
+        assert_eq!(
+            (ds.columns.text.as_str(), ds.columns.label.as_str()),
+            (t, l)
+        );
         assert_eq!(ds.texts.get(0), "x");
         assert_eq!(ds.labels.name_of(0), "1");
     }
@@ -290,7 +312,10 @@ fn missing_default_column_lists_available() {
         other => panic!("wrong error {other:?}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains("d.jsonl") && msg.contains("body, label"), "{msg}");
+    assert!(
+        msg.contains("d.jsonl") && msg.contains("body, label"),
+        "{msg}"
+    );
 
     let path = write(&dir, "d.csv", "text,y\na,1\n");
     let err = read_dataset(&path, &opts()).expect_err("missing");
@@ -342,16 +367,36 @@ fn missing_named_column() {
 fn wrong_value_types_in_jsonl() {
     let dir = tmp();
     let cases: &[(&str, &str, &str)] = &[
-        ("{\"text\": 5, \"label\": 1}", "text", "expected a string, found number"),
+        (
+            "{\"text\": 5, \"label\": 1}",
+            "text",
+            "expected a string, found number",
+        ),
         ("{\"text\": null, \"label\": 1}", "text", "null value"),
         ("{\"label\": 1}", "text", "missing value"),
-        ("{\"text\": [\"a\"], \"label\": 1}", "text", "expected a string, found array"),
+        (
+            "{\"text\": [\"a\"], \"label\": 1}",
+            "text",
+            "expected a string, found array",
+        ),
         ("{\"text\": \"a\", \"label\": null}", "label", "null value"),
         ("{\"text\": \"a\"}", "label", "missing value"),
-        ("{\"text\": \"a\", \"label\": 1.5}", "label", "found number 1.5"),
+        (
+            "{\"text\": \"a\", \"label\": 1.5}",
+            "label",
+            "found number 1.5",
+        ),
         ("{\"text\": \"a\", \"label\": [1]}", "label", "found array"),
-        ("{\"text\": \"a\", \"label\": {\"a\": 1}}", "label", "found object"),
-        ("{\"text\": \"a\", \"label\": \"  \"}", "label", "empty label"),
+        (
+            "{\"text\": \"a\", \"label\": {\"a\": 1}}",
+            "label",
+            "found object",
+        ),
+        (
+            "{\"text\": \"a\", \"label\": \"  \"}",
+            "label",
+            "empty label",
+        ),
     ];
     for (i, (row, column, message)) in cases.iter().enumerate() {
         let path = write(
@@ -387,13 +432,41 @@ fn wrong_id_source_embedding_types_in_jsonl() {
     });
     let good = "{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[1,2]}";
     let cases: &[(&str, &str, &str)] = &[
-        ("{\"id\":true,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[1,2]}", "id", "found boolean"),
-        ("{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":null,\"e\":[1,2]}", "src", "null value"),
-        ("{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":\"1 2\"}", "e", "expected an array of numbers, found string"),
-        ("{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[1,\"x\"]}", "e", "expected a number at position 1, found string"),
-        ("{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[1,2,3]}", "e", "dimension 3, expected 2"),
-        ("{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[1e300,2]}", "e", "non-finite value at position 0"),
-        ("{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[]}", "e", "empty embedding"),
+        (
+            "{\"id\":true,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[1,2]}",
+            "id",
+            "found boolean",
+        ),
+        (
+            "{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":null,\"e\":[1,2]}",
+            "src",
+            "null value",
+        ),
+        (
+            "{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":\"1 2\"}",
+            "e",
+            "expected an array of numbers, found string",
+        ),
+        (
+            "{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[1,\"x\"]}",
+            "e",
+            "expected a number at position 1, found string",
+        ),
+        (
+            "{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[1,2,3]}",
+            "e",
+            "dimension 3, expected 2",
+        ),
+        (
+            "{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[1e300,2]}",
+            "e",
+            "non-finite value at position 0",
+        ),
+        (
+            "{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[]}",
+            "e",
+            "empty embedding",
+        ),
     ];
     for (i, (row, column, message)) in cases.iter().enumerate() {
         let path = write(&dir, &format!("t{i}.jsonl"), format!("{good}\n{row}\n"));
@@ -403,7 +476,10 @@ fn wrong_id_source_embedding_types_in_jsonl() {
             "{row}: {err:?}"
         );
         assert_names(&err, &path, 2, Some(column));
-        assert!(err.to_string().contains(message), "{err} should contain {message:?}");
+        assert!(
+            err.to_string().contains(message),
+            "{err} should contain {message:?}"
+        );
     }
 }
 
@@ -416,16 +492,22 @@ fn malformed_jsonl_lines() {
         (b"[1, 2]", "expected a JSON object, found array"),
         (b"\"just a string\"", "expected a JSON object, found string"),
         (b"42", "expected a JSON object, found number"),
-        (b"{\"text\": \"a\xff\", \"label\": 1}", "invalid UTF-8 at byte 11"),
+        (
+            b"{\"text\": \"a\xff\", \"label\": 1}",
+            "invalid UTF-8 at byte 11",
+        ),
     ];
     for (i, (row, message)) in cases.iter().enumerate() {
-        let mut content = b"{\"text\":\"ok\",\"label\":0}\n{\"text\":\"ok\",\"label\":0}\n".to_vec();
+        let mut content =
+            b"{\"text\":\"ok\",\"label\":0}\n{\"text\":\"ok\",\"label\":0}\n".to_vec();
         content.extend_from_slice(row);
         content.extend_from_slice(b"\n{\"text\":\"ok\",\"label\":0}\n");
         let path = write(&dir, &format!("m{i}.jsonl"), content);
         let err = read_dataset(&path, &opts()).expect_err(message);
         match &err {
-            DataError::Malformed { line, message: m, .. } => {
+            DataError::Malformed {
+                line, message: m, ..
+            } => {
                 assert_eq!(*line, 3);
                 assert!(m.contains(message), "{m:?} should contain {message:?}");
             }
@@ -434,13 +516,45 @@ fn malformed_jsonl_lines() {
         assert_names(&err, &path, 3, None);
     }
     // A bad first line is reported too (before columns are known).
-    let path = write(&dir, "first.jsonl", "not json\n{\"text\":\"ok\",\"label\":0}\n");
+    let path = write(
+        &dir,
+        "first.jsonl",
+        "not json\n{\"text\":\"ok\",\"label\":0}\n",
+    );
     let err = read_dataset(&path, &opts()).expect_err("bad first line");
-    assert!(matches!(err, DataError::Malformed { line: 1, .. }), "{err:?}");
+    assert!(
+        matches!(err, DataError::Malformed { line: 1, .. }),
+        "{err:?}"
+    );
     // ...and skipped with skip_invalid, the next object then decides the columns.
     let ds = read_dataset(&path, &skipping()).expect("read");
     assert_eq!(ds.len(), 1);
     assert_eq!(ds.skipped.count, 1);
+}
+
+#[test]
+fn deeply_nested_json_is_an_error_not_a_crash() {
+    let dir = tmp();
+    let deep = "[".repeat(200_000);
+    for (i, row) in [
+        format!("{{\"text\":\"a\",\"label\":1,\"junk\":{deep}}}"),
+        format!("{{\"text\":\"a\",\"label\":{deep}}}"),
+        deep.clone(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let path = write(
+            &dir,
+            &format!("deep{i}.jsonl"),
+            format!("{{\"text\":\"a\",\"label\":1}}\n{row}\n"),
+        );
+        let err = read_dataset(&path, &opts()).expect_err("deep");
+        assert!(
+            matches!(err, DataError::Malformed { line: 2, .. }),
+            "{err:?}"
+        );
+    }
 }
 
 #[test]
@@ -468,14 +582,21 @@ fn csv_invalid_utf8_names_line_and_column() {
     // Invalid UTF-8 in the header is a line-1 error.
     let path = write(&dir, "h.csv", b"te\xffxt,label\nok,1\n".as_slice());
     let err = read_dataset(&path, &opts()).expect_err("header");
-    assert!(matches!(err, DataError::Malformed { line: 1, .. }), "{err:?}");
+    assert!(
+        matches!(err, DataError::Malformed { line: 1, .. }),
+        "{err:?}"
+    );
     assert_names(&err, &path, 1, None);
 }
 
 #[test]
 fn csv_wrong_field_count() {
     let dir = tmp();
-    let path = write(&dir, "f.csv", "text,label\na,1\n\"multi\nline\",0\nb,1,extra\n");
+    let path = write(
+        &dir,
+        "f.csv",
+        "text,label\na,1\n\"multi\nline\",0\nb,1,extra\n",
+    );
     let err = read_dataset(&path, &opts()).expect_err("fields");
     match &err {
         DataError::Malformed { line, message, .. } => {
@@ -488,7 +609,10 @@ fn csv_wrong_field_count() {
     assert_names(&err, &path, 5, None);
     let path = write(&dir, "f.tsv", "text\tlabel\na\n");
     let err = read_dataset(&path, &opts()).expect_err("fields");
-    assert!(matches!(err, DataError::Malformed { line: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, DataError::Malformed { line: 2, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -512,14 +636,23 @@ fn csv_embedding_errors() {
             format!("text,label,emb\na,1,\"0.5, 0.25\"\nb,0,{cell}\n"),
         );
         let err = read_dataset(&path, &o).expect_err(cell);
-        assert!(matches!(err, DataError::InvalidRow { line: 3, .. }), "{err:?}");
+        assert!(
+            matches!(err, DataError::InvalidRow { line: 3, .. }),
+            "{err:?}"
+        );
         assert_names(&err, &path, 3, Some("emb"));
-        assert!(err.to_string().contains(message), "{err} should contain {message:?}");
+        assert!(
+            err.to_string().contains(message),
+            "{err} should contain {message:?}"
+        );
     }
     // NaN in the first row.
     let path = write(&dir, "nan.csv", "text,label,emb\na,1,NaN\n");
     let err = read_dataset(&path, &o).expect_err("nan");
-    assert!(err.to_string().contains("non-finite value at position 0"), "{err}");
+    assert!(
+        err.to_string().contains("non-finite value at position 0"),
+        "{err}"
+    );
     assert_names(&err, &path, 2, Some("emb"));
 }
 
@@ -528,7 +661,10 @@ fn csv_empty_label() {
     let dir = tmp();
     let path = write(&dir, "l.csv", "text,label\na,1\nb,  \n");
     let err = read_dataset(&path, &opts()).expect_err("empty label");
-    assert!(matches!(err, DataError::InvalidRow { line: 3, .. }), "{err:?}");
+    assert!(
+        matches!(err, DataError::InvalidRow { line: 3, .. }),
+        "{err:?}"
+    );
     assert_names(&err, &path, 3, Some("label"));
     assert!(err.to_string().contains("empty label"));
 }
@@ -602,7 +738,10 @@ fn skip_invalid_counts_and_keeps_examples() {
 
     // Without skip_invalid the first error is returned.
     let err = read_dataset(&path, &opts()).expect_err("strict");
-    assert!(matches!(err, DataError::InvalidRow { line: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, DataError::InvalidRow { line: 2, .. }),
+        "{err:?}"
+    );
 
     // Missing columns are never skipped.
     let err = read_dataset(&path, &{
@@ -634,9 +773,16 @@ fn skip_invalid_csv_and_all_bad() {
     assert_eq!(lines, [3, 4, 5, 6]);
     assert!(ds.skipped.examples[0].reason.contains("expected 3 fields"));
     assert_eq!(ds.skipped.examples[1].reason, "column 'label': empty label");
-    assert!(ds.skipped.examples[2].reason.contains("column 'text': invalid UTF-8"));
-    assert!(ds.skipped.examples[3].reason.contains("dimension 3, expected 2"));
-    assert_eq!(ds.embeddings.as_ref().expect("emb").values, [1.0, 2.0, 3.0, 4.0]);
+    assert!(ds.skipped.examples[2]
+        .reason
+        .contains("column 'text': invalid UTF-8"));
+    assert!(ds.skipped.examples[3]
+        .reason
+        .contains("dimension 3, expected 2"));
+    assert_eq!(
+        ds.embeddings.as_ref().expect("emb").values,
+        [1.0, 2.0, 3.0, 4.0]
+    );
 
     let path = write(&dir, "bad.csv", "text,label\na,\nb, \n");
     let err = read_dataset(&path, &skipping()).expect_err("all bad");
@@ -650,14 +796,16 @@ fn progress_reports_bytes() {
     let dir = tmp();
     let mut s = String::new();
     for i in 0..50_000 {
-        s.push_str(&format!("{{\"text\":\"row number {i}\",\"label\":{}}}\n", i % 3));
+        s.push_str(&format!(
+            "{{\"text\":\"row number {i}\",\"label\":{}}}\n",
+            i % 3
+        ));
     }
     let path = write(&dir, "p.jsonl", &s);
     let mut calls = Vec::new();
-    let ds = read_dataset_with_progress(&path, &opts(), &mut |done, total| {
-        calls.push((done, total))
-    })
-    .expect("read");
+    let ds =
+        read_dataset_with_progress(&path, &opts(), &mut |done, total| calls.push((done, total)))
+            .expect("read");
     assert_eq!(ds.len(), 50_000);
     let size = s.len() as u64;
     assert!(calls.len() >= 2, "{calls:?}");

@@ -27,7 +27,7 @@ pub struct TrainParams {
 
 impl Default for TrainParams {
     fn default() -> Self {
-        Self { epochs: 6, l2: 2e-5, eta0: 0.5 }
+        Self { epochs: 6, l2: 1e-4, eta0: 0.5 }
     }
 }
 
