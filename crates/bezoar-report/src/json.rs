@@ -13,7 +13,6 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::scores::reasons_string;
 use crate::text::truncate_chars;
 use crate::{ReportError, REPORT_SCHEMA};
 
@@ -220,12 +219,7 @@ fn evidence_map(ev: &[Evidence]) -> EvidenceMap {
 
 fn label_of(ds: &Dataset, row: usize) -> String {
     match ds.labels.codes.get(row) {
-        Some(&c) => ds
-            .labels
-            .names
-            .get(c as usize)
-            .cloned()
-            .unwrap_or_default(),
+        Some(&c) => ds.labels.names.get(c as usize).cloned().unwrap_or_default(),
         None => String::new(),
     }
 }

@@ -70,8 +70,13 @@ fn severity_style(s: Severity) -> &'static str {
 fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    // Digits before the first comma: 1-3, then groups of three.
+    let head = match digits.len() % 3 {
+        0 => 3,
+        r => r,
+    };
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i >= head && (i - head) % 3 == 0 {
             out.push(',');
         }
         out.push(c);
@@ -203,7 +208,12 @@ fn finding(out: &mut String, ds: &Dataset, f: &Finding, opts: &TerminalOptions, 
     }
     facts.push(format!("rows={}", group(f.rows.len() as u64)));
     for e in &f.evidence {
-        facts.push(format!("{}={}", e.name, fmt_num(e.value)));
+        // Skip evidence that repeats a fact already shown (e.g. a detector's own `rows`).
+        let prefix = format!("{}=", e.name);
+        if facts.iter().any(|f| f.starts_with(&prefix)) {
+            continue;
+        }
+        facts.push(format!("{prefix}{}", fmt_num(e.value)));
     }
     let _ = writeln!(out, "{indent}{}", p.paint(DIM, &facts.join("  ")));
     let n = ds.len();
@@ -232,7 +242,15 @@ fn finding(out: &mut String, ds: &Dataset, f: &Finding, opts: &TerminalOptions, 
             "{indent}  {}",
             p.paint(
                 DIM,
-                &format!("… {} more", plural(f.rows.len() - shown.len(), "row", "rows"))
+                &format!(
+                    "… {} more {}",
+                    group((f.rows.len() - shown.len()) as u64),
+                    if f.rows.len() - shown.len() == 1 {
+                        "row"
+                    } else {
+                        "rows"
+                    }
+                )
             )
         );
     }
@@ -262,7 +280,7 @@ fn detector_table(out: &mut String, res: &ScanResult, p: &Painter) {
                     d.detector.name(),
                     "-",
                     "-",
-                    p.paint(DIM, &format!(" skipped: {}", escape_invisible(why)))
+                    p.paint(DIM, &format!("skipped: {}", escape_invisible(why)))
                 );
             }
             None => {
@@ -295,10 +313,7 @@ fn verdict(out: &mut String, res: &ScanResult, opts: &TerminalOptions, p: &Paint
         }
     }
     let body = if res.findings.is_empty() {
-        format!(
-            "no findings; {} flagged",
-            plural(flagged, "row", "rows")
-        )
+        format!("no findings; {} flagged", plural(flagged, "row", "rows"))
     } else {
         format!(
             "{} ({}); {} flagged",
@@ -344,16 +359,17 @@ pub fn render_terminal(ds: &Dataset, res: &ScanResult, opts: &TerminalOptions) -
         // Findings come most severe first from the scanner; keep that order but make sure of
         // the severity ranking (a stable sort keeps the scanner's tie order).
         let mut order: Vec<&Finding> = res.findings.iter().collect();
-        order.sort_by(|a, b| b.severity.cmp(&a.severity));
-        out.push('\n');
+        order.sort_by_key(|f| std::cmp::Reverse(f.severity));
         for f in order.iter().take(opts.max_findings) {
+            out.push('\n');
             finding(&mut out, ds, f, opts, &p);
         }
         if order.len() > opts.max_findings {
+            out.push('\n');
             let _ = writeln!(
                 out,
                 "… and {} more (see --report)",
-                plural(order.len() - opts.max_findings, "finding", "findings")
+                group((order.len() - opts.max_findings) as u64)
             );
         }
     }
@@ -432,8 +448,7 @@ mod tests {
             ..TerminalOptions::default()
         };
         let out = render_terminal(&dataset(), &res, &opts);
-        eprintln!("{out}");
-        assert!(out.contains("… and 5 more findings (see --report)"));
+        assert!(out.contains("… and 5 more (see --report)"));
         assert_eq!(out.matches("[MEDIUM]").count(), 1);
         assert!(out.contains("… 2 more rows"));
     }

@@ -1,0 +1,52 @@
+//! One module per subcommand; each returns the process exit code or an error (exit 2).
+
+pub mod scan;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Nothing at or above the `--fail-on` policy.
+pub const EXIT_CLEAN: u8 = 0;
+/// At least one finding at or above the `--fail-on` policy.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Bad input or usage (clap uses 2 for usage errors too).
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Scan(args) => scan::run(&args),
+    }
+}
+
+/// The error and its causes on one line (`a: b: c`), leaving out a cause whose text the message
+/// already contains (library errors often embed their source's text).
+pub fn error_message(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_message_skips_repeated_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::new(io).context("x.jsonl: no such file");
+        assert_eq!(error_message(&e), "x.jsonl: no such file");
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let e = anyhow::Error::new(io).context("cannot create out.csv");
+        assert_eq!(error_message(&e), "cannot create out.csv: denied");
+    }
+}

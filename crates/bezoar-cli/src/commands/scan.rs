@@ -1,0 +1,181 @@
+//! `bezoar scan DATA`: read → scan → write the requested outputs → exit code from the policy.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use bezoar_data::{ColumnSpec, Dataset, InputFormat, ReadOptions};
+use bezoar_report::{ReportMeta, TerminalOptions};
+use bezoar_scan::{ScanConfig, ScanResult, Severity};
+
+use super::{EXIT_CLEAN, EXIT_FINDINGS};
+use crate::cli::{OutputFormat, ScanArgs};
+use crate::progress::{LoadUnit, Reporter};
+
+pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
+    configure_threads(args.threads)?;
+
+    let opts = ReadOptions {
+        format: args.input_format.map(InputFormat::from),
+        columns: ColumnSpec {
+            text: args.text.clone(),
+            label: args.label.clone(),
+            id: args.id.clone(),
+            source: args.source.clone(),
+            embedding: args.embedding.clone(),
+        },
+        skip_invalid: args.skip_invalid,
+    };
+    let format = bezoar_data::resolve_format(&args.data, &opts)?;
+
+    let progress = Reporter::new(!args.quiet && io::stderr().is_terminal());
+    let unit = match format {
+        InputFormat::Parquet => LoadUnit::Rows,
+        _ => LoadUnit::Bytes,
+    };
+    let ds = {
+        let mut on_progress = progress.loader(unit);
+        bezoar_data::read_dataset_with_progress(&args.data, &opts, &mut on_progress)
+    };
+    let ds = match ds {
+        Ok(ds) => ds,
+        Err(e) => {
+            progress.finish();
+            return Err(e.into());
+        }
+    };
+    if !args.quiet {
+        warn_skipped(&args.data, &ds, &progress);
+    }
+
+    let cfg = ScanConfig {
+        seed: args.seed,
+        folds: args.folds,
+        threshold: args.threshold,
+        budget: args.budget,
+        threads: args.threads.unwrap_or(0),
+        ..ScanConfig::default()
+    };
+    progress.start_scan();
+    let res = bezoar_scan::scan(&ds, &cfg, &progress);
+    progress.finish();
+    let res = res?;
+
+    let meta = ReportMeta {
+        input_path: args.data.display().to_string(),
+        input_format: format.name().to_string(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    if let Some(path) = &args.scores {
+        write_file(path, |w| {
+            bezoar_report::write_scores_csv(w, &ds, &res).map_err(anyhow::Error::from)
+        })?;
+    }
+    if let Some(path) = &args.report {
+        write_file(path, |w| {
+            bezoar_report::write_report_json(w, &ds, &res, &meta).map_err(anyhow::Error::from)
+        })?;
+    }
+
+    let fail_on = args.fail_on.severity();
+    print_stdout(args, &ds, &res, &meta, fail_on)?;
+
+    Ok(ExitCode::from(exit_code(&res, fail_on)))
+}
+
+/// 1 when any finding is at or above the policy, else 0.
+fn exit_code(res: &ScanResult, fail_on: Option<Severity>) -> u8 {
+    match (fail_on, res.max_severity()) {
+        (Some(policy), Some(worst)) if worst >= policy => EXIT_FINDINGS,
+        _ => EXIT_CLEAN,
+    }
+}
+
+fn configure_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    if let Some(n) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .with_context(|| format!("cannot start {n} worker threads"))?;
+    }
+    Ok(())
+}
+
+fn warn_skipped(path: &Path, ds: &Dataset, progress: &Reporter) {
+    let skipped = &ds.skipped;
+    if skipped.count == 0 {
+        return;
+    }
+    let noun = if skipped.count == 1 { "row" } else { "rows" };
+    let msg = match skipped.examples.first() {
+        Some(first) => format!(
+            "warning: skipped {} invalid {noun} (first: {}:{}: {})",
+            skipped.count,
+            path.display(),
+            first.line,
+            bezoar_report::escape_invisible(&first.reason)
+        ),
+        None => format!("warning: skipped {} invalid {noun}", skipped.count),
+    };
+    progress.suspend(|| eprintln!("{msg}"));
+}
+
+/// Create `path` and hand a buffered writer to `write`; errors name the file.
+fn write_file(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = BufWriter::new(file);
+    write(&mut w)
+        .and_then(|()| w.flush().map_err(anyhow::Error::from))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn color_enabled(no_color: bool) -> bool {
+    !no_color
+        && io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn print_stdout(
+    args: &ScanArgs,
+    ds: &Dataset,
+    res: &ScanResult,
+    meta: &ReportMeta,
+    fail_on: Option<Severity>,
+) -> anyhow::Result<()> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let written: anyhow::Result<()> = match args.format {
+        OutputFormat::Json => {
+            bezoar_report::write_report_json(&mut out, ds, res, meta).map_err(anyhow::Error::from)
+        }
+        OutputFormat::Table if args.quiet => Ok(()),
+        OutputFormat::Table => {
+            let opts = TerminalOptions {
+                color: color_enabled(args.no_color),
+                fail_on,
+                ..TerminalOptions::default()
+            };
+            let text = bezoar_report::render_terminal(ds, res, &opts);
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(anyhow::Error::from)
+        }
+    };
+    match written {
+        // A closed pipe (`bezoar scan … | head`) is not an error worth reporting.
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
