@@ -12,7 +12,7 @@ n = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
 rng = random.Random(7)
 # A Zipf-ish vocabulary of made-up words, with a sentiment-bearing slice per label.
 syll = ["ka", "lo", "mi", "ter", "van", "so", "ru", "pel", "di", "nor", "ta", "bex", "qui", "sa"]
-vocab = sorted({"".join(rng.choice(syll) for _ in range(rng.randint(1, 3))) for _ in range(20000)})
+vocab = sorted({"".join(rng.choice(syll) for _ in range(rng.randint(2, 4))) for _ in range(20000)})
 rng.shuffle(vocab)
 common, pos, neg = vocab[:5000], vocab[5000:5300], vocab[5300:5600]
 weights = [1.0 / (r + 1) for r in range(len(common))]

@@ -23,12 +23,13 @@ impl std::str::FromStr for Budget {
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
         if let Some(p) = s.strip_suffix('%') {
-            let v: f64 = p
-                .trim()
-                .parse()
-                .map_err(|_| format!("invalid budget '{s}': expected N or P% (e.g. 500 or 0.5%)"))?;
+            let v: f64 = p.trim().parse().map_err(|_| {
+                format!("invalid budget '{s}': expected N or P% (e.g. 500 or 0.5%)")
+            })?;
             if !(v > 0.0 && v <= 100.0) {
-                return Err(format!("invalid budget '{s}': percentage must be in (0, 100]"));
+                return Err(format!(
+                    "invalid budget '{s}': percentage must be in (0, 100]"
+                ));
             }
             Ok(Budget::Percent(v))
         } else {

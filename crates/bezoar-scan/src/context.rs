@@ -42,6 +42,11 @@ pub(crate) struct DetectorOutput {
 
 impl DetectorOutput {
     pub fn skipped(detector: Detector, n: usize, why: &str) -> Self {
-        Self { detector, scores: vec![0.0; n], findings: Vec::new(), skipped: Some(why.to_string()) }
+        Self {
+            detector,
+            scores: vec![0.0; n],
+            findings: Vec::new(),
+            skipped: Some(why.to_string()),
+        }
     }
 }

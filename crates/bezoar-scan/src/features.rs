@@ -51,7 +51,13 @@ fn word_hash(lower: &str) -> u64 {
 
 /// Emit the raw (hashed, repeated) features of `tokens`, skipping those with `skip[i]` set.
 /// Bigrams join the neighbours that remain, as if the skipped tokens had been deleted.
-pub fn raw_features(tokens: &[&str], skip: Option<&[bool]>, s: &mut Vec<u32>, lower: &mut String, chars: &mut Vec<char>) {
+pub fn raw_features(
+    tokens: &[&str],
+    skip: Option<&[bool]>,
+    s: &mut Vec<u32>,
+    lower: &mut String,
+    chars: &mut Vec<char>,
+) {
     s.clear();
     let mut prev: Option<u64> = None;
     for (i, tok) in tokens.iter().enumerate() {
@@ -112,10 +118,23 @@ pub struct TfIdf {
 
 impl TfIdf {
     /// Featurise one token sequence (with optional skipped tokens) into `idx`/`val` (cleared).
-    pub fn featurize(&self, tokens: &[&str], skip: Option<&[bool]>, scratch: &mut Scratch, idx: &mut Vec<u32>, val: &mut Vec<f32>) {
+    pub fn featurize(
+        &self,
+        tokens: &[&str],
+        skip: Option<&[bool]>,
+        scratch: &mut Scratch,
+        idx: &mut Vec<u32>,
+        val: &mut Vec<f32>,
+    ) {
         idx.clear();
         val.clear();
-        raw_features(tokens, skip, &mut scratch.raw, &mut scratch.lower, &mut scratch.chars);
+        raw_features(
+            tokens,
+            skip,
+            &mut scratch.raw,
+            &mut scratch.lower,
+            &mut scratch.chars,
+        );
         count(&mut scratch.raw, idx, val);
         self.weight(idx, val);
     }
@@ -157,7 +176,11 @@ pub fn build(texts: &TextArena) -> (TfIdf, SparseRows) {
         })
         .collect();
     let mut df = vec![0u32; HASH_DIM];
-    let mut rows = SparseRows { indptr: Vec::with_capacity(n + 1), idx: Vec::new(), val: Vec::new() };
+    let mut rows = SparseRows {
+        indptr: Vec::with_capacity(n + 1),
+        idx: Vec::new(),
+        val: Vec::new(),
+    };
     rows.indptr.push(0);
     let total: usize = parts.iter().map(|p| p.1.len()).sum();
     rows.idx.reserve_exact(total);
@@ -174,7 +197,10 @@ pub fn build(texts: &TextArena) -> (TfIdf, SparseRows) {
         rows.val.extend_from_slice(&tf);
     }
     let nf = n as f32;
-    let idf: Vec<f32> = df.iter().map(|&d| ((1.0 + nf) / (1.0 + d as f32)).ln() + 1.0).collect();
+    let idf: Vec<f32> = df
+        .iter()
+        .map(|&d| ((1.0 + nf) / (1.0 + d as f32)).ln() + 1.0)
+        .collect();
     let model = TfIdf { idf };
     // Pass 2: weight and normalise each row in place.
     let SparseRows { indptr, idx, val } = &mut rows;
@@ -194,7 +220,11 @@ pub fn build(texts: &TextArena) -> (TfIdf, SparseRows) {
 /// linear model reads both.
 pub fn append_dense(x: &SparseRows, e: &bezoar_data::Embeddings) -> SparseRows {
     let n = x.rows();
-    let mut out = SparseRows { indptr: Vec::with_capacity(n + 1), idx: Vec::with_capacity(x.idx.len() + n * e.dim), val: Vec::with_capacity(x.val.len() + n * e.dim) };
+    let mut out = SparseRows {
+        indptr: Vec::with_capacity(n + 1),
+        idx: Vec::with_capacity(x.idx.len() + n * e.dim),
+        val: Vec::with_capacity(x.val.len() + n * e.dim),
+    };
     out.indptr.push(0);
     for i in 0..n {
         let (idx, val) = x.row(i);
@@ -202,7 +232,8 @@ pub fn append_dense(x: &SparseRows, e: &bezoar_data::Embeddings) -> SparseRows {
         out.val.extend_from_slice(val);
         let row = e.row(i);
         let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-        out.idx.extend((0..e.dim as u32).map(|j| HASH_DIM as u32 + j));
+        out.idx
+            .extend((0..e.dim as u32).map(|j| HASH_DIM as u32 + j));
         out.val.extend(row.iter().map(|v| v / norm));
         out.indptr.push(out.idx.len());
     }

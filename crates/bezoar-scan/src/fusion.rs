@@ -11,7 +11,12 @@ use crate::ScanConfig;
 /// A detector counts as a reason for a row when its own score reaches this.
 const REASON_LEVEL: f32 = 0.3;
 
-pub(crate) fn fuse(n: usize, outputs: Vec<(DetectorOutput, f64)>, cfg: &ScanConfig, representation: &str) -> ScanResult {
+pub(crate) fn fuse(
+    n: usize,
+    outputs: Vec<(DetectorOutput, f64)>,
+    cfg: &ScanConfig,
+    representation: &str,
+) -> ScanResult {
     let mut clean = vec![1.0f64; n];
     let mut reasons = vec![Reasons::default(); n];
     let mut findings = Vec::new();
@@ -57,7 +62,18 @@ pub(crate) fn fuse(n: usize, outputs: Vec<(DetectorOutput, f64)>, cfg: &ScanConf
         }
     }
     findings.sort_by(|a, b| {
-        b.severity.cmp(&a.severity).then(b.rows.len().cmp(&a.rows.len())).then(a.title.cmp(&b.title))
+        b.severity
+            .cmp(&a.severity)
+            .then(b.rows.len().cmp(&a.rows.len()))
+            .then(a.title.cmp(&b.title))
     });
-    ScanResult { scores, flagged, reasons, findings, detectors, threshold, representation: representation.to_string() }
+    ScanResult {
+        scores,
+        flagged,
+        reasons,
+        findings,
+        detectors,
+        threshold,
+        representation: representation.to_string(),
+    }
 }

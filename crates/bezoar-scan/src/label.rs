@@ -26,16 +26,20 @@ fn suspicion(p_label: f32) -> f32 {
 pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     let n = ctx.n();
     let Some(cv) = ctx.cv_label.as_ref().or(ctx.cv.as_ref()) else {
-        return DetectorOutput::skipped(Detector::LabelConsistency, n, "needs at least two classes");
+        return DetectorOutput::skipped(
+            Detector::LabelConsistency,
+            n,
+            "needs at least two classes",
+        );
     };
     let k = ctx.classes;
     let mut scores = vec![0.0f32; n];
     // pairs[given * k + read_as] = rows, for one finding per label pair.
     let mut pairs: Vec<Vec<u32>> = vec![Vec::new(); k * k];
-    for i in 0..n {
+    for (i, score) in scores.iter_mut().enumerate() {
         let p = cv.row(i);
         let y = ctx.labels[i] as usize;
-        scores[i] = suspicion(p[y]);
+        *score = suspicion(p[y]);
         if p[y] < CONFIDENT_DISAGREEMENT {
             pairs[y * k + argmax(p)].push(i as u32);
         }
@@ -49,7 +53,11 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
                 continue;
             }
             let share = rows.len() as f64 / counts[given].max(1) as f64;
-            let severity = if share >= 0.05 { Severity::Medium } else { Severity::Low };
+            let severity = if share >= 0.05 {
+                Severity::Medium
+            } else {
+                Severity::Low
+            };
             findings.push(Finding {
                 detector: Detector::LabelConsistency,
                 severity,
@@ -71,5 +79,10 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             });
         }
     }
-    DetectorOutput { detector: Detector::LabelConsistency, scores, findings, skipped: None }
+    DetectorOutput {
+        detector: Detector::LabelConsistency,
+        scores,
+        findings,
+        skipped: None,
+    }
 }

@@ -4,8 +4,11 @@
 //! dataset view plus shared representations and return per-row scores and group findings; they
 //! do not print, read files or know about each other.
 
+mod anomaly;
 mod config;
 mod context;
+mod dense;
+mod duplicates;
 mod features;
 mod fusion;
 mod label;
@@ -13,14 +16,14 @@ mod linear;
 mod ngrams;
 mod result;
 mod rng;
+mod source;
 mod stats;
 mod tokens;
 mod trigger;
+mod unusual;
 
 pub use config::{Budget, ScanConfig};
-pub use result::{
-    Detector, DetectorSummary, Evidence, Finding, Reasons, ScanResult, Severity,
-};
+pub use result::{Detector, DetectorSummary, Evidence, Finding, Reasons, ScanResult, Severity};
 
 use bezoar_data::Dataset;
 use std::time::Instant;
@@ -47,15 +50,25 @@ pub enum ScanError {
 }
 
 /// Scan a dataset with every detector that applies and fuse their scores.
-pub fn scan(ds: &Dataset, cfg: &ScanConfig, progress: &dyn Progress) -> Result<ScanResult, ScanError> {
+pub fn scan(
+    ds: &Dataset,
+    cfg: &ScanConfig,
+    progress: &dyn Progress,
+) -> Result<ScanResult, ScanError> {
     if ds.is_empty() {
         return Err(ScanError::Empty);
     }
     if cfg.folds < 2 || cfg.folds > 50 {
-        return Err(ScanError::Config(format!("folds must be between 2 and 50, got {}", cfg.folds)));
+        return Err(ScanError::Config(format!(
+            "folds must be between 2 and 50, got {}",
+            cfg.folds
+        )));
     }
     if !(cfg.threshold > 0.0 && cfg.threshold <= 1.0) {
-        return Err(ScanError::Config(format!("threshold must be in (0, 1], got {}", cfg.threshold)));
+        return Err(ScanError::Config(format!(
+            "threshold must be in (0, 1], got {}",
+            cfg.threshold
+        )));
     }
     const STEPS: usize = 4;
     let n = ds.len();
@@ -69,28 +82,69 @@ pub fn scan(ds: &Dataset, cfg: &ScanConfig, progress: &dyn Progress) -> Result<S
     let (tfidf, x) = features::build(&ds.texts);
     progress.stage("cross-validating label model", 2, STEPS);
     let params = linear::TrainParams::default();
-    let cv = (classes >= 2).then(|| linear::cross_validate(&x, features::HASH_DIM, labels, classes, cfg.folds, params, cfg.seed));
+    let cv = (classes >= 2).then(|| {
+        linear::cross_validate(
+            &x,
+            features::HASH_DIM,
+            labels,
+            classes,
+            cfg.folds,
+            params,
+            cfg.seed,
+        )
+    });
     // With embeddings, label consistency reads text and embedding together; trigger mining keeps
     // the text-only model because it re-scores rows with words deleted.
     let (cv_label, representation) = match (&ds.embeddings, cfg.use_embeddings, classes >= 2) {
         (Some(e), true, true) => {
             let xe = features::append_dense(&x, e);
-            let cv = linear::cross_validate(&xe, features::HASH_DIM + e.dim, labels, classes, cfg.folds, params, cfg.seed);
-            (Some(cv), "hashed word+char n-grams (TF-IDF) + user embeddings")
+            let cv = linear::cross_validate(
+                &xe,
+                features::HASH_DIM + e.dim,
+                labels,
+                classes,
+                cfg.folds,
+                params,
+                cfg.seed,
+            );
+            (
+                Some(cv),
+                "hashed word+char n-grams (TF-IDF) + user embeddings",
+            )
         }
         _ => (None, "hashed word+char n-grams (TF-IDF)"),
     };
     let shared_seconds = t0.elapsed().as_secs_f64();
-    let ctx = context::Context { ds, cfg, labels, classes, prior, tfidf, x, cv, cv_label };
+    let ctx = context::Context {
+        ds,
+        cfg,
+        labels,
+        classes,
+        prior,
+        tfidf,
+        x,
+        cv,
+        cv_label,
+    };
 
     progress.stage("running detectors", 3, STEPS);
-    let detectors: [fn(&context::Context) -> context::DetectorOutput; 2] = [trigger::detect, label::detect];
+    let detectors: [fn(&context::Context) -> context::DetectorOutput; 5] = [
+        trigger::detect,
+        unusual::detect,
+        label::detect,
+        duplicates::detect,
+        anomaly::detect,
+    ];
     let mut outputs = Vec::new();
     for d in detectors {
         let t = Instant::now();
         let out = d(&ctx);
         outputs.push((out, t.elapsed().as_secs_f64()));
     }
+    // Sources summarise what the other detectors found, so they run last.
+    let t = Instant::now();
+    let src_out = source::detect(&ctx, &outputs);
+    outputs.push((src_out, t.elapsed().as_secs_f64()));
     progress.stage("fusing scores", 4, STEPS);
     let _ = shared_seconds;
     Ok(fusion::fuse(n, outputs, cfg, representation))

@@ -27,13 +27,30 @@ pub struct TrainParams {
 
 impl Default for TrainParams {
     fn default() -> Self {
-        Self { epochs: 6, l2: 1e-4, eta0: 0.5 }
+        Self {
+            epochs: 6,
+            l2: 1e-4,
+            eta0: 0.5,
+        }
     }
 }
 
 impl LinearModel {
-    pub fn train(x: &SparseRows, dim: usize, rows: &[u32], labels: &[u32], classes: usize, p: TrainParams, seed: u64) -> Self {
-        let mut m = LinearModel { classes, v: vec![0.0; dim * classes], scale: 1.0, bias: vec![0.0; classes] };
+    pub fn train(
+        x: &SparseRows,
+        dim: usize,
+        rows: &[u32],
+        labels: &[u32],
+        classes: usize,
+        p: TrainParams,
+        seed: u64,
+    ) -> Self {
+        let mut m = LinearModel {
+            classes,
+            v: vec![0.0; dim * classes],
+            scale: 1.0,
+            bias: vec![0.0; classes],
+        };
         let mut order: Vec<u32> = rows.to_vec();
         let mut rng = SplitMix64::new(seed);
         let mut logits = vec![0.0f32; classes];
@@ -45,7 +62,13 @@ impl LinearModel {
         }
         let cw: Vec<f32> = counts
             .iter()
-            .map(|&c| if c == 0 { 0.0 } else { (rows.len() as f32 / (classes as f32 * c as f32)).sqrt() })
+            .map(|&c| {
+                if c == 0 {
+                    0.0
+                } else {
+                    (rows.len() as f32 / (classes as f32 * c as f32)).sqrt()
+                }
+            })
             .collect();
         for _ in 0..p.epochs {
             rng.shuffle(&mut order);
@@ -61,8 +84,8 @@ impl LinearModel {
                     m.rescale();
                 }
                 let step = eta * cw[y] / m.scale;
-                for c in 0..classes {
-                    let g = logits[c] - if c == y { 1.0 } else { 0.0 };
+                for (c, &pc) in logits.iter().enumerate() {
+                    let g = pc - if c == y { 1.0 } else { 0.0 };
                     if g.abs() < 1e-7 {
                         continue;
                     }
@@ -81,10 +104,6 @@ impl LinearModel {
         let s = self.scale;
         self.v.iter_mut().for_each(|w| *w *= s);
         self.scale = 1.0;
-    }
-
-    pub fn classes(&self) -> usize {
-        self.classes
     }
 
     /// Raw scores for one sparse row.
@@ -134,7 +153,15 @@ impl CrossVal {
     }
 }
 
-pub fn cross_validate(x: &SparseRows, dim: usize, labels: &[u32], classes: usize, folds: usize, p: TrainParams, seed: u64) -> CrossVal {
+pub fn cross_validate(
+    x: &SparseRows,
+    dim: usize,
+    labels: &[u32],
+    classes: usize,
+    folds: usize,
+    p: TrainParams,
+    seed: u64,
+) -> CrossVal {
     let n = labels.len();
     let mut perm: Vec<u32> = (0..n as u32).collect();
     SplitMix64::new(seed ^ 0xF01D).shuffle(&mut perm);
@@ -145,14 +172,32 @@ pub fn cross_validate(x: &SparseRows, dim: usize, labels: &[u32], classes: usize
     let models: Vec<LinearModel> = (0..folds)
         .into_par_iter()
         .map(|f| {
-            let train: Vec<u32> = (0..n as u32).filter(|&r| fold_of[r as usize] as usize != f).collect();
-            LinearModel::train(x, dim, &train, labels, classes, p, seed.wrapping_add(f as u64 * 7919))
+            let train: Vec<u32> = (0..n as u32)
+                .filter(|&r| fold_of[r as usize] as usize != f)
+                .collect();
+            LinearModel::train(
+                x,
+                dim,
+                &train,
+                labels,
+                classes,
+                p,
+                seed.wrapping_add(f as u64 * 7919),
+            )
         })
         .collect();
     let mut proba = vec![0.0f32; n * classes];
-    proba.par_chunks_mut(classes).enumerate().for_each(|(i, out)| {
-        let (idx, val) = x.row(i);
-        models[fold_of[i] as usize].predict(idx, val, out);
-    });
-    CrossVal { fold_of, models, proba, classes }
+    proba
+        .par_chunks_mut(classes)
+        .enumerate()
+        .for_each(|(i, out)| {
+            let (idx, val) = x.row(i);
+            models[fold_of[i] as usize].predict(idx, val, out);
+        });
+    CrossVal {
+        fold_of,
+        models,
+        proba,
+        classes,
+    }
 }

@@ -54,7 +54,11 @@ pub struct ClassCounts {
 
 impl ClassCounts {
     pub fn new(classes: usize) -> Self {
-        Self { classes, index: HashMap::new(), counts: Vec::new() }
+        Self {
+            classes,
+            index: HashMap::new(),
+            counts: Vec::new(),
+        }
     }
 
     pub fn add(&mut self, h: u64, class: usize, by: u32) {
@@ -64,13 +68,6 @@ impl ClassCounts {
             self.counts.resize((slot + 1) * self.classes, 0);
         }
         self.counts[slot * self.classes + class] += by;
-    }
-
-    pub fn get(&self, h: u64) -> Option<&[u32]> {
-        self.index.get(&h).map(|&s| {
-            let s = s as usize * self.classes;
-            &self.counts[s..s + self.classes]
-        })
     }
 
     pub fn merge(mut self, other: ClassCounts) -> ClassCounts {

@@ -61,7 +61,10 @@ mod tests {
 
     #[test]
     fn splits_edge_punctuation_but_keeps_inner() {
-        assert_eq!(toks("film: (great) n't digital-effects"), vec!["film", ":", "(", "great", ")", "n't", "digital-effects"]);
+        assert_eq!(
+            toks("film: (great) n't digital-effects"),
+            vec!["film", ":", "(", "great", ")", "n't", "digital-effects"]
+        );
         assert_eq!(toks("..."), vec!["...",]);
         assert_eq!(toks("a , b"), vec!["a", ",", "b"]);
         assert_eq!(toks("“héllo”"), vec!["“", "héllo", "”"]);

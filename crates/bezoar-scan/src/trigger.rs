@@ -26,7 +26,7 @@ const EXTEND_SHARE: f64 = 0.9;
 const MAX_PHRASE: usize = 12;
 /// The most common neighbour of an inserted trigger may account for at most this share of its
 /// occurrences (plus 1/n for small counts).
-const MAX_NEIGHBOUR_SHARE: f64 = 0.25;
+const MAX_NEIGHBOUR_SHARE: f64 = 0.4;
 const CHUNK: usize = 8192;
 
 fn min_support(n: usize) -> u32 {
@@ -41,23 +41,33 @@ fn count_ngrams(ctx: &Context) -> Vec<ClassCounts> {
     let mut levels: Vec<ClassCounts> = Vec::new();
     for k in 1..=MAX_N {
         let prev: Option<HashSet<u64>> = levels.last().map(|l: &ClassCounts| {
-            l.iter().filter(|(_, c)| c.iter().sum::<u32>() >= support).map(|(h, _)| h).collect()
+            l.iter()
+                .filter(|(_, c)| c.iter().sum::<u32>() >= support)
+                .map(|(h, _)| h)
+                .collect()
         });
         let counts = (0..n.div_ceil(CHUNK))
             .into_par_iter()
             .map(|chunk| {
                 let mut cc = ClassCounts::new(ctx.classes);
-                let (mut toks, mut seq, mut grams, mut prev_h) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                let (mut toks, mut seq, mut grams, mut prev_h) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
                 for i in chunk * CHUNK..((chunk + 1) * CHUNK).min(n) {
                     tokenize(ctx.ds.texts.get(i), &mut toks);
                     anchored(&toks, &mut seq);
                     grams.clear();
                     if k == 1 {
-                        grams.extend((0..seq.len()).filter(|&j| is_feature(&seq, j, 1)).map(|j| gram_hash(&seq[j..j + 1])));
+                        grams.extend(
+                            (0..seq.len())
+                                .filter(|&j| is_feature(&seq, j, 1))
+                                .map(|j| gram_hash(&seq[j..j + 1])),
+                        );
                     } else if seq.len() >= k {
                         let frequent = prev.as_ref().expect("level > 1 has a previous level");
                         prev_h.clear();
-                        prev_h.extend((0..=seq.len() - (k - 1)).map(|j| gram_hash(&seq[j..j + k - 1])));
+                        prev_h.extend(
+                            (0..=seq.len() - (k - 1)).map(|j| gram_hash(&seq[j..j + k - 1])),
+                        );
                         for j in 0..=seq.len() - k {
                             if frequent.contains(&prev_h[j]) && frequent.contains(&prev_h[j + 1]) {
                                 grams.push(gram_hash(&seq[j..j + k]));
@@ -95,6 +105,7 @@ struct Phrase {
     ln_p: f64,
     neighbour_share: f64,
     mean_position: f64,
+    null_rate: f64,
 }
 
 fn find(seq: &[u64], pat: &[u64]) -> Option<usize> {
@@ -131,7 +142,11 @@ fn extend(mut pat: Vec<u64>, seqs: &[Vec<u64>]) -> Vec<u64> {
             for s in seqs {
                 if let Some(j) = find(s, &pat) {
                     occ += 1;
-                    let t = if left { j.checked_sub(1).map(|k| s[k]) } else { s.get(j + pat.len()).copied() };
+                    let t = if left {
+                        j.checked_sub(1).map(|k| s[k])
+                    } else {
+                        s.get(j + pat.len()).copied()
+                    };
                     if let Some(t) = t {
                         *nb.entry(t).or_default() += 1;
                     }
@@ -177,15 +192,29 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
                 }
                 let ln_p = ln_binom_sf(k as u64, total as u64, ctx.prior[c]);
                 if ln_p < (0.05f64).ln() {
-                    cands.push(Candidate { hash: h, class: c, ln_p_purity: ln_p });
+                    cands.push(Candidate {
+                        hash: h,
+                        class: c,
+                        ln_p_purity: ln_p,
+                    });
                 }
             }
         }
     }
-    cands.sort_by(|a, b| a.ln_p_purity.total_cmp(&b.ln_p_purity).then(a.hash.cmp(&b.hash)).then(a.class.cmp(&b.class)));
+    cands.sort_by(|a, b| {
+        a.ln_p_purity
+            .total_cmp(&b.ln_p_purity)
+            .then(a.hash.cmp(&b.hash))
+            .then(a.class.cmp(&b.class))
+    });
     cands.truncate(MAX_CANDIDATES);
     if cands.is_empty() {
-        return DetectorOutput { detector: Detector::Trigger, scores: vec![0.0; n], findings: Vec::new(), skipped: None };
+        return DetectorOutput {
+            detector: Detector::Trigger,
+            scores: vec![0.0; n],
+            findings: Vec::new(),
+            skipped: None,
+        };
     }
 
     // 2. Rows (and token sequences) of every candidate, plus the text of each token seen.
@@ -223,13 +252,9 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         }
     }
 
-    // Base rate: rows of class c that the out-of-fold model reads as another class.
-    let q: Vec<f64> = (0..ctx.classes)
-        .map(|c| {
-            let m = (0..n).filter(|&i| ctx.labels[i] as usize == c && argmax(cv.row(i)) != c).count();
-            (m as f64 / n as f64).max(1e-4)
-        })
-        .collect();
+    // Null rates: how often a row of class c reads as another class once a random span of the
+    // same length is deleted. Deleting words weakens any row; this is what a natural phrase does.
+    let null_rates = NullRates::measure(ctx, cv);
 
     // 3. Extend each candidate to its phrase and run the context test (deduplicated).
     let mut seen: HashSet<(Vec<u64>, usize)> = HashSet::new();
@@ -248,7 +273,12 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         if !seen.insert((phrase.clone(), cand.class)) {
             continue;
         }
-        let prows: Vec<u32> = rows.iter().zip(&seqs).filter(|(_, s)| find(s, &phrase).is_some()).map(|(r, _)| *r).collect();
+        let prows: Vec<u32> = rows
+            .iter()
+            .zip(&seqs)
+            .filter(|(_, s)| find(s, &phrase).is_some())
+            .map(|(r, _)| *r)
+            .collect();
         if prows.len() as u32 >= support {
             work.push((phrase, cand.class, prows));
         }
@@ -256,7 +286,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     let tested = work.len().max(1);
     let mut phrases: Vec<Phrase> = work
         .into_par_iter()
-        .map(|(tokens, class, rows)| context_test(ctx, cv, tokens, class, rows, &q))
+        .map(|(tokens, class, rows)| context_test(ctx, cv, tokens, class, rows, &null_rates))
         .collect();
     let ln_threshold = (ctx.cfg.alpha / tested as f64).ln();
     phrases.retain(|p| {
@@ -292,14 +322,21 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         let adj = (p.ln_p + (tested as f64).ln()).min(0.0);
         let log10_p = adj / std::f64::consts::LN_10;
         let strength = (0.75 + 0.25 * ((-log10_p) / 20.0).min(1.0)) as f32;
-        let mut rows: Vec<u32> = rows.into_iter().filter(|&r| ctx.labels[r as usize] as usize == p.class).collect();
+        let mut rows: Vec<u32> = rows
+            .into_iter()
+            .filter(|&r| ctx.labels[r as usize] as usize == p.class)
+            .collect();
         rows.sort_unstable();
         for &r in &rows {
             scores[r as usize] = scores[r as usize].max(strength);
         }
         let purity = p.target_rows as f64 / p.rows.len() as f64;
         let label = ctx.label_name(p.class).to_string();
-        let severity = if log10_p < -10.0 && purity >= 0.99 { Severity::Critical } else { Severity::High };
+        let severity = if log10_p < -10.0 && purity >= 0.99 {
+            Severity::Critical
+        } else {
+            Severity::High
+        };
         let mut title = format!(
             "trigger \"{}\": {} rows, {:.0}% labelled {} (prior {:.0}%); {} of them read as another label without it",
             p.text,
@@ -310,7 +347,17 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             p.disagree
         );
         if !related.is_empty() {
-            title.push_str(&format!(" (+{} related: {})", related.len(), related.iter().take(3).map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")));
+            title.push_str(&format!(
+                " (+{} related phrases, {} rows labelled {label} in all: {})",
+                related.len(),
+                rows.len(),
+                related
+                    .iter()
+                    .take(3)
+                    .map(|s| format!("\"{s}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
         }
         findings.push(Finding {
             detector: Detector::Trigger,
@@ -320,19 +367,51 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             target_label: Some(label),
             rows,
             evidence: vec![
-                Evidence { name: "rows_with_trigger", value: p.rows.len() as f64 },
-                Evidence { name: "purity", value: purity },
-                Evidence { name: "label_prior", value: ctx.prior[p.class] },
-                Evidence { name: "context_disagreement", value: p.disagree as f64 / p.target_rows.max(1) as f64 },
-                Evidence { name: "expected_disagreement", value: q[p.class] / ctx.prior[p.class] },
-                Evidence { name: "log10_p_adjusted", value: log10_p },
-                Evidence { name: "candidates_tested", value: tested as f64 },
-                Evidence { name: "top_neighbour_share", value: p.neighbour_share },
-                Evidence { name: "mean_relative_position", value: p.mean_position },
+                Evidence {
+                    name: "rows_with_trigger",
+                    value: p.rows.len() as f64,
+                },
+                Evidence {
+                    name: "purity",
+                    value: purity,
+                },
+                Evidence {
+                    name: "label_prior",
+                    value: ctx.prior[p.class],
+                },
+                Evidence {
+                    name: "context_disagreement",
+                    value: p.disagree as f64 / p.target_rows.max(1) as f64,
+                },
+                Evidence {
+                    name: "expected_disagreement",
+                    value: p.null_rate,
+                },
+                Evidence {
+                    name: "log10_p_adjusted",
+                    value: log10_p,
+                },
+                Evidence {
+                    name: "candidates_tested",
+                    value: tested as f64,
+                },
+                Evidence {
+                    name: "top_neighbour_share",
+                    value: p.neighbour_share,
+                },
+                Evidence {
+                    name: "mean_relative_position",
+                    value: p.mean_position,
+                },
             ],
         });
     }
-    DetectorOutput { detector: Detector::Trigger, scores, findings, skipped: None }
+    DetectorOutput {
+        detector: Detector::Trigger,
+        scores,
+        findings,
+        skipped: None,
+    }
 }
 
 pub(crate) fn argmax(p: &[f32]) -> usize {
@@ -364,7 +443,14 @@ fn first_gram(seq: &[u64], h: u64) -> Option<Vec<u64>> {
     None
 }
 
-fn context_test(ctx: &Context, cv: &crate::linear::CrossVal, phrase: Vec<u64>, class: usize, rows: Vec<u32>, q: &[f64]) -> Phrase {
+fn context_test(
+    ctx: &Context,
+    cv: &crate::linear::CrossVal,
+    phrase: Vec<u64>,
+    class: usize,
+    rows: Vec<u32>,
+    null_rates: &NullRates,
+) -> Phrase {
     let mut text = String::new();
     let mut toks = Vec::new();
     let mut seq = Vec::new();
@@ -419,7 +505,12 @@ fn context_test(ctx: &Context, cv: &crate::linear::CrossVal, phrase: Vec<u64>, c
             continue;
         }
         target_rows += 1;
-        ctx.tfidf.featurize(&toks, Some(&skip), &mut scratch, &mut idx, &mut val);
+        let kept = skip.iter().filter(|s| !**s).count();
+        if !enough_context(kept, toks.len()) {
+            continue;
+        }
+        ctx.tfidf
+            .featurize(&toks, Some(&skip), &mut scratch, &mut idx, &mut val);
         cv.model_for(r).predict(&idx, &val, &mut proba);
         if argmax(&proba) != class {
             disagree += 1;
@@ -433,7 +524,9 @@ fn context_test(ctx: &Context, cv: &crate::linear::CrossVal, phrase: Vec<u64>, c
         }
     };
     let neighbour_share = share(&neighbours, with_left).max(share(&right, with_right));
-    let ln_p = ln_binom_sf(disagree as u64, rows.len() as u64, q[class]);
+    let content_len = phrase.iter().filter(|&&t| t != BOS && t != EOS).count();
+    let rate = null_rates.rate(content_len, class);
+    let ln_p = ln_binom_sf(disagree as u64, target_rows as u64, rate);
     Phrase {
         text,
         class,
@@ -442,6 +535,83 @@ fn context_test(ctx: &Context, cv: &crate::linear::CrossVal, phrase: Vec<u64>, c
         ln_p,
         neighbour_share,
         mean_position: pos_sum / rows.len().max(1) as f64,
+        null_rate: rate,
         rows,
+    }
+}
+
+/// A row keeps enough content to be re-read without the phrase when at least 3 tokens and a
+/// third of the row remain.
+fn enough_context(kept: usize, len: usize) -> bool {
+    kept >= 3 && kept * 3 >= len
+}
+
+/// Per phrase length and class: P(row reads as another class | a random span of that length
+/// was deleted), measured on a seeded sample of rows.
+struct NullRates {
+    /// `rates[len - 1][class]`.
+    rates: Vec<Vec<f64>>,
+}
+
+impl NullRates {
+    const SAMPLE_PER_CLASS: usize = 1500;
+
+    fn measure(ctx: &Context, cv: &crate::linear::CrossVal) -> Self {
+        let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); ctx.classes];
+        for (i, &y) in ctx.labels.iter().enumerate() {
+            by_class[y as usize].push(i as u32);
+        }
+        let mut rng = crate::rng::SplitMix64::new(ctx.cfg.seed ^ 0x4e55_4c4c);
+        for rows in &mut by_class {
+            rng.shuffle(rows);
+            rows.truncate(Self::SAMPLE_PER_CLASS);
+        }
+        let rates = (1..=MAX_PHRASE)
+            .into_par_iter()
+            .map(|len| {
+                let mut rng = crate::rng::SplitMix64::new(ctx.cfg.seed ^ len as u64);
+                let (mut toks, mut skip, mut idx, mut val) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                let mut scratch = crate::features::Scratch::default();
+                let mut proba = vec![0.0f32; ctx.classes];
+                by_class
+                    .iter()
+                    .enumerate()
+                    .map(|(c, rows)| {
+                        let (mut tried, mut disagree) = (0usize, 0usize);
+                        for &r in rows {
+                            tokenize(ctx.ds.texts.get(r as usize), &mut toks);
+                            if !enough_context(toks.len().saturating_sub(len), toks.len()) {
+                                continue;
+                            }
+                            let start = rng.below(toks.len() - len + 1);
+                            skip.clear();
+                            skip.extend((0..toks.len()).map(|j| j >= start && j < start + len));
+                            ctx.tfidf.featurize(
+                                &toks,
+                                Some(&skip),
+                                &mut scratch,
+                                &mut idx,
+                                &mut val,
+                            );
+                            cv.model_for(r as usize).predict(&idx, &val, &mut proba);
+                            tried += 1;
+                            if argmax(&proba) != c {
+                                disagree += 1;
+                            }
+                        }
+                        // Add-one smoothing keeps a perfect model from making any disagreement
+                        // look infinitely unlikely.
+                        (disagree as f64 + 1.0) / (tried as f64 + 2.0)
+                    })
+                    .collect()
+            })
+            .collect();
+        NullRates { rates }
+    }
+
+    fn rate(&self, len: usize, class: usize) -> f64 {
+        let l = len.clamp(1, self.rates.len());
+        self.rates[l - 1][class]
     }
 }

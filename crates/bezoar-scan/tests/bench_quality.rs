@@ -38,12 +38,24 @@ fn auroc(scores: &[f32], truth: &[bool]) -> f64 {
 }
 
 fn f1(flagged: &[bool], truth: &[bool]) -> (f64, f64, f64) {
-    let tp = flagged.iter().zip(truth).filter(|(f, t)| **f && **t).count() as f64;
+    let tp = flagged
+        .iter()
+        .zip(truth)
+        .filter(|(f, t)| **f && **t)
+        .count() as f64;
     let fl = flagged.iter().filter(|f| **f).count() as f64;
     let pos = truth.iter().filter(|t| **t).count() as f64;
     let p = if fl > 0.0 { tp / fl } else { 0.0 };
     let r = tp / pos;
-    (p, r, if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 })
+    (
+        p,
+        r,
+        if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        },
+    )
 }
 
 struct Quality {
@@ -62,7 +74,11 @@ fn run(set: &str, parquet: bool) -> Option<Quality> {
             Some((f.next()?.to_string(), f.next()? == "1"))
         })
         .collect();
-    let file = if parquet { "train.parquet" } else { "train.jsonl" };
+    let file = if parquet {
+        "train.parquet"
+    } else {
+        "train.jsonl"
+    };
     let opts = ReadOptions {
         columns: ColumnSpec {
             id: Some("id".into()),
@@ -74,7 +90,9 @@ fn run(set: &str, parquet: bool) -> Option<Quality> {
     let ds = read_dataset(&dir.join(file), &opts).expect("bench set reads");
     let t = std::time::Instant::now();
     let res = scan(&ds, &ScanConfig::default(), &NoProgress).expect("scan runs");
-    let truth: Vec<bool> = (0..ds.len()).map(|i| truth_map[ds.ids.get(i).as_ref()]).collect();
+    let truth: Vec<bool> = (0..ds.len())
+        .map(|i| truth_map[ds.ids.get(i).as_ref()])
+        .collect();
     let a = auroc(&res.scores, &truth);
     let (p, r, f) = f1(&res.flagged, &truth);
     eprintln!(
@@ -83,7 +101,12 @@ fn run(set: &str, parquet: bool) -> Option<Quality> {
         t.elapsed().as_secs_f64()
     );
     for fi in res.findings.iter().take(8) {
-        eprintln!("    [{}] {} ({} rows)", fi.severity.name(), fi.title, fi.rows.len());
+        eprintln!(
+            "    [{}] {} ({} rows)",
+            fi.severity.name(),
+            fi.title,
+            fi.rows.len()
+        );
     }
     Some(Quality { auroc: a, f1: f })
 }
@@ -93,7 +116,14 @@ macro_rules! floor {
         #[test]
         fn $name() {
             if let Some(q) = run($set, $parquet) {
-                assert!(q.$metric >= $floor, "{} {} = {:.3}, floor {}", $set, stringify!($metric), q.$metric, $floor);
+                assert!(
+                    q.$metric >= $floor,
+                    "{} {} = {:.3}, floor {}",
+                    $set,
+                    stringify!($metric),
+                    q.$metric,
+                    $floor
+                );
             }
         }
     };
@@ -104,8 +134,18 @@ floor!(badnets_embeddings, "sst2-badnets-1pct", true, f1 >= 0.9);
 floor!(addsent_text, "sst2-addsent-20pct", false, f1 >= 0.9);
 floor!(addsent_embeddings, "sst2-addsent-20pct", true, f1 >= 0.9);
 floor!(labelflip_text, "sst2-labelflip-5pct", false, f1 >= 0.45);
-floor!(labelflip_embeddings, "sst2-labelflip-5pct", true, f1 >= 0.45);
+floor!(
+    labelflip_embeddings,
+    "sst2-labelflip-5pct",
+    true,
+    f1 >= 0.45
+);
 floor!(synbkd_text, "sst2-synbkd-20pct", false, auroc >= 0.8);
 floor!(synbkd_embeddings, "sst2-synbkd-20pct", true, auroc >= 0.8);
 floor!(stylebkd_text, "sst2-stylebkd-20pct", false, auroc >= 0.8);
-floor!(stylebkd_embeddings, "sst2-stylebkd-20pct", true, auroc >= 0.8);
+floor!(
+    stylebkd_embeddings,
+    "sst2-stylebkd-20pct",
+    true,
+    auroc >= 0.8
+);
