@@ -16,7 +16,7 @@ set +e
 code=$?
 set -e
 end=$(date +%s.%N)
-read -r rss_kb secs < "$dir/time.txt"
+read -r rss_kb secs < <(tail -n 1 "$dir/time.txt")
 python3 - "$rows" "$secs" "$rss_kb" "$code" "$dir" <<'PY'
 import json, sys
 rows, secs, rss_kb, code, d = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]

@@ -22,10 +22,10 @@
 use crate::context::{Context, DetectorOutput};
 use crate::dense;
 use crate::features::{SparseRows, HASH_DIM};
-use crate::linear::CrossVal;
+use crate::linear::{LinearModel, TrainParams};
 use crate::result::{Detector, Evidence, Finding, Severity};
 use crate::rng::SplitMix64;
-use bezoar_data::Embeddings;
+use bezoar_data::{Embeddings, TextArena};
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -69,15 +69,27 @@ const TRIM_QUANTILE: f64 = 0.7;
 const BASE_SCALE: f32 = 0.05;
 const OUTLIER_MAX: f32 = 0.4;
 const SUB_MIN: f32 = 0.35;
+/// The most an anomaly score may be, below the default flag threshold of 0.5.
+const ALONE_MAX: f32 = 0.45;
 const SUB_MAX: f32 = 0.65;
 const CHUNK: usize = 1024;
+/// Surface n-gram hashing width, n-gram lengths and the characters of a row read.
+const SURFACE_BITS: u32 = 18;
+const SURFACE_DIM: usize = 1 << SURFACE_BITS;
+const SURFACE_GRAMS: std::ops::RangeInclusive<usize> = 2..=4;
+const SURFACE_MAX_CHARS: usize = 2_000;
+/// Rows per class the surface label models train on.
+const MODEL_ROWS: usize = 25_000;
+/// Also analyse the shared text features weighted by the cross-validated label model.
+const SHARED_VIEW: bool = false;
 
 /// Where row vectors come from.
 enum Source<'a> {
     Dense(&'a Embeddings),
     Wide(&'a Embeddings),
-    Sparse(&'a SparseRows),
-    /// Text features scaled by how much the row's out-of-fold label model relies on each one.
+    /// Surface character n-grams of the raw text (see [`Surface`]).
+    Surface(Box<Surface<'a>>),
+    /// The shared text features scaled by the row's out-of-fold label model's reliance on each.
     Weighted {
         x: &'a SparseRows,
         weights: Vec<Vec<f32>>,
@@ -91,54 +103,218 @@ struct Repr<'a> {
     seed: u64,
 }
 
-/// Per-feature importance of one fold's label model: the L2 norm over classes of its weight.
-/// (Read through `logits`, which is all the model exposes.)
-fn importances(cv: &'_ CrossVal) -> Vec<Vec<f32>> {
-    let k = cv.classes;
-    cv.models
-        .iter()
-        .map(|m| {
-            let mut bias = vec![0.0f32; k];
-            m.logits(&[], &[], &mut bias);
-            let mut w = vec![0.0f32; HASH_DIM];
-            w.par_chunks_mut(4096).enumerate().for_each(|(c, block)| {
-                let mut out = vec![0.0f32; k];
-                for (o, slot) in block.iter_mut().enumerate() {
-                    m.logits(&[(c * 4096 + o) as u32], &[1.0], &mut out);
-                    *slot = out
-                        .iter()
-                        .zip(&bias)
-                        .map(|(a, b)| (a - b) * (a - b))
-                        .sum::<f32>()
-                        .sqrt();
+/// Reusable buffers for building one row's vector.
+#[derive(Default)]
+struct Scratch {
+    chars: Vec<char>,
+    raw: Vec<u32>,
+}
+
+/// Surface text features: hashed, case-sensitive character 2–4-grams of the raw text between
+/// start and end markers, sublinear TF × IDF. Unlike the shared features (which deliberately
+/// normalise tokenisation so a trigger is found however it is spaced), these keep casing,
+/// spacing, punctuation and how sentences open and close — what a paraphrased or restyled
+/// sub-population changes. Each feature is then scaled by how much a label model trained on
+/// these features relies on it (the L2 norm over classes of its weight; two models, each row
+/// weighted by the one that did not train on it), so the view emphasises whatever the labels
+/// depend on: for a dirty-label style or syntax backdoor, the planted style.
+struct Surface<'a> {
+    texts: &'a TextArena,
+    idf: Vec<f32>,
+    /// Per-feature importance of the two half-models (empty: unweighted).
+    imp: Vec<Vec<f32>>,
+    seed: u64,
+}
+
+impl Surface<'_> {
+    /// Which half (0 or 1) row `i` belongs to for model training.
+    fn half(&self, i: usize) -> usize {
+        ((i as u64 ^ self.seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 63) as usize
+    }
+
+    /// Sorted hashed n-grams of row `i` (repeated per occurrence) into `s.raw`.
+    fn grams(&self, i: usize, s: &mut Scratch) {
+        s.chars.clear();
+        s.chars.push('\u{2}');
+        s.chars
+            .extend(self.texts.get(i).chars().take(SURFACE_MAX_CHARS));
+        s.chars.push('\u{3}');
+        s.raw.clear();
+        for n in SURFACE_GRAMS {
+            if s.chars.len() < n {
+                break;
+            }
+            for w in s.chars.windows(n) {
+                let mut h: u64 = 0x84222325_cbf29ce4 ^ n as u64;
+                for &c in w {
+                    h = (h ^ c as u64).wrapping_mul(0x0100_0000_01b3);
                 }
-            });
-            w
-        })
-        .collect()
+                s.raw
+                    .push((h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SURFACE_BITS)) as u32);
+            }
+        }
+        s.raw.sort_unstable();
+    }
+
+    /// Visit (feature, sublinear TF × IDF) of row `i`.
+    fn features(&self, i: usize, s: &mut Scratch, mut f: impl FnMut(u32, f32)) {
+        self.grams(i, s);
+        let raw = &s.raw;
+        let mut a = 0;
+        while a < raw.len() {
+            let mut b = a + 1;
+            while b < raw.len() && raw[b] == raw[a] {
+                b += 1;
+            }
+            let j = raw[a];
+            f(
+                j,
+                (1.0 + ((b - a) as f32).ln()) * self.idf.get(j as usize).copied().unwrap_or(1.0),
+            );
+            a = b;
+        }
+    }
+
+    /// Learn IDF on a sample, then (with two or more classes) the two half-models.
+    fn build<'c>(ctx: &Context<'c>, by_class: &[Vec<u32>], seed: u64) -> Surface<'c> {
+        let mut rng = SplitMix64::new(seed ^ 0x5355_5246);
+        let mut surf = Surface {
+            texts: &ctx.ds.texts,
+            idf: Vec::new(),
+            imp: Vec::new(),
+            seed,
+        };
+        // Training sample: at most MODEL_ROWS per class (also used for IDF).
+        let mut rows: Vec<u32> = by_class
+            .iter()
+            .flat_map(|ids| sample(ids, MODEL_ROWS, &mut rng))
+            .collect();
+        rows.sort_unstable();
+        let grams: Vec<(Vec<u32>, Vec<f32>)> = rows
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                let mut s = Scratch::default();
+                chunk
+                    .iter()
+                    .map(|&i| {
+                        let (mut idx, mut tf) = (Vec::new(), Vec::new());
+                        surf.features(i as usize, &mut s, |j, v| {
+                            idx.push(j);
+                            tf.push(v);
+                        });
+                        (idx, tf)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+            .concat();
+        let mut df = vec![0u32; SURFACE_DIM];
+        for (idx, _) in &grams {
+            for &j in idx {
+                df[j as usize] += 1;
+            }
+        }
+        let m = rows.len() as f32;
+        surf.idf = df
+            .iter()
+            .map(|&d| ((1.0 + m) / (1.0 + d as f32)).ln() + 1.0)
+            .collect();
+        if ctx.classes < 2 || by_class.iter().filter(|ids| !ids.is_empty()).count() < 2 {
+            return surf;
+        }
+        // Sparse rows (TF × IDF, unit length) of the sample, indexed locally.
+        let mut x = SparseRows {
+            indptr: vec![0],
+            idx: Vec::new(),
+            val: Vec::new(),
+        };
+        for (idx, tf) in &grams {
+            let start = x.val.len();
+            x.idx.extend_from_slice(idx);
+            x.val
+                .extend(idx.iter().zip(tf).map(|(&j, &t)| t * surf.idf[j as usize]));
+            let v = &mut x.val[start..];
+            dense::normalize(v);
+            x.indptr.push(x.idx.len());
+        }
+        drop(grams);
+        let labels: Vec<u32> = rows.iter().map(|&i| ctx.labels[i as usize]).collect();
+        let halves: Vec<Vec<u32>> = (0..2)
+            .map(|h| {
+                (0..rows.len() as u32)
+                    .filter(|&r| surf.half(rows[r as usize] as usize) == h)
+                    .collect()
+            })
+            .collect();
+        let params = TrainParams::default();
+        surf.imp = halves
+            .par_iter()
+            .enumerate()
+            .map(|(h, train)| {
+                let model = LinearModel::train(
+                    &x,
+                    SURFACE_DIM,
+                    train,
+                    &labels,
+                    ctx.classes,
+                    params,
+                    seed ^ h as u64,
+                );
+                importances(&model, ctx.classes, SURFACE_DIM)
+            })
+            .collect();
+        surf
+    }
+}
+
+/// Per-feature importance of a label model: the L2 norm over classes of each feature's weight
+/// (read through `logits`, which is what the model exposes).
+fn importances(m: &LinearModel, classes: usize, dim: usize) -> Vec<f32> {
+    let mut bias = vec![0.0f32; classes];
+    m.logits(&[], &[], &mut bias);
+    let mut w = vec![0.0f32; dim];
+    w.par_chunks_mut(4096).enumerate().for_each(|(c, block)| {
+        let mut out = vec![0.0f32; classes];
+        for (o, slot) in block.iter_mut().enumerate() {
+            m.logits(&[(c * 4096 + o) as u32], &[1.0], &mut out);
+            *slot = out
+                .iter()
+                .zip(&bias)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f32>()
+                .sqrt();
+        }
+    });
+    w
 }
 
 impl<'a> Repr<'a> {
-    /// The representations to analyse: the label model's view of the text (or the plain text
-    /// features with a single class), plus the user's embeddings when given and allowed.
-    fn all(ctx: &'a Context) -> Vec<Self> {
+    /// The representations analysed: the surface view of the text, plus the user's embeddings
+    /// when given and allowed.
+    fn all(ctx: &'a Context, by_class: &[Vec<u32>]) -> Vec<Self> {
         let seed = ctx.cfg.seed ^ SALT;
-        let mut out = Vec::new();
-        match &ctx.cv {
-            Some(cv) if cv.fold_of.len() == ctx.n() => out.push(Repr {
-                src: Source::Weighted {
-                    x: &ctx.x,
-                    weights: importances(cv),
-                    fold_of: &cv.fold_of,
-                },
-                dim: PROJ_DIM,
-                seed,
-            }),
-            _ => out.push(Repr {
-                src: Source::Sparse(&ctx.x),
-                dim: PROJ_DIM,
-                seed,
-            }),
+        let mut out = vec![Repr {
+            src: Source::Surface(Box::new(Surface::build(ctx, by_class, seed))),
+            dim: PROJ_DIM,
+            seed,
+        }];
+        if SHARED_VIEW {
+            if let Some(cv) = ctx.cv.as_ref().filter(|cv| cv.fold_of.len() == ctx.n()) {
+                let weights = cv
+                    .models
+                    .iter()
+                    .map(|m| importances(m, cv.classes, HASH_DIM))
+                    .collect();
+                out.push(Repr {
+                    src: Source::Weighted {
+                        x: &ctx.x,
+                        weights,
+                        fold_of: &cv.fold_of,
+                    },
+                    dim: PROJ_DIM,
+                    seed,
+                });
+            }
         }
         if let (Some(e), true) = (&ctx.ds.embeddings, ctx.cfg.use_embeddings) {
             if e.dim > 0 && e.values.len() >= e.dim * ctx.n() {
@@ -164,10 +340,8 @@ impl<'a> Repr<'a> {
         match self.src {
             Source::Dense(_) => "user embeddings",
             Source::Wide(_) => "user embeddings, randomly projected",
-            Source::Sparse(_) => "text features, randomly projected",
-            Source::Weighted { .. } => {
-                "text features weighted by the label model, randomly projected"
-            }
+            Source::Surface(_) => "surface character n-grams weighted by a label model",
+            Source::Weighted { .. } => "text features weighted by the label model",
         }
     }
 
@@ -183,8 +357,8 @@ impl<'a> Repr<'a> {
     }
 
     /// Row `i` as a unit vector (all zeros for an empty row).
-    fn fill(&self, i: usize, out: &mut [f32]) {
-        match self.src {
+    fn fill(&self, i: usize, out: &mut [f32], s: &mut Scratch) {
+        match &self.src {
             Source::Dense(e) => out.copy_from_slice(e.row(i)),
             Source::Wide(e) => {
                 out.fill(0.0);
@@ -192,16 +366,17 @@ impl<'a> Repr<'a> {
                     self.scatter(j as u32, v, out);
                 }
             }
-            Source::Sparse(x) => {
+            Source::Surface(surf) => {
                 out.fill(0.0);
-                let (idx, val) = x.row(i);
-                for (&j, &v) in idx.iter().zip(val) {
-                    self.scatter(j, v, out);
-                }
+                let imp = surf.imp.get(1 - surf.half(i)).or(surf.imp.first());
+                surf.features(i, s, |j, v| {
+                    let w = imp.map_or(1.0, |imp| imp[j as usize]);
+                    self.scatter(j, v * w, out);
+                });
             }
             Source::Weighted {
                 x,
-                ref weights,
+                weights,
                 fold_of,
             } => {
                 out.fill(0.0);
@@ -222,8 +397,9 @@ impl<'a> Repr<'a> {
         m.par_chunks_mut(d * CHUNK)
             .zip(ids.par_chunks(CHUNK))
             .for_each(|(block, rows)| {
+                let mut s = Scratch::default();
                 for (out, &i) in block.chunks_exact_mut(d).zip(rows) {
-                    self.fill(i as usize, out);
+                    self.fill(i as usize, out, &mut s);
                 }
             });
         m
@@ -611,6 +787,16 @@ fn split(
     let (d_small, d_big) = (mean_dist(&members, &cent[0]), mean_dist(&others, &cent[1]));
     let share = members.len() as f64 / rows as f64;
     let prior = ctx.prior[c];
+    if std::env::var("ANOMALY_DEBUG").is_ok() {
+        let probes_dbg = |rs: &[usize]| -> Vec<(u32, &[f32])> {
+            let step = rs.len().div_ceil(PROBES).max(1);
+            rs.iter()
+                .step_by(step)
+                .map(|&r| (fit_ids[r], &m[r * d..(r + 1) * d]))
+                .collect()
+        };
+        eprintln!("DEBUG class {c}: members {} share {share:.3} d_small {d_small:.3} d_big {d_big:.3} excl {:.3} base {:.3}", members.len(), global.label_share(&probes_dbg(&members), d, c as u32), global.label_share(&probes_dbg(&others), d, c as u32));
+    }
     if members.len() < MIN_SUB_ROWS
         || !(MIN_SUB_SHARE..=MAX_SUB_SHARE).contains(&share)
         || d_small >= TIGHTNESS * d_big
@@ -656,8 +842,9 @@ fn score_class(repr: &Repr, ids: &[u32], fit: &ClassFit) -> Vec<[f32; 4]> {
     ids.par_chunks(BLOCK)
         .map(|chunk| {
             let mut xs = vec![0.0f32; chunk.len() * d];
+            let mut s = Scratch::default();
             for (x, &i) in xs.chunks_exact_mut(d).zip(chunk) {
-                repr.fill(i as usize, x);
+                repr.fill(i as usize, x, &mut s);
             }
             let skip: Vec<Option<usize>> =
                 chunk.iter().map(|&i| position(&fit.ref_ids, i)).collect();
@@ -727,12 +914,13 @@ fn analyse(ctx: &Context) -> (DetectorOutput, Vec<RowStats>) {
     let mut scores = vec![0.0f32; n];
     let mut findings = Vec::new();
     let mut all_stats = Vec::new();
-    for (k, repr) in Repr::all(ctx).iter().enumerate() {
+    for (k, repr) in Repr::all(ctx, &by_class).iter().enumerate() {
         let mut rng =
             SplitMix64::new(ctx.cfg.seed ^ SALT ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let (s, f, st) = analyse_repr(ctx, repr, &by_class, &mut rng);
+        // Representation anomalies rank rows; on their own they never flag one.
         for (a, b) in scores.iter_mut().zip(&s) {
-            *a = a.max(*b);
+            *a = a.max(b.min(ALONE_MAX));
         }
         findings.extend(f);
         all_stats.push(st);
@@ -990,7 +1178,11 @@ mod probe {
                 if let Ok(dir) = std::env::var("DUMP") {
                     use std::io::Write;
                     let cvr = ctx.cv.as_ref().unwrap();
-                    let imp = importances(cvr);
+                    let imp: Vec<Vec<f32>> = cvr
+                        .models
+                        .iter()
+                        .map(|m| importances(m, 2, HASH_DIM))
+                        .collect();
                     let mut f = std::fs::File::create(format!("{dir}/{set}.bin")).unwrap();
                     let w = |f: &mut std::fs::File, b: &[u8]| f.write_all(b).unwrap();
                     w(&mut f, &(n as u64).to_le_bytes());
