@@ -61,17 +61,25 @@ const MAX_SUB_SHARE: f64 = 0.45;
 const MIN_SUB_ROWS: usize = 5;
 /// The sub-cluster's mean distance to its centroid must be below this times the rest's.
 const TIGHTNESS: f64 = 0.9;
+/// A sub-cluster that is not tighter must be this much more label-exclusive than the rest of
+/// its class (relative to what is left to 1, and in absolute terms).
+const MIN_EXCESS: f64 = 0.4;
+const MIN_EXCESS_ABS: f64 = 0.1;
 /// Robust cutoff for outliers: median + this × MAD.
 const MAD_CUTOFF: f64 = 6.0;
 /// Share of the class (lowest spectral scores) used for the robust covariance.
 const TRIM_QUANTILE: f64 = 0.7;
 /// Score of ordinary rows: this × their outlier percentile within the class.
 const BASE_SCALE: f32 = 0.05;
+/// Outliers score between these (by how far beyond the cutoff they lie).
+const OUTLIER_MIN: f32 = 0.1;
 const OUTLIER_MAX: f32 = 0.4;
 const SUB_MIN: f32 = 0.35;
 /// The most an anomaly score may be, below the default flag threshold of 0.5.
 const ALONE_MAX: f32 = 0.45;
 const SUB_MAX: f32 = 0.65;
+/// Part of the sub-cluster range that orders members by their margin toward the small cluster.
+const SUB_SPREAD: f32 = 0.1;
 const CHUNK: usize = 1024;
 /// Surface n-gram hashing width, n-gram lengths and the characters of a row read.
 const SURFACE_BITS: u32 = 18;
@@ -787,19 +795,8 @@ fn split(
     let (d_small, d_big) = (mean_dist(&members, &cent[0]), mean_dist(&others, &cent[1]));
     let share = members.len() as f64 / rows as f64;
     let prior = ctx.prior[c];
-    if std::env::var("ANOMALY_DEBUG").is_ok() {
-        let probes_dbg = |rs: &[usize]| -> Vec<(u32, &[f32])> {
-            let step = rs.len().div_ceil(PROBES).max(1);
-            rs.iter()
-                .step_by(step)
-                .map(|&r| (fit_ids[r], &m[r * d..(r + 1) * d]))
-                .collect()
-        };
-        eprintln!("DEBUG class {c}: members {} share {share:.3} d_small {d_small:.3} d_big {d_big:.3} excl {:.3} base {:.3}", members.len(), global.label_share(&probes_dbg(&members), d, c as u32), global.label_share(&probes_dbg(&others), d, c as u32));
-    }
     if members.len() < MIN_SUB_ROWS
         || !(MIN_SUB_SHARE..=MAX_SUB_SHARE).contains(&share)
-        || d_small >= TIGHTNESS * d_big
         || prior >= 0.99
     {
         return (Some(cent), None);
@@ -812,17 +809,30 @@ fn split(
             .collect()
     };
     let exclusive = global.label_share(&probes(&members), d, c as u32);
-    if exclusive < prior + 0.5 * (1.0 - prior) {
-        return (Some(cent), None);
-    }
     let baseline = global.label_share(&probes(&others), d, c as u32);
+    let tight_ratio = d_small / d_big.max(1e-12);
     // How far beyond the class's ordinary exclusivity, and how much tighter, in [0, 1].
     let excess = ((exclusive - baseline) / (1.0 - baseline).max(1e-9)).clamp(0.0, 1.0);
-    let tight = ((1.0 - d_small / d_big.max(1e-12) - (1.0 - TIGHTNESS)) / 0.4).clamp(0.0, 1.0);
+    let tight = ((TIGHTNESS - tight_ratio) / 0.4).clamp(0.0, 1.0);
+    if std::env::var_os("BEZOAR_ANOMALY_DEBUG").is_some() {
+        eprintln!(
+            "anomaly: class {c}: sub-cluster {} rows ({share:.3}), tightness {tight_ratio:.3}, exclusive {exclusive:.3} vs {baseline:.3} (prior {prior:.3})",
+            members.len()
+        );
+    }
+    // Label-exclusive well beyond the class prior, and either tighter than the rest of the class
+    // or clearly more exclusive than the class's ordinary rows (a restyled group need not be
+    // tighter, but its neighbours are its own kind).
+    let exclusive_enough = exclusive >= prior + 0.5 * (1.0 - prior);
+    let distinct =
+        tight_ratio < TIGHTNESS || (excess >= MIN_EXCESS && exclusive - baseline >= MIN_EXCESS_ABS);
+    if !(exclusive_enough && distinct) {
+        return (Some(cent), None);
+    }
     let strength = (0.6 * excess + 0.4 * tight) as f32;
     let sub = SubCluster {
         share_fit: share,
-        tight_ratio: d_small / d_big.max(1e-12),
+        tight_ratio,
         exclusive,
         baseline,
         strength,
@@ -830,7 +840,8 @@ fn split(
     (Some(cent), Some(sub))
 }
 
-/// Score every row of a class against its fit: (spectral, whitened, margin, knn distance).
+/// Score every row of a class against its fit: (spectral projection, whitened projection,
+/// margin toward the small cluster, mean distance to the nearest reference rows).
 /// Rows are taken in blocks that are compared with each reference row in turn, so the
 /// reference sample streams through the cache once per block rather than once per row.
 fn score_class(repr: &Repr, ids: &[u32], fit: &ClassFit) -> Vec<[f32; 4]> {
@@ -871,7 +882,7 @@ fn score_class(repr: &Repr, ids: &[u32], fit: &ClassFit) -> Vec<[f32; 4]> {
                     } else {
                         1.0 - best.iter().sum::<f32>() / best.len() as f32
                     };
-                    [sp * sp, wh * wh, margin, knn]
+                    [sp, wh, margin, knn]
                 })
                 .collect::<Vec<_>>()
         })
@@ -936,6 +947,13 @@ fn analyse(ctx: &Context) -> (DetectorOutput, Vec<RowStats>) {
     )
 }
 
+/// `(v - median) / MAD` for each value (MAD floored so constant data gives finite values).
+fn robust_z(v: &[f32]) -> Vec<f32> {
+    let (med, mad) = median_mad(v);
+    let mad = mad.max(1e-9 * med.abs()).max(1e-12);
+    v.iter().map(|&x| ((x as f64 - med) / mad) as f32).collect()
+}
+
 /// Scores, findings and per-row statistics of one representation.
 fn analyse_repr(
     ctx: &Context,
@@ -968,68 +986,56 @@ fn analyse_repr(
         }
         let fit = fit_class(repr, ctx, c, ids, &global, rng);
         let raw = score_class(repr, ids, &fit);
-        for (&i, s) in ids.iter().zip(&raw) {
-            let i = i as usize;
-            stats.spectral[i] = s[0];
-            stats.whitened[i] = s[1];
-            stats.margin[i] = s[2];
-            stats.knn[i] = s[3];
-        }
         let col = |k: usize| raw.iter().map(|s| s[k]).collect::<Vec<f32>>();
         let (sp, wh, margin, knn) = (col(0), col(1), col(2), col(3));
-        let (p_sp, p_wh, p_knn) = (percentiles(&sp), percentiles(&wh), percentiles(&knn));
+        let sp2: Vec<f32> = sp.iter().map(|v| v * v).collect();
+        let wh2: Vec<f32> = wh.iter().map(|v| v * v).collect();
+        for (r, &i) in ids.iter().enumerate() {
+            let i = i as usize;
+            stats.spectral[i] = sp2[r];
+            stats.whitened[i] = wh2[r];
+            stats.margin[i] = margin[r];
+            stats.knn[i] = knn[r];
+        }
 
-        // Robust outliers on the spectral score and the neighbour distance.
-        let (sp_med, sp_mad) = median_mad(&sp);
-        let sp_cut = sp_med + MAD_CUTOFF * sp_mad.max(1e-6 * sp_med.abs()).max(1e-12);
-        let (kn_med, kn_mad) = median_mad(&knn);
-        let kn_cut = kn_med + MAD_CUTOFF * kn_mad.max(1e-12);
-        let excess = |v: f32, med: f64, cut: f64| -> f32 {
-            if (v as f64) <= cut {
-                0.0
-            } else {
-                (((v as f64 - cut) / (cut - med).max(1e-12)).min(1.0)) as f32
+        // Outliers: the spectral projection or the neighbour distance beyond median + 6·MAD.
+        let (z_sp, z_kn) = (robust_z(&sp), robust_z(&knn));
+        let mut spectral_outliers = 0usize;
+        let mut distance_outliers = 0usize;
+        let mut outliers = Vec::new();
+        let mut outlier_score = vec![0.0f32; ids.len()];
+        for r in 0..ids.len() {
+            let (a, b) = (z_sp[r].abs(), z_kn[r]);
+            let z = a.max(b);
+            if z > MAD_CUTOFF as f32 {
+                spectral_outliers += usize::from(a > MAD_CUTOFF as f32);
+                distance_outliers += usize::from(b > MAD_CUTOFF as f32);
+                outliers.push(ids[r]);
+                let e = ((z - MAD_CUTOFF as f32) / MAD_CUTOFF as f32).min(1.0);
+                outlier_score[r] = OUTLIER_MIN + (OUTLIER_MAX - OUTLIER_MIN) * e;
             }
-        };
+        }
 
-        let members: Vec<usize> = match (&fit.sub, &fit.cent) {
-            (Some(_), Some(_)) => (0..ids.len()).filter(|&r| margin[r] > 0.0).collect(),
-            _ => Vec::new(),
-        };
-        let member_pct = {
-            let mm: Vec<f32> = members.iter().map(|&r| margin[r]).collect();
-            percentiles(&mm)
-        };
-        let p_margin = if fit.sub.is_some() {
+        // Ordinary rows: a small graded score. With a suspicious sub-cluster, closeness to it
+        // ranks the rest of the class; otherwise the mean percentile of the three statistics.
+        let rank: Vec<f32> = if fit.sub.is_some() {
             percentiles(&margin)
         } else {
-            Vec::new()
+            let (a, b, k) = (percentiles(&sp2), percentiles(&wh2), percentiles(&knn));
+            (0..ids.len()).map(|r| (a[r] + b[r] + k[r]) / 3.0).collect()
         };
-
-        let mut outliers = Vec::new();
         for r in 0..ids.len() {
-            let rank = if fit.sub.is_some() {
-                p_margin[r]
-            } else {
-                (p_sp[r] + p_wh[r] + p_knn[r]) / 3.0
-            };
-            let mut s = BASE_SCALE * rank;
-            let e = excess(sp[r], sp_med, sp_cut).max(excess(knn[r], kn_med, kn_cut));
-            if e > 0.0 {
-                s = s.max(
-                    BASE_SCALE
-                        + (OUTLIER_MAX - BASE_SCALE) * e.sqrt() * 0.5
-                        + (OUTLIER_MAX - BASE_SCALE) * 0.5 * e,
-                );
-                outliers.push(ids[r]);
-            }
-            scores[ids[r] as usize] = s;
+            scores[ids[r] as usize] = (BASE_SCALE * rank[r]).max(outlier_score[r]);
         }
+
+        let label = ctx.label_name(c).to_string();
         if let Some(sub) = &fit.sub {
+            let members: Vec<usize> = (0..ids.len()).filter(|&r| margin[r] > 0.0).collect();
+            let within = percentiles(&members.iter().map(|&r| margin[r]).collect::<Vec<f32>>());
             for (j, &r) in members.iter().enumerate() {
                 let s = SUB_MIN
-                    + (SUB_MAX - SUB_MIN - 0.1) * sub.strength
-                    + 0.1 * member_pct.get(j).copied().unwrap_or(0.0);
+                    + (SUB_MAX - SUB_MIN - SUB_SPREAD) * sub.strength
+                    + SUB_SPREAD * within[j];
                 let i = ids[r] as usize;
                 scores[i] = scores[i].max(s.min(SUB_MAX));
             }
@@ -1040,21 +1046,18 @@ fn analyse_repr(
             } else {
                 Severity::Medium
             };
-            let label = ctx.label_name(c).to_string();
             findings.push(Finding {
                 detector: Detector::Anomaly,
                 severity,
                 title: format!(
-                    "tight sub-cluster of {} rows inside label {} ({:.0}% of the class), {:.0}% of their neighbours labelled {} (prior {:.0}%)",
+                    "tight sub-cluster of {} rows inside label {label} ({:.0}% of the class), {:.0}% of their neighbours labelled {label} (prior {:.0}%)",
                     rows.len(),
-                    label,
                     100.0 * class_share,
                     100.0 * sub.exclusive,
-                    label,
                     100.0 * ctx.prior[c]
                 ),
                 subject: format!("label {label} sub-cluster ({})", repr.describe()),
-                target_label: Some(label),
+                target_label: Some(label.clone()),
                 rows,
                 evidence: vec![
                     Evidence { name: "share_of_class", value: class_share },
@@ -1068,14 +1071,12 @@ fn analyse_repr(
             });
         }
         if !outliers.is_empty() {
-            let label = ctx.label_name(c).to_string();
             findings.push(Finding {
                 detector: Detector::Anomaly,
                 severity: Severity::Low,
                 title: format!(
-                    "{} outlying rows in label {} ({:.1}% of the class): spectral score or neighbour distance above median + {MAD_CUTOFF}·MAD",
+                    "{} outlying rows in label {label} ({:.1}% of the class): {spectral_outliers} far along the class's top direction, {distance_outliers} far from their nearest neighbours (beyond median + {MAD_CUTOFF}·MAD)",
                     outliers.len(),
-                    label,
                     100.0 * outliers.len() as f64 / ids.len() as f64
                 ),
                 subject: format!("label {label} outliers ({})", repr.describe()),
@@ -1083,10 +1084,8 @@ fn analyse_repr(
                 rows: outliers,
                 evidence: vec![
                     Evidence { name: "class_rows", value: ids.len() as f64 },
-                    Evidence { name: "spectral_median", value: sp_med },
-                    Evidence { name: "spectral_cutoff", value: sp_cut },
-                    Evidence { name: "neighbour_distance_median", value: kn_med },
-                    Evidence { name: "neighbour_distance_cutoff", value: kn_cut },
+                    Evidence { name: "spectral_outliers", value: spectral_outliers as f64 },
+                    Evidence { name: "distance_outliers", value: distance_outliers as f64 },
                     Evidence { name: "dimensions", value: d as f64 },
                 ],
             });
