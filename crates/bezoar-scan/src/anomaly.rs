@@ -1,40 +1,59 @@
 //! Representation anomalies: rows that sit apart from their class, and tight sub-populations
 //! of a class that look like one planted group.
 //!
-//! Every row becomes a unit vector: the user's embeddings when given (and allowed), otherwise a
-//! sparse random projection of its hashed TF-IDF features to 128 dimensions, computed on the fly
-//! per feature index (no dense projection matrix). Within each class (of at least 20 rows) the
-//! detector fits, on a sample of at most 50,000 rows:
+//! Every row becomes a unit vector in one or two representations:
 //!
-//! 1. a spectral signature: the squared projection of the centred vector on the top eigenvector
-//!    of the class covariance (poisoned sub-populations shift the mean along that direction);
-//! 2. a whitened variant: the same after whitening with a trimmed (robust) covariance, which
-//!    brings out directions that are unusual relative to the bulk of the class;
-//! 3. a spherical 2-means split; the smaller cluster is suspicious when it is tighter than the
-//!    rest and its members' nearest neighbours (among rows of every class) are almost all of
-//!    this class — a planted group is label-exclusive in a way natural sub-topics are not;
+//! - the text, as hashed case-sensitive byte 2–4-grams of the raw string (casing, spacing,
+//!   punctuation, how sentences open and close), each scaled by how much a label model trained
+//!   on them relies on it, then randomly projected to 128 dimensions. Looking through what a
+//!   label model uses is what makes spectral signatures work: a dirty-label style or syntax
+//!   backdoor is, to the model, one strong feature of its target label. (With a single label
+//!   there is nothing to weight by, and the shared TF-IDF features are projected instead.)
+//! - the user's embeddings, when given and allowed.
+//!
+//! The projections are sparse (each feature adds to a few coordinates with random signs, derived
+//! from a hash of the feature — no dense projection matrix). Within each class of at least 20
+//! rows the detector fits, on a sample of at most 50,000 rows:
+//!
+//! 1. a spectral signature: the projection on the top eigenvector of the class covariance
+//!    (power iteration), whose square grows with a sub-population's shift of the class mean;
+//! 2. a whitened variant: the top direction after whitening by a trimmed covariance (Cholesky),
+//!    which brings out directions unusual relative to the bulk of the class;
+//! 3. a spherical 2-means split; the smaller cluster (0.2%–45% of the class) is suspicious when
+//!    its members' nearest neighbours among rows of every class are far more often of this
+//!    class than the prior (and than the rest of the class's), and it is tighter than the rest
+//!    or clearly more label-exclusive than it — planted groups are label-exclusive in a way
+//!    natural sub-topics are not;
 //! 4. the mean cosine distance to the 10 nearest rows of the class (in a reference sample).
 //!
-//! Scores are mainly a ranking signal: ordinary rows get small graded scores, strong outliers
-//! up to 0.4, members of a suspicious sub-cluster 0.35–0.65 (so the sub-cluster alone seldom
-//! flags a row, but adds to what other detectors see).
+//! Scores are a ranking signal and never flag a row alone (at most 0.45): ordinary rows get
+//! small graded scores, robust outliers 0.1–0.4; in a class with a suspicious sub-cluster every
+//! row is scored by its likeness to the sub-cluster (margin toward its centroid, neighbour
+//! label share), members at least 0.35.
+//!
+//! Dense algebra (covariance, Cholesky, power iteration) is hand-written in `dense`: the sizes
+//! are tiny, and faer or nalgebra would dominate the build time.
 
 use crate::context::{Context, DetectorOutput};
 use crate::dense;
-use crate::features::{SparseRows, HASH_DIM};
+use crate::features::SparseRows;
 use crate::linear::{LinearModel, TrainParams};
 use crate::result::{Detector, Evidence, Finding, Severity};
 use crate::rng::SplitMix64;
 use bezoar_data::{Embeddings, TextArena};
 use rayon::prelude::*;
-use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 const SALT: u64 = 0x616e_6f6d_616c_7921;
 /// Classes smaller than this are not modelled (their rows score 0).
 const MIN_CLASS_ROWS: usize = 20;
-/// Dimension of the random projection of the hashed text features.
+/// Dimension of the random projections of text features.
 const PROJ_DIM: usize = 128;
-/// Output coordinates each input feature is added to (with a random sign).
+const _: () = assert!(
+    PROJ_DIM == 128,
+    "surface taps take seven bits per coordinate"
+);
+/// Output coordinates each projected feature (TF-IDF or wide-embedding dimension) is added to,
+/// with random signs.
 const TAPS: usize = 4;
 /// Embeddings wider than this are projected (like the text features) to `WIDE_DIM`.
 const MAX_EMBED_DIM: usize = 512;
@@ -46,12 +65,12 @@ const FIT_WORK: f64 = 3e9;
 /// Per-class reference sample for nearest-neighbour distances; shrunk on large inputs so that
 /// scoring every row costs at most about `KNN_WORK` multiply-adds.
 const REF_ROWS: usize = 4_000;
-const MIN_REF_ROWS: usize = 128;
-const KNN_WORK: f64 = 1.5e10;
+const MIN_REF_ROWS: usize = 64;
+const KNN_WORK: f64 = 8e9;
 /// Rows from all classes against which sub-cluster label exclusivity is measured.
 const GLOBAL_ROWS: usize = 4_000;
-/// Sub-cluster members (and, for the baseline, other class rows) probed for exclusivity.
-const PROBES: usize = 500;
+/// Rows probed per label-exclusivity estimate (a candidate's members, or the whole class).
+const PROBES: usize = 300;
 const K: usize = 10;
 const POWER_ITERS: usize = 50;
 const KMEANS_ITERS: usize = 20;
@@ -74,35 +93,34 @@ const BASE_SCALE: f32 = 0.05;
 /// Outliers score between these (by how far beyond the cutoff they lie).
 const OUTLIER_MIN: f32 = 0.1;
 const OUTLIER_MAX: f32 = 0.4;
-const SUB_MIN: f32 = 0.35;
-/// The most an anomaly score may be, below the default flag threshold of 0.5.
+/// The most an anomaly score may be, below the default flag threshold of 0.5: representation
+/// anomalies rank rows and add to other evidence, but never flag a row on their own.
 const ALONE_MAX: f32 = 0.45;
-const SUB_MAX: f32 = 0.65;
-/// Part of the sub-cluster range that orders members by their margin toward the small cluster.
-const SUB_SPREAD: f32 = 0.1;
+/// Members of a suspicious sub-cluster score between these: the sub-cluster's strength sets
+/// the level, each member's margin toward the small cluster orders members within it.
+const SUB_MIN: f32 = 0.35;
+const SUB_MAX: f32 = ALONE_MAX;
+const SUB_STRENGTH_SHARE: f32 = 0.5;
 const CHUNK: usize = 1024;
-/// Surface n-gram hashing width, n-gram lengths and the characters of a row read.
+/// Surface n-grams: hashing width, n-gram lengths (bytes) and the bytes of a row read.
 const SURFACE_BITS: u32 = 18;
 const SURFACE_DIM: usize = 1 << SURFACE_BITS;
-const SURFACE_GRAMS: std::ops::RangeInclusive<usize> = 2..=4;
-const SURFACE_MAX_CHARS: usize = 2_000;
+/// Projection taps per surface n-gram (rows have hundreds of n-grams, so two suffice).
+const SURFACE_TAPS: usize = 2;
+const SURFACE_MIN_GRAM: usize = 2;
+const SURFACE_MAX_GRAM: usize = 4;
+const SURFACE_MAX_BYTES: usize = 4_000;
 /// Rows per class the surface label models train on.
 const MODEL_ROWS: usize = 25_000;
-/// Also analyse the shared text features weighted by the cross-validated label model.
-const SHARED_VIEW: bool = false;
 
 /// Where row vectors come from.
 enum Source<'a> {
     Dense(&'a Embeddings),
     Wide(&'a Embeddings),
-    /// Surface character n-grams of the raw text (see [`Surface`]).
+    /// Surface n-grams of the raw text weighted by a label model (see [`Surface`]).
     Surface(Box<Surface<'a>>),
-    /// The shared text features scaled by the row's out-of-fold label model's reliance on each.
-    Weighted {
-        x: &'a SparseRows,
-        weights: Vec<Vec<f32>>,
-        fold_of: &'a [u8],
-    },
+    /// The shared hashed TF-IDF features, for data with a single label (nothing to weight by).
+    Sparse(&'a SparseRows),
 }
 
 struct Repr<'a> {
@@ -114,72 +132,132 @@ struct Repr<'a> {
 /// Reusable buffers for building one row's vector.
 #[derive(Default)]
 struct Scratch {
-    chars: Vec<char>,
-    raw: Vec<u32>,
+    bytes: Vec<u8>,
+    raw: Vec<u64>,
+    /// Distinct n-gram hashes of `raw` with their counts.
+    distinct: Vec<(u64, u32)>,
+    /// Open-addressing slots into `distinct` (`u32::MAX` = empty).
+    slots: Vec<u32>,
+    /// Occurrence counters by 12 hash bits, for sublinear TF while projecting (all zero
+    /// between rows).
+    seen: Vec<u8>,
 }
 
-/// Surface text features: hashed, case-sensitive character 2–4-grams of the raw text between
-/// start and end markers, sublinear TF × IDF. Unlike the shared features (which deliberately
-/// normalise tokenisation so a trigger is found however it is spaced), these keep casing,
-/// spacing, punctuation and how sentences open and close — what a paraphrased or restyled
+impl Scratch {
+    /// Count the distinct hashes in `raw` into `distinct` (first-occurrence order) with a small
+    /// open-addressing table: linear in the row, unlike sorting.
+    fn count(&mut self) {
+        self.distinct.clear();
+        let size = (2 * self.raw.len()).next_power_of_two().max(16);
+        self.slots.clear();
+        self.slots.resize(size, u32::MAX);
+        let mask = size - 1;
+        for &h in &self.raw {
+            let mut p = (h >> 20) as usize & mask;
+            loop {
+                let slot = self.slots[p];
+                if slot == u32::MAX {
+                    self.slots[p] = self.distinct.len() as u32;
+                    self.distinct.push((h, 1));
+                    break;
+                }
+                let e = &mut self.distinct[slot as usize];
+                if e.0 == h {
+                    e.1 += 1;
+                    break;
+                }
+                p = (p + 1) & mask;
+            }
+        }
+    }
+}
+
+/// Occurrence counters per row for sublinear TF while projecting (12 hash bits).
+const SEEN_SLOTS: usize = 4096;
+
+/// `INCREMENT[k]` = ln(k) − ln(k − 1) (1 for k = 1): what the k-th occurrence of an n-gram adds
+/// to its sublinear term frequency.
+static INCREMENT: [f32; 256] = {
+    // ln has no const form; a short series does: ln(k / (k - 1)) = 2·atanh(1 / (2k - 1)).
+    let mut t = [0.0f32; 256];
+    t[1] = 1.0;
+    let mut k = 2;
+    while k < 256 {
+        let x = 1.0 / (2 * k - 1) as f64;
+        let (mut term, mut sum, mut p) = (x, 0.0, 1);
+        while p < 40 {
+            sum += term / p as f64;
+            term *= x * x;
+            p += 2;
+        }
+        t[k] = (2.0 * sum) as f32;
+        k += 1;
+    }
+    t
+};
+
+/// Sublinear term frequency, 1 + ln(count).
+#[inline]
+fn sublinear(count: u32) -> f32 {
+    if count <= 1 {
+        1.0
+    } else {
+        1.0 + (count as f32).ln()
+    }
+}
+
+/// Surface text features: hashed, case-sensitive byte 2–4-grams of the raw text between
+/// start and end markers, sublinear TF × IDF. Unlike the shared features (which deliberately normalise
+/// tokenisation so a trigger is found however it is spaced), these keep casing, spacing,
+/// punctuation and how sentences open and close — what a paraphrased or restyled
 /// sub-population changes. Each feature is then scaled by how much a label model trained on
 /// these features relies on it (the L2 norm over classes of its weight; two models, each row
 /// weighted by the one that did not train on it), so the view emphasises whatever the labels
-/// depend on: for a dirty-label style or syntax backdoor, the planted style.
+/// depend on — for a dirty-label style or syntax backdoor, the planted style. This is the
+/// spectral-signature idea (look at the data through what a trained model uses) with a model
+/// cheap enough to train here.
 struct Surface<'a> {
     texts: &'a TextArena,
-    idf: Vec<f32>,
-    /// Per-feature importance of the two half-models (empty: unweighted).
-    imp: Vec<Vec<f32>>,
+    /// IDF × importance for each half-model (one table, IDF alone, without a model).
+    weight: Vec<Vec<f32>>,
     seed: u64,
 }
 
 impl Surface<'_> {
     /// Which half (0 or 1) row `i` belongs to for model training.
     fn half(&self, i: usize) -> usize {
-        ((i as u64 ^ self.seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 63) as usize
+        (mix(i as u64 ^ self.seed) >> 63) as usize
     }
 
-    /// Sorted hashed n-grams of row `i` (repeated per occurrence) into `s.raw`.
+    /// Hashed n-grams of row `i`, one per occurrence, into `s.raw` (unsorted). The n-grams are
+    /// of UTF-8 bytes (a multi-byte character simply spans more grams), hashed incrementally;
+    /// the top bits of a hash give its feature (see [`bucket`]), other bits its projection taps.
     fn grams(&self, i: usize, s: &mut Scratch) {
-        s.chars.clear();
-        s.chars.push('\u{2}');
-        s.chars
-            .extend(self.texts.get(i).chars().take(SURFACE_MAX_CHARS));
-        s.chars.push('\u{3}');
+        let text = self.texts.get(i).as_bytes();
+        s.bytes.clear();
+        s.bytes.push(2);
+        s.bytes
+            .extend_from_slice(&text[..text.len().min(SURFACE_MAX_BYTES)]);
+        s.bytes.push(3);
         s.raw.clear();
-        for n in SURFACE_GRAMS {
-            if s.chars.len() < n {
-                break;
-            }
-            for w in s.chars.windows(n) {
-                let mut h: u64 = 0x84222325_cbf29ce4 ^ n as u64;
-                for &c in w {
-                    h = (h ^ c as u64).wrapping_mul(0x0100_0000_01b3);
+        let b = &s.bytes;
+        for p in 0..b.len().saturating_sub(1) {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for (n, &c) in b[p..(p + SURFACE_MAX_GRAM).min(b.len())].iter().enumerate() {
+                h = (h ^ c as u64).wrapping_mul(0x0100_0000_01b3);
+                if n + 1 >= SURFACE_MIN_GRAM {
+                    s.raw.push(h.wrapping_mul(0x9E37_79B9_7F4A_7C15));
                 }
-                s.raw
-                    .push((h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SURFACE_BITS)) as u32);
             }
         }
-        s.raw.sort_unstable();
     }
 
-    /// Visit (feature, sublinear TF × IDF) of row `i`.
-    fn features(&self, i: usize, s: &mut Scratch, mut f: impl FnMut(u32, f32)) {
-        self.grams(i, s);
-        let raw = &s.raw;
-        let mut a = 0;
-        while a < raw.len() {
-            let mut b = a + 1;
-            while b < raw.len() && raw[b] == raw[a] {
-                b += 1;
-            }
-            let j = raw[a];
-            f(
-                j,
-                (1.0 + ((b - a) as f32).ln()) * self.idf.get(j as usize).copied().unwrap_or(1.0),
-            );
-            a = b;
+    /// The weight table row `i` is read with: the half-model that did not train on it.
+    fn table(&self, i: usize) -> &[f32] {
+        match self.weight.len() {
+            0 => &[],
+            1 => &self.weight[0],
+            _ => &self.weight[1 - self.half(i)],
         }
     }
 
@@ -188,28 +266,35 @@ impl Surface<'_> {
         let mut rng = SplitMix64::new(seed ^ 0x5355_5246);
         let mut surf = Surface {
             texts: &ctx.ds.texts,
-            idf: Vec::new(),
-            imp: Vec::new(),
+            weight: Vec::new(),
             seed,
         };
-        // Training sample: at most MODEL_ROWS per class (also used for IDF).
+        // Training sample: at most MODEL_ROWS per class (also used for IDF); term counts.
         let mut rows: Vec<u32> = by_class
             .iter()
             .flat_map(|ids| sample(ids, MODEL_ROWS, &mut rng))
             .collect();
         rows.sort_unstable();
-        let grams: Vec<(Vec<u32>, Vec<f32>)> = rows
+        let counted: Vec<(Vec<u32>, Vec<f32>)> = rows
             .par_chunks(CHUNK)
             .map(|chunk| {
                 let mut s = Scratch::default();
                 chunk
                     .iter()
                     .map(|&i| {
+                        surf.grams(i as usize, &mut s);
+                        s.count();
+                        let mut js: Vec<(u32, f32)> = s
+                            .distinct
+                            .iter()
+                            .map(|&(h, c)| (bucket(h), sublinear(c)))
+                            .collect();
+                        js.sort_unstable_by_key(|e| e.0);
                         let (mut idx, mut tf) = (Vec::new(), Vec::new());
-                        surf.features(i as usize, &mut s, |j, v| {
-                            idx.push(j);
-                            tf.push(v);
-                        });
+                        for g in js.chunk_by(|a, b| a.0 == b.0) {
+                            idx.push(g[0].0);
+                            tf.push(g.iter().map(|e| e.1).sum::<f32>());
+                        }
                         (idx, tf)
                     })
                     .collect::<Vec<_>>()
@@ -217,17 +302,18 @@ impl Surface<'_> {
             .collect::<Vec<_>>()
             .concat();
         let mut df = vec![0u32; SURFACE_DIM];
-        for (idx, _) in &grams {
+        for (idx, _) in &counted {
             for &j in idx {
                 df[j as usize] += 1;
             }
         }
         let m = rows.len() as f32;
-        surf.idf = df
+        let idf: Vec<f32> = df
             .iter()
             .map(|&d| ((1.0 + m) / (1.0 + d as f32)).ln() + 1.0)
             .collect();
         if ctx.classes < 2 || by_class.iter().filter(|ids| !ids.is_empty()).count() < 2 {
+            surf.weight = vec![idf];
             return surf;
         }
         // Sparse rows (TF × IDF, unit length) of the sample, indexed locally.
@@ -236,16 +322,15 @@ impl Surface<'_> {
             idx: Vec::new(),
             val: Vec::new(),
         };
-        for (idx, tf) in &grams {
+        for (idx, tf) in &counted {
             let start = x.val.len();
             x.idx.extend_from_slice(idx);
             x.val
-                .extend(idx.iter().zip(tf).map(|(&j, &t)| t * surf.idf[j as usize]));
-            let v = &mut x.val[start..];
-            dense::normalize(v);
+                .extend(idx.iter().zip(tf).map(|(&j, &t)| t * idf[j as usize]));
+            dense::normalize(&mut x.val[start..]);
             x.indptr.push(x.idx.len());
         }
-        drop(grams);
+        drop(counted);
         let labels: Vec<u32> = rows.iter().map(|&i| ctx.labels[i as usize]).collect();
         let halves: Vec<Vec<u32>> = (0..2)
             .map(|h| {
@@ -255,7 +340,7 @@ impl Surface<'_> {
             })
             .collect();
         let params = TrainParams::default();
-        surf.imp = halves
+        surf.weight = halves
             .par_iter()
             .enumerate()
             .map(|(h, train)| {
@@ -268,11 +353,28 @@ impl Surface<'_> {
                     params,
                     seed ^ h as u64,
                 );
-                importances(&model, ctx.classes, SURFACE_DIM)
+                let mut w = importances(&model, ctx.classes, SURFACE_DIM);
+                w.iter_mut().zip(&idf).for_each(|(w, f)| *w *= f);
+                w
             })
             .collect();
         surf
     }
+}
+
+/// The feature (hash bucket) of a surface n-gram hash.
+#[inline]
+fn bucket(h: u64) -> u32 {
+    (h >> (64 - SURFACE_BITS)) as u32
+}
+
+/// A 64-bit mixing function (the SplitMix64 finaliser).
+#[inline]
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// Per-feature importance of a label model: the L2 norm over classes of each feature's weight
@@ -297,33 +399,22 @@ fn importances(m: &LinearModel, classes: usize, dim: usize) -> Vec<f32> {
 }
 
 impl<'a> Repr<'a> {
-    /// The representations analysed: the surface view of the text, plus the user's embeddings
-    /// when given and allowed.
+    /// The representations analysed: the label-weighted surface view of the text (the shared
+    /// TF-IDF features when there is a single label), plus the user's embeddings when given
+    /// and allowed.
     fn all(ctx: &'a Context, by_class: &[Vec<u32>]) -> Vec<Self> {
         let seed = ctx.cfg.seed ^ SALT;
+        let labelled = by_class.iter().filter(|ids| !ids.is_empty()).count() >= 2;
+        let text = if labelled {
+            Source::Surface(Box::new(Surface::build(ctx, by_class, seed)))
+        } else {
+            Source::Sparse(&ctx.x)
+        };
         let mut out = vec![Repr {
-            src: Source::Surface(Box::new(Surface::build(ctx, by_class, seed))),
+            src: text,
             dim: PROJ_DIM,
             seed,
         }];
-        if SHARED_VIEW {
-            if let Some(cv) = ctx.cv.as_ref().filter(|cv| cv.fold_of.len() == ctx.n()) {
-                let weights = cv
-                    .models
-                    .iter()
-                    .map(|m| importances(m, cv.classes, HASH_DIM))
-                    .collect();
-                out.push(Repr {
-                    src: Source::Weighted {
-                        x: &ctx.x,
-                        weights,
-                        fold_of: &cv.fold_of,
-                    },
-                    dim: PROJ_DIM,
-                    seed,
-                });
-            }
-        }
         if let (Some(e), true) = (&ctx.ds.embeddings, ctx.cfg.use_embeddings) {
             if e.dim > 0 && e.values.len() >= e.dim * ctx.n() {
                 if e.dim <= MAX_EMBED_DIM {
@@ -349,18 +440,22 @@ impl<'a> Repr<'a> {
             Source::Dense(_) => "user embeddings",
             Source::Wide(_) => "user embeddings, randomly projected",
             Source::Surface(_) => "surface character n-grams weighted by a label model",
-            Source::Weighted { .. } => "text features weighted by the label model",
+            Source::Sparse(_) => "text features, randomly projected",
         }
     }
 
     /// Add input feature `j` with weight `v` to its `TAPS` output coordinates.
     #[inline]
     fn scatter(&self, j: u32, v: f32, out: &mut [f32]) {
-        let h = xxh3_64_with_seed(&j.to_le_bytes(), self.seed);
+        let h = mix(j as u64 ^ self.seed);
         for t in 0..TAPS {
             let bits = (h >> (16 * t)) as u32 & 0xFFFF;
-            let d = (bits & 0x7FFF) as usize % self.dim;
-            out[d] += if bits & 0x8000 != 0 { -v } else { v };
+            let d = if self.dim.is_power_of_two() {
+                bits as usize & (self.dim - 1)
+            } else {
+                (bits & 0x7FFF) as usize % self.dim
+            };
+            out[d] += f32::from_bits(v.to_bits() ^ ((bits & 0x8000) << 16));
         }
     }
 
@@ -374,24 +469,41 @@ impl<'a> Repr<'a> {
                     self.scatter(j as u32, v, out);
                 }
             }
-            Source::Surface(surf) => {
+            Source::Sparse(x) => {
                 out.fill(0.0);
-                let imp = surf.imp.get(1 - surf.half(i)).or(surf.imp.first());
-                surf.features(i, s, |j, v| {
-                    let w = imp.map_or(1.0, |imp| imp[j as usize]);
-                    self.scatter(j, v * w, out);
-                });
-            }
-            Source::Weighted {
-                x,
-                weights,
-                fold_of,
-            } => {
-                out.fill(0.0);
-                let w = &weights[fold_of[i] as usize % weights.len()];
                 let (idx, val) = x.row(i);
                 for (&j, &v) in idx.iter().zip(val) {
-                    self.scatter(j, v * w[j as usize], out);
+                    self.scatter(j, v, out);
+                }
+            }
+            Source::Surface(surf) => {
+                out.fill(0.0);
+                let w = surf.table(i);
+                surf.grams(i, s);
+                if s.seen.len() != SEEN_SLOTS {
+                    s.seen = vec![0; SEEN_SLOTS];
+                }
+                for &h in &s.raw {
+                    // The k-th occurrence of an n-gram adds ln(k) - ln(k - 1), so the row's
+                    // total is the sublinear 1 + ln(count) without sorting or a hash map
+                    // (counters are shared by n-grams whose 12 bits collide — rarely, slightly).
+                    let slot = &mut s.seen[(h >> 40) as usize & (SEEN_SLOTS - 1)];
+                    *slot = slot.saturating_add(1);
+                    let v = w.get(bucket(h) as usize).copied().unwrap_or(1.0)
+                        * INCREMENT[*slot as usize];
+                    // Taps from middle bits of the n-gram's own hash (cheaper than re-hashing
+                    // the bucket; colliding n-grams simply get different taps).
+                    let bits = (h >> 8) as u32;
+                    for t in 0..SURFACE_TAPS {
+                        let b = bits >> (8 * t);
+                        // PROJ_DIM is 128: seven bits pick the coordinate.
+                        let d = (b & 0x7F) as usize;
+                        // Bit 7 of `b` becomes the sign bit (branch-free: the sign is random).
+                        out[d] += f32::from_bits(v.to_bits() ^ ((b & 0x80) << 24));
+                    }
+                }
+                for &h in &s.raw {
+                    s.seen[(h >> 40) as usize & (SEEN_SLOTS - 1)] = 0;
                 }
             }
         }
@@ -432,6 +544,12 @@ fn sample(ids: &[u32], m: usize, rng: &mut SplitMix64) -> Vec<u32> {
 /// Indices into `refs` (and whether `ids` are sorted) of the row with id `i`, if sampled.
 fn position(ids: &[u32], i: u32) -> Option<usize> {
     ids.binary_search(&i).ok()
+}
+
+/// Reference rows for nearest-neighbour statistics: as many as keep scoring every row within
+/// `KNN_WORK` multiply-adds, between `MIN_REF_ROWS` and `REF_ROWS`.
+fn knn_cap(n: usize, d: usize) -> usize {
+    ((KNN_WORK / (n.max(1) as f64 * d.max(1) as f64)) as usize).clamp(MIN_REF_ROWS, REF_ROWS)
 }
 
 /// Median and median absolute deviation.
@@ -553,23 +671,15 @@ impl Global {
             return 0.0;
         }
         let counts: Vec<(usize, usize)> = probes
-            .par_iter()
-            .map(|&(id, x)| {
-                // Neighbour labels: keep (similarity, label) pairs for the top k.
-                let mut top: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
-                let skip = position(&self.ids, id);
-                for (j, r) in self.m.chunks_exact(d).enumerate() {
-                    if Some(j) == skip {
-                        continue;
-                    }
-                    let s = dense::dot(x, r);
-                    if top.len() < k || s > top[top.len() - 1].0 {
-                        let pos = top.iter().position(|t| t.0 < s).unwrap_or(top.len());
-                        top.insert(pos, (s, self.labels[j]));
-                        top.truncate(k);
-                    }
-                }
-                (top.iter().filter(|t| t.1 == c).count(), top.len())
+            .par_chunks(32)
+            .map(|block| {
+                let ids: Vec<u32> = block.iter().map(|p| p.0).collect();
+                let xs: Vec<f32> = block.iter().flat_map(|p| p.1.iter().copied()).collect();
+                nearest(&xs, d, &ids, &self.ids, &self.m, Some(&self.labels), k)
+                    .iter()
+                    .fold((0, 0), |(h, t), top| {
+                        (h + top.iter().filter(|e| e.1 == c).count(), t + top.len())
+                    })
             })
             .collect();
         let (hit, all) = counts.iter().fold((0, 0), |(a, b), &(h, t)| (a + h, b + t));
@@ -592,20 +702,11 @@ struct ClassFit {
     dir: Vec<f32>,
     rmean: Vec<f32>,
     wdir: Vec<f32>,
-    /// Unit centroids (small cluster first), when the class split in two.
-    cent: Option<[Vec<f32>; 2]>,
+    /// Membership rule and margin of the (candidate) sub-cluster.
+    rule: Option<Rule>,
     sub: Option<SubCluster>,
     ref_ids: Vec<u32>,
     refs: Vec<f32>,
-}
-
-/// Per-row statistics (for classes that were modelled).
-#[derive(Default)]
-struct RowStats {
-    spectral: Vec<f32>,
-    whitened: Vec<f32>,
-    margin: Vec<f32>,
-    knn: Vec<f32>,
 }
 
 fn fit_class(
@@ -619,7 +720,7 @@ fn fit_class(
     let d = repr.dim;
     let n = ctx.n();
     let fit_cap = ((FIT_WORK / (d * d) as f64) as usize).clamp(MIN_FIT_ROWS, FIT_ROWS);
-    let knn_cap = ((KNN_WORK / (n as f64 * d as f64)) as usize).clamp(MIN_REF_ROWS, REF_ROWS);
+    let knn_cap = knn_cap(n, d);
     let fit_ids = sample(ids, fit_cap, rng);
     let m = repr.matrix(&fit_ids);
 
@@ -641,8 +742,23 @@ fn fit_class(
     let (rmean, wdir) =
         whitened_direction(&m, d, &sp, rng).unwrap_or_else(|| (mean.clone(), dir.clone()));
 
-    // 3. Two-means split and its exclusivity.
-    let (cent, sub) = split(&m, d, &fit_ids, &proj, ctx, c, global, rng);
+    // 3. Candidate splits (2-means, natural breaks of the projections) and their exclusivity.
+    let (off, woff) = (dense::dot(&mean, &dir), dense::dot(&rmean, &wdir));
+    let wproj: Vec<f32> = m
+        .par_chunks(d)
+        .map(|x| dense::dot(x, &wdir) - woff)
+        .collect();
+    let (rule, sub) = split(
+        &m,
+        d,
+        &fit_ids,
+        (&dir, off, &proj),
+        (&wdir, woff, &wproj),
+        ctx,
+        c,
+        global,
+        rng,
+    );
 
     // 4. Reference rows for nearest-neighbour distances (a subset of the fit sample).
     let ref_ids = sample(&fit_ids, knn_cap, rng);
@@ -656,7 +772,7 @@ fn fit_class(
         dir,
         rmean,
         wdir,
-        cent,
+        rule,
         sub,
         ref_ids,
         refs,
@@ -719,19 +835,143 @@ fn whitened_direction(
     ))
 }
 
-/// Spherical 2-means of the class sample; returns the centroids (small first) and, when the small
-/// cluster is tight and label-exclusive, its description.
+/// How a row is judged a member of the small side, and how far it is on that side (its
+/// margin; members have margin > 0).
+#[derive(Clone)]
+enum Rule {
+    /// Nearer the first unit centroid than the second (cosine).
+    Centroids([Vec<f32>; 2]),
+    /// Beyond `cut` along a direction: margin `sign · (x·dir − offset − cut)`.
+    Cut {
+        dir: Vec<f32>,
+        offset: f32,
+        cut: f32,
+        sign: f32,
+    },
+}
+
+impl Rule {
+    fn margin(&self, x: &[f32]) -> f32 {
+        match self {
+            Rule::Centroids(c) => dense::dot(x, &c[0]) - dense::dot(x, &c[1]),
+            Rule::Cut {
+                dir,
+                offset,
+                cut,
+                sign,
+            } => sign * (dense::dot(x, dir) - offset - cut),
+        }
+    }
+}
+
+/// A partition of the class sample: which rows form the small side, the unit centroids of both
+/// sides (small first) and the rule that extends the partition to every row.
+struct Partition {
+    member: Vec<bool>,
+    cent: [Vec<f32>; 2],
+    rule: Rule,
+}
+
+impl Partition {
+    /// From a 0/1 assignment; the smaller side becomes the members. `cut` (direction, offset,
+    /// projections) when the partition is a threshold on a projection, else nearest centroid.
+    fn new(
+        m: &[f32],
+        d: usize,
+        side: Vec<bool>,
+        cut: Option<(&[f32], f32, &[f32])>,
+    ) -> Option<Self> {
+        let k = side.iter().filter(|&&b| b).count();
+        if k == 0 || k == side.len() {
+            return None;
+        }
+        let member: Vec<bool> = if 2 * k > side.len() {
+            side.iter().map(|b| !b).collect()
+        } else {
+            side
+        };
+        let mut cent = [vec![0.0f32; d], vec![0.0f32; d]];
+        for (r, &b) in member.iter().enumerate() {
+            for (a, &x) in cent[usize::from(!b)].iter_mut().zip(&m[r * d..(r + 1) * d]) {
+                *a += x;
+            }
+        }
+        for c in cent.iter_mut() {
+            dense::normalize(c);
+        }
+        let rule = match cut {
+            None => Rule::Centroids(cent.clone()),
+            Some((dir, offset, proj)) => {
+                // The threshold halfway between the two sides' nearest projections.
+                let (mut lo_in, mut hi_in, mut lo_out, mut hi_out) =
+                    (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
+                for (&p, &b) in proj.iter().zip(&member) {
+                    if b {
+                        lo_in = lo_in.min(p);
+                        hi_in = hi_in.max(p);
+                    } else {
+                        lo_out = lo_out.min(p);
+                        hi_out = hi_out.max(p);
+                    }
+                }
+                let (sign, cut) = if lo_in >= hi_out {
+                    (1.0, 0.5 * (lo_in + hi_out))
+                } else {
+                    (-1.0, 0.5 * (hi_in + lo_out))
+                };
+                Rule::Cut {
+                    dir: dir.to_vec(),
+                    offset,
+                    cut,
+                    sign,
+                }
+            }
+        };
+        Some(Partition { member, cent, rule })
+    }
+}
+
+/// The split of a 1-D projection that maximises the between-group variance (Otsu's method).
+fn otsu(proj: &[f32]) -> Vec<bool> {
+    let n = proj.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| proj[a].total_cmp(&proj[b]).then(a.cmp(&b)));
+    let total: f64 = proj.iter().map(|&p| p as f64).sum();
+    let (mut best, mut cut, mut left) = (f64::NEG_INFINITY, 0, 0.0f64);
+    for (k, &o) in order.iter().enumerate().take(n.saturating_sub(1)) {
+        left += proj[o] as f64;
+        let (n0, n1) = ((k + 1) as f64, (n - k - 1) as f64);
+        let diff = left / n0 - (total - left) / n1;
+        let between = n0 * n1 * diff * diff;
+        if between > best {
+            best = between;
+            cut = k + 1;
+        }
+    }
+    let mut member = vec![false; n];
+    for &o in &order[..cut] {
+        member[o] = true;
+    }
+    member
+}
+
+/// Candidate partitions of the class sample, evaluated for a suspicious sub-cluster: spherical
+/// 2-means (from a k-means++ start and from the spectral sign split) and the natural breaks of
+/// the spectral and whitened projections (each given as direction, offset and the sample's
+/// projections). Returns the rule that gives every row its margin — of the most suspicious
+/// candidate, else of the better 2-means — and the sub-cluster if any.
 #[allow(clippy::too_many_arguments)]
 fn split(
     m: &[f32],
     d: usize,
     fit_ids: &[u32],
-    proj: &[f32],
+    proj: (&[f32], f32, &[f32]),
+    wproj: (&[f32], f32, &[f32]),
     ctx: &Context,
     c: usize,
     global: &Global,
     rng: &mut SplitMix64,
-) -> (Option<[Vec<f32>; 2]>, Option<SubCluster>) {
+) -> (Option<Rule>, Option<SubCluster>) {
     let rows = fit_ids.len();
     let mut inits: Vec<[Vec<f32>; 2]> = Vec::new();
     // k-means++: a random first centre, the second drawn in proportion to squared distance.
@@ -754,100 +994,132 @@ fn split(
         }
         inits.push([c0, m[second * d..(second + 1) * d].to_vec()]);
     }
-    // The split along the spectral direction.
-    let mut halves = [vec![0.0f32; d], vec![0.0f32; d]];
-    let mut counts = [0usize; 2];
-    for (r, &p) in proj.iter().enumerate() {
-        let k = usize::from(p > 0.0);
-        counts[k] += 1;
-        for (a, &x) in halves[k].iter_mut().zip(&m[r * d..(r + 1) * d]) {
-            *a += x;
-        }
+    if let Some(p) = Partition::new(m, d, proj.2.iter().map(|&p| p > 0.0).collect(), None) {
+        inits.push(p.cent);
     }
-    if counts[0] > 0 && counts[1] > 0 {
-        for h in halves.iter_mut() {
-            dense::normalize(h);
-        }
-        inits.push(halves);
-    }
-    let best = inits
+    let mut kmeans: Vec<(Vec<u8>, f64)> = inits
         .into_iter()
         .map(|init| two_means(m, d, init))
-        .min_by(|a, b| a.2.total_cmp(&b.2));
-    let Some((assign, cent, _)) = best else {
+        .map(|(a, _, total)| (a, total))
+        .collect();
+    // The better 2-means first (lower total distance).
+    kmeans.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut candidates: Vec<Partition> = kmeans
+        .into_iter()
+        .filter_map(|(a, _)| Partition::new(m, d, a.iter().map(|&k| k == 1).collect(), None))
+        .collect();
+    candidates.extend(Partition::new(m, d, otsu(proj.2), Some(proj)));
+    candidates.extend(Partition::new(m, d, otsu(wproj.2), Some(wproj)));
+    let Some(fallback) = candidates.first().map(|p| p.rule.clone()) else {
         return (None, None);
     };
-    let n1 = assign.iter().filter(|&&a| a == 1).count();
-    let small = u8::from(n1 < rows - n1);
-    let cent = if small == 0 {
-        cent
-    } else {
-        [cent[1].clone(), cent[0].clone()]
-    };
-    let members: Vec<usize> = (0..rows).filter(|&r| assign[r] == small).collect();
-    let others: Vec<usize> = (0..rows).filter(|&r| assign[r] != small).collect();
-    let mean_dist = |rs: &[usize], ce: &[f32]| -> f64 {
-        rs.iter()
-            .map(|&r| (1.0 - dense::dot(&m[r * d..(r + 1) * d], ce)) as f64)
-            .sum::<f64>()
-            / rs.len().max(1) as f64
-    };
-    let (d_small, d_big) = (mean_dist(&members, &cent[0]), mean_dist(&others, &cent[1]));
-    let share = members.len() as f64 / rows as f64;
     let prior = ctx.prior[c];
-    if members.len() < MIN_SUB_ROWS
-        || !(MIN_SUB_SHARE..=MAX_SUB_SHARE).contains(&share)
-        || prior >= 0.99
-    {
-        return (Some(cent), None);
+    if prior >= 0.99 {
+        return (Some(fallback), None);
     }
-    let probes = |rs: &[usize]| -> Vec<(u32, &[f32])> {
+    let probes = |keep: &dyn Fn(usize) -> bool| -> Vec<(u32, &[f32])> {
+        let rs: Vec<usize> = (0..rows).filter(|&r| keep(r)).collect();
         let step = rs.len().div_ceil(PROBES).max(1);
         rs.iter()
             .step_by(step)
             .map(|&r| (fit_ids[r], &m[r * d..(r + 1) * d]))
             .collect()
     };
-    let exclusive = global.label_share(&probes(&members), d, c as u32);
-    let baseline = global.label_share(&probes(&others), d, c as u32);
-    let tight_ratio = d_small / d_big.max(1e-12);
-    // How far beyond the class's ordinary exclusivity, and how much tighter, in [0, 1].
-    let excess = ((exclusive - baseline) / (1.0 - baseline).max(1e-9)).clamp(0.0, 1.0);
-    let tight = ((TIGHTNESS - tight_ratio) / 0.4).clamp(0.0, 1.0);
-    if std::env::var_os("BEZOAR_ANOMALY_DEBUG").is_some() {
-        eprintln!(
-            "anomaly: class {c}: sub-cluster {} rows ({share:.3}), tightness {tight_ratio:.3}, exclusive {exclusive:.3} vs {baseline:.3} (prior {prior:.3})",
-            members.len()
-        );
+    // The class's ordinary exclusivity, measured once.
+    let class_share = global.label_share(&probes(&|_| true), d, c as u32);
+    let mut best: Option<(usize, SubCluster)> = None;
+    for (k, p) in candidates.iter().enumerate() {
+        let size = p.member.iter().filter(|&&b| b).count();
+        let share = size as f64 / rows as f64;
+        if size < MIN_SUB_ROWS || !(MIN_SUB_SHARE..=MAX_SUB_SHARE).contains(&share) {
+            continue;
+        }
+        let mean_dist = |side: bool, ce: &[f32]| -> f64 {
+            let (mut s, mut cnt) = (0.0f64, 0usize);
+            for r in (0..rows).filter(|&r| p.member[r] == side) {
+                s += (1.0 - dense::dot(&m[r * d..(r + 1) * d], ce)) as f64;
+                cnt += 1;
+            }
+            s / cnt.max(1) as f64
+        };
+        let tight_ratio = mean_dist(true, &p.cent[0]) / mean_dist(false, &p.cent[1]).max(1e-12);
+        let exclusive = global.label_share(&probes(&|r| p.member[r]), d, c as u32);
+        // Exclusivity of the rest of the class, from the class-wide figure.
+        let baseline = ((class_share - share * exclusive) / (1.0 - share)).clamp(0.0, 1.0);
+        // How far beyond the class's ordinary exclusivity, and how much tighter, in [0, 1].
+        let excess = ((exclusive - baseline) / (1.0 - baseline).max(1e-9)).clamp(0.0, 1.0);
+        let tight = ((TIGHTNESS - tight_ratio) / 0.4).clamp(0.0, 1.0);
+        // Label-exclusive well beyond the class prior, and either tighter than the rest of the
+        // class or clearly more exclusive than its ordinary rows (a restyled group need not be
+        // tighter, but its neighbours are its own kind).
+        let exclusive_enough = exclusive >= prior + 0.5 * (1.0 - prior);
+        let distinct = tight_ratio < TIGHTNESS
+            || (excess >= MIN_EXCESS && exclusive - baseline >= MIN_EXCESS_ABS);
+        if !(exclusive_enough && distinct) {
+            continue;
+        }
+        let strength = (0.6 * excess + 0.4 * tight) as f32;
+        if best.as_ref().is_none_or(|(_, b)| strength > b.strength) {
+            best = Some((
+                k,
+                SubCluster {
+                    share_fit: share,
+                    tight_ratio,
+                    exclusive,
+                    baseline,
+                    strength,
+                },
+            ));
+        }
     }
-    // Label-exclusive well beyond the class prior, and either tighter than the rest of the class
-    // or clearly more exclusive than the class's ordinary rows (a restyled group need not be
-    // tighter, but its neighbours are its own kind).
-    let exclusive_enough = exclusive >= prior + 0.5 * (1.0 - prior);
-    let distinct =
-        tight_ratio < TIGHTNESS || (excess >= MIN_EXCESS && exclusive - baseline >= MIN_EXCESS_ABS);
-    if !(exclusive_enough && distinct) {
-        return (Some(cent), None);
+    match best {
+        Some((k, sub)) => (Some(candidates.swap_remove(k).rule), Some(sub)),
+        None => (Some(fallback), None),
     }
-    let strength = (0.6 * excess + 0.4 * tight) as f32;
-    let sub = SubCluster {
-        share_fit: share,
-        tight_ratio,
-        exclusive,
-        baseline,
-        strength,
-    };
-    (Some(cent), Some(sub))
 }
 
-/// Score every row of a class against its fit: (spectral projection, whitened projection,
-/// margin toward the small cluster, mean distance to the nearest reference rows).
-/// Rows are taken in blocks that are compared with each reference row in turn, so the
-/// reference sample streams through the cache once per block rather than once per row.
-fn score_class(repr: &Repr, ids: &[u32], fit: &ClassFit) -> Vec<[f32; 4]> {
+/// Reference rows from every class, for each row's neighbour label share.
+struct LabelRefs {
+    ids: Vec<u32>,
+    m: Vec<f32>,
+    labels: Vec<u32>,
+}
+
+/// Per-row statistics against a class fit.
+#[derive(Clone, Copy)]
+struct Raw {
+    /// Signed projection on the class's top direction (centred).
+    spectral: f32,
+    /// Signed projection on the whitened top direction (robustly centred).
+    whitened: f32,
+    /// Similarity to the small cluster's centroid minus similarity to the other's.
+    margin: f32,
+    /// Mean cosine distance to the nearest reference rows of the class.
+    knn: f32,
+    /// Share of the nearest reference rows of any class that carry the row's label.
+    purity: f32,
+}
+
+/// Score every row of class `c` against its fit. Rows are taken in blocks that are compared
+/// with each reference row in turn, so the references stream through the cache once per block
+/// rather than once per row.
+fn score_class(
+    repr: &Repr,
+    c: u32,
+    ids: &[u32],
+    fit: &ClassFit,
+    lrefs: Option<&LabelRefs>,
+) -> Vec<Raw> {
     const BLOCK: usize = 32;
     let d = repr.dim;
     let k = K.min(fit.ref_ids.len().saturating_sub(1)).max(1);
+    let empty = LabelRefs {
+        ids: Vec::new(),
+        m: Vec::new(),
+        labels: Vec::new(),
+    };
+    let lrefs = lrefs.unwrap_or(&empty);
+    let kl = K.min(lrefs.ids.len().saturating_sub(1)).max(1);
     let mdir = dense::dot(&fit.mean, &fit.dir);
     let mw = dense::dot(&fit.rmean, &fit.wdir);
     ids.par_chunks(BLOCK)
@@ -857,32 +1129,26 @@ fn score_class(repr: &Repr, ids: &[u32], fit: &ClassFit) -> Vec<[f32; 4]> {
             for (x, &i) in xs.chunks_exact_mut(d).zip(chunk) {
                 repr.fill(i as usize, x, &mut s);
             }
-            let skip: Vec<Option<usize>> =
-                chunk.iter().map(|&i| position(&fit.ref_ids, i)).collect();
-            let mut best: Vec<Vec<f32>> = vec![Vec::with_capacity(k + 1); chunk.len()];
-            for (j, r) in fit.refs.chunks_exact(d).enumerate() {
-                for (b, x) in xs.chunks_exact(d).enumerate() {
-                    if skip[b] == Some(j) {
-                        continue;
-                    }
-                    push_top(&mut best[b], dense::dot(x, r), k);
-                }
-            }
+            let near = nearest(&xs, d, chunk, &fit.ref_ids, &fit.refs, None, k);
+            let labelled = nearest(&xs, d, chunk, &lrefs.ids, &lrefs.m, Some(&lrefs.labels), kl);
             xs.chunks_exact(d)
-                .zip(&best)
-                .map(|(x, best)| {
-                    let sp = dense::dot(x, &fit.dir) - mdir;
-                    let wh = dense::dot(x, &fit.wdir) - mw;
-                    let margin = match &fit.cent {
-                        Some(c) => dense::dot(x, &c[0]) - dense::dot(x, &c[1]),
-                        None => 0.0,
-                    };
-                    let knn = if best.is_empty() {
+                .zip(near.iter().zip(&labelled))
+                .map(|(x, (near, labelled))| {
+                    let margin = fit.rule.as_ref().map_or(0.0, |rule| rule.margin(x));
+                    let knn = if near.is_empty() {
                         0.0
                     } else {
-                        1.0 - best.iter().sum::<f32>() / best.len() as f32
+                        1.0 - near.iter().map(|t| t.0).sum::<f32>() / near.len() as f32
                     };
-                    [sp, wh, margin, knn]
+                    let purity = labelled.iter().filter(|t| t.1 == c).count() as f32
+                        / labelled.len().max(1) as f32;
+                    Raw {
+                        spectral: dense::dot(x, &fit.dir) - mdir,
+                        whitened: dense::dot(x, &fit.wdir) - mw,
+                        margin,
+                        knn,
+                        purity,
+                    }
                 })
                 .collect::<Vec<_>>()
         })
@@ -890,24 +1156,59 @@ fn score_class(repr: &Repr, ids: &[u32], fit: &ClassFit) -> Vec<[f32; 4]> {
         .concat()
 }
 
-/// Keep the `k` largest values seen, in descending order.
+/// For each row vector in `xs` (ids `rows`), the `k` most similar reference rows (ids `ref_ids`,
+/// vectors `refs`) other than itself, as (similarity, label) pairs, most similar first.
+fn nearest(
+    xs: &[f32],
+    d: usize,
+    rows: &[u32],
+    ref_ids: &[u32],
+    refs: &[f32],
+    labels: Option<&[u32]>,
+    k: usize,
+) -> Vec<Vec<(f32, u32)>> {
+    let b = rows.len();
+    let mut best: Vec<Vec<(f32, u32)>> = vec![Vec::with_capacity(k + 1); b];
+    if refs.is_empty() || d == 0 {
+        return best;
+    }
+    let skip: Vec<Option<usize>> = rows.iter().map(|&i| position(ref_ids, i)).collect();
+    let x: Vec<&[f32]> = xs.chunks_exact(d).collect();
+    for (j, r) in refs.chunks_exact(d).enumerate() {
+        let label = labels.map_or(0, |l| l[j]);
+        let mut q = 0;
+        while q + 4 <= b {
+            let s = dense::dot4([x[q], x[q + 1], x[q + 2], x[q + 3]], r);
+            for (o, &v) in s.iter().enumerate() {
+                if skip[q + o] != Some(j) {
+                    push_top(&mut best[q + o], (v, label), k);
+                }
+            }
+            q += 4;
+        }
+        for o in q..b {
+            if skip[o] != Some(j) {
+                push_top(&mut best[o], (dense::dot(x[o], r), label), k);
+            }
+        }
+    }
+    best
+}
+
+/// Keep the `k` most similar (similarity, label) pairs seen, most similar first.
 #[inline]
-fn push_top(best: &mut Vec<f32>, s: f32, k: usize) {
+fn push_top(best: &mut Vec<(f32, u32)>, s: (f32, u32), k: usize) {
     if best.len() == k {
-        if s <= best[k - 1] {
+        if s.0 <= best[k - 1].0 {
             return;
         }
         best.pop();
     }
-    let pos = best.iter().position(|&b| b < s).unwrap_or(best.len());
+    let pos = best.iter().position(|b| b.0 < s.0).unwrap_or(best.len());
     best.insert(pos, s);
 }
 
 pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
-    analyse(ctx).0
-}
-
-fn analyse(ctx: &Context) -> (DetectorOutput, Vec<RowStats>) {
     let n = ctx.n();
     let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); ctx.classes];
     for (i, &y) in ctx.labels.iter().enumerate() {
@@ -917,58 +1218,48 @@ fn analyse(ctx: &Context) -> (DetectorOutput, Vec<RowStats>) {
     }
     if by_class.iter().all(|ids| ids.len() < MIN_CLASS_ROWS) {
         let why = format!("no class has at least {MIN_CLASS_ROWS} rows");
-        return (
-            DetectorOutput::skipped(Detector::Anomaly, n, &why),
-            Vec::new(),
-        );
+        return DetectorOutput::skipped(Detector::Anomaly, n, &why);
     }
     let mut scores = vec![0.0f32; n];
     let mut findings = Vec::new();
-    let mut all_stats = Vec::new();
     for (k, repr) in Repr::all(ctx, &by_class).iter().enumerate() {
         let mut rng =
             SplitMix64::new(ctx.cfg.seed ^ SALT ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let (s, f, st) = analyse_repr(ctx, repr, &by_class, &mut rng);
+        let (s, f) = analyse_repr(ctx, repr, &by_class, &mut rng);
         // Representation anomalies rank rows; on their own they never flag one.
         for (a, b) in scores.iter_mut().zip(&s) {
             *a = a.max(b.min(ALONE_MAX));
         }
         findings.extend(f);
-        all_stats.push(st);
     }
-    (
-        DetectorOutput {
-            detector: Detector::Anomaly,
-            scores,
-            findings,
-            skipped: None,
-        },
-        all_stats,
-    )
+    DetectorOutput {
+        detector: Detector::Anomaly,
+        scores,
+        findings,
+        skipped: None,
+    }
 }
 
-/// `(v - median) / MAD` for each value (MAD floored so constant data gives finite values).
+/// `(v - median) / MAD` for each value. The MAD is floored at half the standard deviation, so
+/// a class that is mostly one repeated vector (MAD 0) does not make every other row an outlier.
 fn robust_z(v: &[f32]) -> Vec<f32> {
     let (med, mad) = median_mad(v);
-    let mad = mad.max(1e-9 * med.abs()).max(1e-12);
+    let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64;
+    let sd =
+        (v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt();
+    let mad = mad.max(0.5 * sd).max(1e-12);
     v.iter().map(|&x| ((x as f64 - med) / mad) as f32).collect()
 }
 
-/// Scores, findings and per-row statistics of one representation.
+/// Scores and findings of one representation.
 fn analyse_repr(
     ctx: &Context,
     repr: &Repr,
     by_class: &[Vec<u32>],
     rng: &mut SplitMix64,
-) -> (Vec<f32>, Vec<Finding>, RowStats) {
+) -> (Vec<f32>, Vec<Finding>) {
     let n = ctx.n();
     let d = repr.dim;
-    let mut stats = RowStats {
-        spectral: vec![0.0; n],
-        whitened: vec![0.0; n],
-        margin: vec![0.0; n],
-        knn: vec![0.0; n],
-    };
     let all: Vec<u32> = (0..n as u32).collect();
     let gids = sample(&all, GLOBAL_ROWS, rng);
     drop(all);
@@ -976,6 +1267,22 @@ fn analyse_repr(
         m: repr.matrix(&gids),
         labels: gids.iter().map(|&i| ctx.labels[i as usize]).collect(),
         ids: gids,
+    };
+    // Neighbour label shares of every row are read against a subset of the global sample.
+    let lids = sample(&global.ids, knn_cap(n, d), rng);
+    let lrefs = {
+        let mut m = Vec::with_capacity(lids.len() * d);
+        let mut labels = Vec::with_capacity(lids.len());
+        for &id in &lids {
+            let r = position(&global.ids, id).unwrap_or(0);
+            m.extend_from_slice(&global.m[r * d..(r + 1) * d]);
+            labels.push(global.labels[r]);
+        }
+        LabelRefs {
+            ids: lids,
+            m,
+            labels,
+        }
     };
 
     let mut scores = vec![0.0f32; n];
@@ -985,29 +1292,26 @@ fn analyse_repr(
             continue;
         }
         let fit = fit_class(repr, ctx, c, ids, &global, rng);
-        let raw = score_class(repr, ids, &fit);
-        let col = |k: usize| raw.iter().map(|s| s[k]).collect::<Vec<f32>>();
-        let (sp, wh, margin, knn) = (col(0), col(1), col(2), col(3));
-        let sp2: Vec<f32> = sp.iter().map(|v| v * v).collect();
-        let wh2: Vec<f32> = wh.iter().map(|v| v * v).collect();
-        for (r, &i) in ids.iter().enumerate() {
-            let i = i as usize;
-            stats.spectral[i] = sp2[r];
-            stats.whitened[i] = wh2[r];
-            stats.margin[i] = margin[r];
-            stats.knn[i] = knn[r];
-        }
+        // Neighbour label shares only matter (and are only paid for) with a suspicious sub-cluster.
+        let raw = score_class(repr, c as u32, ids, &fit, fit.sub.as_ref().map(|_| &lrefs));
+        let sp2: Vec<f32> = raw.iter().map(|r| r.spectral * r.spectral).collect();
+        let wh2: Vec<f32> = raw.iter().map(|r| r.whitened * r.whitened).collect();
+        let margin: Vec<f32> = raw.iter().map(|r| r.margin).collect();
+        let knn: Vec<f32> = raw.iter().map(|r| r.knn).collect();
+        let purity: Vec<f32> = raw.iter().map(|r| r.purity).collect();
 
         // Outliers: the spectral projection or the neighbour distance beyond median + 6·MAD.
+        let sp: Vec<f32> = raw.iter().map(|r| r.spectral).collect();
         let (z_sp, z_kn) = (robust_z(&sp), robust_z(&knn));
-        let mut spectral_outliers = 0usize;
-        let mut distance_outliers = 0usize;
+        let (mut spectral_outliers, mut distance_outliers) = (0usize, 0usize);
         let mut outliers = Vec::new();
         let mut outlier_score = vec![0.0f32; ids.len()];
+        // Members of a suspicious sub-cluster are reported (and scored) as that instead.
+        let member = |r: usize| fit.sub.is_some() && margin[r] > 0.0;
         for r in 0..ids.len() {
             let (a, b) = (z_sp[r].abs(), z_kn[r]);
             let z = a.max(b);
-            if z > MAD_CUTOFF as f32 {
+            if z > MAD_CUTOFF as f32 && !member(r) {
                 spectral_outliers += usize::from(a > MAD_CUTOFF as f32);
                 distance_outliers += usize::from(b > MAD_CUTOFF as f32);
                 outliers.push(ids[r]);
@@ -1016,59 +1320,64 @@ fn analyse_repr(
             }
         }
 
-        // Ordinary rows: a small graded score. With a suspicious sub-cluster, closeness to it
-        // ranks the rest of the class; otherwise the mean percentile of the three statistics.
-        let rank: Vec<f32> = if fit.sub.is_some() {
-            percentiles(&margin)
-        } else {
-            let (a, b, k) = (percentiles(&sp2), percentiles(&wh2), percentiles(&knn));
-            (0..ids.len()).map(|r| (a[r] + b[r] + k[r]) / 3.0).collect()
-        };
-        for r in 0..ids.len() {
-            scores[ids[r] as usize] = (BASE_SCALE * rank[r]).max(outlier_score[r]);
-        }
-
         let label = ctx.label_name(c).to_string();
-        if let Some(sub) = &fit.sub {
-            let members: Vec<usize> = (0..ids.len()).filter(|&r| margin[r] > 0.0).collect();
-            let within = percentiles(&members.iter().map(|&r| margin[r]).collect::<Vec<f32>>());
-            for (j, &r) in members.iter().enumerate() {
-                let s = SUB_MIN
-                    + (SUB_MAX - SUB_MIN - SUB_SPREAD) * sub.strength
-                    + SUB_SPREAD * within[j];
-                let i = ids[r] as usize;
-                scores[i] = scores[i].max(s.min(SUB_MAX));
+        match &fit.sub {
+            None => {
+                // Ordinary rows: a small graded score, the mean percentile of the statistics.
+                let (a, b, k) = (percentiles(&sp2), percentiles(&wh2), percentiles(&knn));
+                for r in 0..ids.len() {
+                    let rank = (a[r] + b[r] + k[r]) / 3.0;
+                    scores[ids[r] as usize] = (BASE_SCALE * rank).max(outlier_score[r]);
+                }
             }
-            let rows: Vec<u32> = members.iter().map(|&r| ids[r]).collect();
-            let class_share = rows.len() as f64 / ids.len() as f64;
-            let severity = if rows.len() as f64 >= 0.01 * n as f64 && sub.exclusive >= 0.95 {
-                Severity::High
-            } else {
-                Severity::Medium
-            };
-            findings.push(Finding {
-                detector: Detector::Anomaly,
-                severity,
-                title: format!(
-                    "tight sub-cluster of {} rows inside label {label} ({:.0}% of the class), {:.0}% of their neighbours labelled {label} (prior {:.0}%)",
-                    rows.len(),
-                    100.0 * class_share,
-                    100.0 * sub.exclusive,
-                    100.0 * ctx.prior[c]
-                ),
-                subject: format!("label {label} sub-cluster ({})", repr.describe()),
-                target_label: Some(label.clone()),
-                rows,
-                evidence: vec![
-                    Evidence { name: "share_of_class", value: class_share },
-                    Evidence { name: "share_of_class_sample", value: sub.share_fit },
-                    Evidence { name: "neighbour_label_share", value: sub.exclusive },
-                    Evidence { name: "class_neighbour_label_share", value: sub.baseline },
-                    Evidence { name: "label_prior", value: ctx.prior[c] },
-                    Evidence { name: "tightness_ratio", value: sub.tight_ratio },
-                    Evidence { name: "strength", value: sub.strength as f64 },
-                ],
-            });
+            Some(sub) => {
+                // The class holds a planted-looking group: every row of the class is scored (up
+                // to ALONE_MAX) by how much it looks like a member — close to the small centroid
+                // and among neighbours of its own label — and members get at least SUB_MIN.
+                let (pm, pp) = (percentiles(&margin), percentiles(&purity));
+                let q = percentiles(&(0..ids.len()).map(|r| pm[r] + pp[r]).collect::<Vec<f32>>());
+                let mut rows = Vec::new();
+                for r in 0..ids.len() {
+                    let mut s = (ALONE_MAX * q[r]).max(outlier_score[r]);
+                    if margin[r] > 0.0 {
+                        rows.push(ids[r]);
+                        let level =
+                            SUB_STRENGTH_SHARE * sub.strength + (1.0 - SUB_STRENGTH_SHARE) * q[r];
+                        s = s.max(SUB_MIN + (SUB_MAX - SUB_MIN) * level.clamp(0.0, 1.0));
+                    }
+                    scores[ids[r] as usize] = s;
+                }
+                let class_share = rows.len() as f64 / ids.len() as f64;
+                let severity = if rows.len() as f64 >= 0.01 * n as f64 && sub.exclusive >= 0.95 {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                };
+                findings.push(Finding {
+                    detector: Detector::Anomaly,
+                    severity,
+                    title: format!(
+                        "{} sub-cluster of {} rows inside label {label} ({:.0}% of the class), {:.0}% of their neighbours labelled {label} (prior {:.0}%)",
+                        if sub.tight_ratio < TIGHTNESS { "tight" } else { "label-exclusive" },
+                        rows.len(),
+                        100.0 * class_share,
+                        100.0 * sub.exclusive,
+                        100.0 * ctx.prior[c]
+                    ),
+                    subject: format!("label {label} sub-cluster ({})", repr.describe()),
+                    target_label: Some(label.clone()),
+                    rows,
+                    evidence: vec![
+                        Evidence { name: "share_of_class", value: class_share },
+                        Evidence { name: "share_of_class_sample", value: sub.share_fit },
+                        Evidence { name: "neighbour_label_share", value: sub.exclusive },
+                        Evidence { name: "class_neighbour_label_share", value: sub.baseline },
+                        Evidence { name: "label_prior", value: ctx.prior[c] },
+                        Evidence { name: "tightness_ratio", value: sub.tight_ratio },
+                        Evidence { name: "strength", value: sub.strength as f64 },
+                    ],
+                });
+            }
         }
         if !outliers.is_empty() {
             findings.push(Finding {
@@ -1091,165 +1400,235 @@ fn analyse_repr(
             });
         }
     }
-    (scores, findings, stats)
+    (scores, findings)
 }
 
 #[cfg(test)]
-mod probe {
+mod tests {
     use super::*;
-    use crate::context::Context;
     use crate::features;
     use crate::ScanConfig;
+    use bezoar_data::{Categorical, Dataset, ResolvedColumns, RowIds, SkipReport};
 
-    fn auroc(scores: &[f32], truth: &[bool]) -> f64 {
-        let p = percentiles(scores);
-        let pos: Vec<f64> = p
-            .iter()
-            .zip(truth)
-            .filter(|(_, t)| **t)
-            .map(|(s, _)| *s as f64)
-            .collect();
-        let np = pos.len() as f64;
-        let nn = truth.len() as f64 - np;
-        let m = truth.len() as f64;
-        let rank_sum: f64 = pos.iter().map(|s| s * (m - 1.0) + 1.0).sum();
-        (rank_sum - np * (np + 1.0) / 2.0) / (np * nn)
+    fn dataset(
+        texts: &[String],
+        labels: &[u32],
+        classes: usize,
+        embeddings: Option<Embeddings>,
+    ) -> Dataset {
+        let mut arena = TextArena::new();
+        for t in texts {
+            arena.push(t);
+        }
+        Dataset {
+            ids: RowIds::RowNumbers(texts.len()),
+            texts: arena,
+            labels: Categorical {
+                codes: labels.to_vec(),
+                names: (0..classes).map(|c| c.to_string()).collect(),
+            },
+            sources: None,
+            embeddings,
+            columns: ResolvedColumns::default(),
+            skipped: SkipReport::default(),
+        }
+    }
+
+    fn run(ds: &Dataset) -> DetectorOutput {
+        let cfg = ScanConfig::default();
+        let n = ds.len();
+        let (tfidf, x) = features::build(&ds.texts);
+        let counts = ds.labels.counts();
+        let ctx = Context {
+            ds,
+            cfg: &cfg,
+            labels: &ds.labels.codes,
+            classes: ds.num_classes(),
+            prior: counts.iter().map(|&c| c as f64 / n as f64).collect(),
+            tfidf,
+            x,
+            cv: None,
+            cv_label: None,
+        };
+        detect(&ctx)
+    }
+
+    fn words(rng: &mut SplitMix64, n: usize) -> String {
+        (0..n)
+            .map(|_| format!("w{}", rng.below(500)))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     #[test]
-    #[ignore]
-    fn bench_probe() {
-        use bezoar_data::{read_dataset, ColumnSpec, ReadOptions};
-        let sets = std::env::var("SETS").unwrap_or("sst2-stylebkd-20pct,sst2-synbkd-20pct".into());
-        for set in sets.split(',') {
-            for parquet in [false, true] {
-                let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("../../../shared/bench")
-                    .join(set);
-                let truth_text = std::fs::read_to_string(dir.join("truth.csv")).unwrap();
-                let tm: std::collections::HashMap<String, bool> = truth_text
-                    .lines()
-                    .skip(1)
-                    .map(|l| {
-                        let mut f = l.split(',');
-                        (f.next().unwrap().to_string(), f.next().unwrap() == "1")
-                    })
-                    .collect();
-                let file = if parquet {
-                    "train.parquet"
-                } else {
-                    "train.jsonl"
-                };
-                let opts = ReadOptions {
-                    columns: ColumnSpec {
-                        id: Some("id".into()),
-                        embedding: parquet.then(|| "embedding".to_string()),
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                };
-                let ds = read_dataset(&dir.join(file), &opts).unwrap();
-                let truth: Vec<bool> = (0..ds.len()).map(|i| tm[ds.ids.get(i).as_ref()]).collect();
-                let cfg = ScanConfig::default();
-                let (tfidf, x) = features::build(&ds.texts);
-                let n = ds.len();
-                let counts = ds.labels.counts();
-                let cv = crate::linear::cross_validate(
-                    &x,
-                    HASH_DIM,
-                    &ds.labels.codes,
-                    ds.num_classes(),
-                    5,
-                    Default::default(),
-                    cfg.seed,
-                );
-                let ctx = Context {
-                    ds: &ds,
-                    cfg: &cfg,
-                    labels: &ds.labels.codes,
-                    classes: ds.num_classes(),
-                    prior: counts.iter().map(|&c| c as f64 / n as f64).collect(),
-                    tfidf,
-                    x,
-                    cv: Some(cv),
-                    cv_label: None,
-                };
-                if let Ok(dir) = std::env::var("DUMP") {
-                    use std::io::Write;
-                    let cvr = ctx.cv.as_ref().unwrap();
-                    let imp: Vec<Vec<f32>> = cvr
-                        .models
-                        .iter()
-                        .map(|m| importances(m, 2, HASH_DIM))
-                        .collect();
-                    let mut f = std::fs::File::create(format!("{dir}/{set}.bin")).unwrap();
-                    let w = |f: &mut std::fs::File, b: &[u8]| f.write_all(b).unwrap();
-                    w(&mut f, &(n as u64).to_le_bytes());
-                    w(&mut f, &(ctx.x.idx.len() as u64).to_le_bytes());
-                    for &p in &ctx.x.indptr {
-                        w(&mut f, &(p as u64).to_le_bytes());
-                    }
-                    for &p in &ctx.x.idx {
-                        w(&mut f, &p.to_le_bytes());
-                    }
-                    for &p in &ctx.x.val {
-                        w(&mut f, &p.to_le_bytes());
-                    }
-                    w(&mut f, &cvr.fold_of);
-                    for m in &imp {
-                        for &v in m {
-                            w(&mut f, &v.to_le_bytes());
-                        }
-                    }
-                    for &l in &ds.labels.codes {
-                        w(&mut f, &l.to_le_bytes());
-                    }
-                    for &t in &truth {
-                        w(&mut f, &[t as u8]);
-                    }
-                }
-                let t = std::time::Instant::now();
-                let (out, sts) = analyse(&ctx);
-                let st = &sts[0];
-                let secs = t.elapsed().as_secs_f64();
-                let c1: Vec<usize> = (0..n).filter(|&i| ds.labels.codes[i] == 1).collect();
-                let sub = |v: &[f32]| c1.iter().map(|&i| v[i]).collect::<Vec<f32>>();
-                let t1: Vec<bool> = c1.iter().map(|&i| truth[i]).collect();
-                let neg = |v: &[f32]| v.iter().map(|x| -x).collect::<Vec<f32>>();
-                eprintln!(
-                    "{set} {file} {secs:.2}s auroc all={:.3} class1={:.3} | sp={:.3} wh={:.3} margin={:.3} knn={:.3} -knn={:.3} | flagged={}",
-                    auroc(&out.scores, &truth),
-                    auroc(&sub(&out.scores), &t1),
-                    auroc(&sub(&st.spectral), &t1),
-                    auroc(&sub(&st.whitened), &t1),
-                    auroc(&sub(&st.margin), &t1),
-                    auroc(&sub(&st.knn), &t1),
-                    auroc(&neg(&sub(&st.knn)), &t1),
-                    out.scores.iter().filter(|&&s| s >= 0.5).count()
-                );
-                for st in &sts[1..] {
-                    eprintln!(
-                        "    emb: sp={:.3} wh={:.3} margin={:.3} knn={:.3}",
-                        auroc(&sub(&st.spectral), &t1),
-                        auroc(&sub(&st.whitened), &t1),
-                        auroc(&sub(&st.margin), &t1),
-                        auroc(&sub(&st.knn), &t1)
-                    );
-                }
-                for f in &out.findings {
-                    let tp = f.rows.iter().filter(|&&r| truth[r as usize]).count();
-                    eprintln!(
-                        "   [{}] {} | poisoned {tp}/{} | {:?}",
-                        f.severity.name(),
-                        f.title,
-                        f.rows.len(),
-                        f.evidence
-                            .iter()
-                            .map(|e| format!("{}={:.3}", e.name, e.value))
-                            .collect::<Vec<_>>()
-                    );
-                }
+    fn increments_add_up_to_sublinear_tf() {
+        let mut total = 0.0f64;
+        for (k, inc) in INCREMENT.iter().enumerate().skip(1) {
+            total += *inc as f64;
+            assert!((total - sublinear(k as u32) as f64).abs() < 1e-4, "k = {k}");
+        }
+    }
+
+    #[test]
+    fn percentiles_share_ties() {
+        assert_eq!(percentiles(&[3.0, 1.0, 2.0]), vec![1.0, 0.0, 0.5]);
+        assert_eq!(percentiles(&[1.0, 1.0, 2.0]), vec![0.25, 0.25, 1.0]);
+        assert_eq!(percentiles(&[5.0]), vec![0.0]);
+    }
+
+    #[test]
+    fn robust_z_survives_a_mostly_constant_column() {
+        assert!(robust_z(&[2.0; 50]).iter().all(|&z| z == 0.0));
+        // 90 identical values (MAD 0) and 10 that differ: finite, and only those can stand out.
+        let mut v = vec![1.0f32; 90];
+        v.extend((1..=10).map(|i| 1.0 + 0.01 * i as f32));
+        let z = robust_z(&v);
+        assert!(z.iter().all(|z| z.is_finite()));
+        assert!(z[..90].iter().all(|&z| z == 0.0));
+        assert!(z.iter().filter(|&&z| z > MAD_CUTOFF as f32).count() <= 10);
+        let (med, mad) = median_mad(&[1.0, 2.0, 3.0, 4.0, 100.0]);
+        assert_eq!((med, mad), (3.0, 1.0));
+    }
+
+    #[test]
+    fn samples_are_sorted_distinct_and_deterministic() {
+        let ids: Vec<u32> = (0..1000).map(|i| i * 3).collect();
+        let a = sample(&ids, 100, &mut SplitMix64::new(5));
+        let b = sample(&ids, 100, &mut SplitMix64::new(5));
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 100);
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(
+            sample(&ids[..10], 100, &mut SplitMix64::new(5)),
+            ids[..10].to_vec()
+        );
+    }
+
+    #[test]
+    fn counting_distinct_grams() {
+        let mut s = Scratch {
+            raw: vec![7, 3, 7, 7, 9, 3],
+            ..Default::default()
+        };
+        s.count();
+        assert_eq!(s.distinct, vec![(7, 3), (3, 2), (9, 1)]);
+    }
+
+    #[test]
+    fn otsu_finds_the_gap() {
+        let proj = [0.1, 0.0, 5.0, 0.2, 5.1, -0.1];
+        let member = otsu(&proj);
+        assert_eq!(member.iter().filter(|&&b| b).count() + 2, proj.len());
+        assert!(!member[2] && !member[4]);
+    }
+
+    #[test]
+    fn two_means_separates_two_groups() {
+        let d = 4;
+        let mut m = Vec::new();
+        for i in 0..40 {
+            let mut v = if i < 10 {
+                vec![1.0, 0.1, 0.0, 0.0]
+            } else {
+                vec![0.0, 0.1, 1.0, 0.0]
+            };
+            v[3] = (i % 3) as f32 * 0.05;
+            dense::normalize(&mut v);
+            m.extend(v);
+        }
+        let init = [m[0..d].to_vec(), m[39 * d..40 * d].to_vec()];
+        let (assign, _, total) = two_means(&m, d, init);
+        assert!(assign[..10].iter().all(|&a| a == assign[0]));
+        assert!(assign[10..].iter().all(|&a| a != assign[0]));
+        assert!(total < 0.1);
+    }
+
+    #[test]
+    fn tiny_classes_are_skipped_without_panicking() {
+        let texts: Vec<String> = (0..15).map(|i| format!("row {i}")).collect();
+        let labels: Vec<u32> = (0..15).map(|i| u32::from(i > 12)).collect();
+        let out = run(&dataset(&texts, &labels, 3, None));
+        assert!(out.skipped.is_some());
+        assert_eq!(out.scores, vec![0.0; 15]);
+    }
+
+    #[test]
+    fn degenerate_rows_do_not_panic() {
+        // Identical and empty rows, a single-row class, and a class of one repeated text.
+        let mut texts: Vec<String> = vec![String::new(); 10];
+        texts.extend((0..30).map(|_| "same text".to_string()));
+        texts.extend((0..30).map(|i| format!("row {i} has words")));
+        let mut labels = vec![0u32; 10];
+        labels.extend(vec![1u32; 30]);
+        labels.extend(vec![0u32; 30]);
+        labels[0] = 2;
+        let out = run(&dataset(&texts, &labels, 3, None));
+        assert!(out
+            .scores
+            .iter()
+            .all(|s| s.is_finite() && (0.0..=ALONE_MAX).contains(s)));
+        assert_eq!(out.scores[0], 0.0);
+        // A single class: the shared TF-IDF view, and no sub-cluster (nothing to be exclusive of).
+        let one = vec![0u32; texts.len()];
+        let out = run(&dataset(&texts, &one, 1, None));
+        assert!(out
+            .findings
+            .iter()
+            .all(|f| !f.title.contains("sub-cluster")));
+    }
+
+    #[test]
+    fn embeddings_add_a_view_and_find_a_planted_group() {
+        // 600 rows: random texts, random labels, and embeddings in which rows 0..60 (label 1)
+        // share one direction while the rest are spread at random.
+        let mut rng = SplitMix64::new(9);
+        let (n, dim) = (600, 16);
+        let texts: Vec<String> = (0..n).map(|_| words(&mut rng, 8)).collect();
+        let labels: Vec<u32> = (0..n)
+            .map(|i| if i < 60 { 1 } else { rng.below(2) as u32 })
+            .collect();
+        let mut values = Vec::with_capacity(n * dim);
+        for i in 0..n {
+            for j in 0..dim {
+                let base = if i < 60 && j == 0 { 4.0 } else { 0.0 };
+                values.push(base + rng.normal() as f32);
             }
         }
+        let out = run(&dataset(
+            &texts,
+            &labels,
+            2,
+            Some(Embeddings { dim, values }),
+        ));
+        let f = out
+            .findings
+            .iter()
+            .find(|f| f.title.contains("sub-cluster") && f.subject.contains("embeddings"))
+            .expect("finding");
+        let planted = f.rows.iter().filter(|&&r| r < 60).count();
+        assert!(
+            planted >= 55 && f.rows.len() <= 100,
+            "{planted} planted of {}: {}",
+            f.rows.len(),
+            f.title
+        );
+        assert!(out.scores[..60].iter().all(|&s| s >= SUB_MIN));
+        assert!(out.scores.iter().all(|&s| s <= ALONE_MAX));
+    }
+
+    #[test]
+    fn detection_is_deterministic() {
+        let mut rng = SplitMix64::new(1);
+        let texts: Vec<String> = (0..400).map(|_| words(&mut rng, 10)).collect();
+        let labels: Vec<u32> = (0..400).map(|_| rng.below(2) as u32).collect();
+        let ds = dataset(&texts, &labels, 2, None);
+        let a = run(&ds);
+        let b = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool")
+            .install(|| run(&ds));
+        assert_eq!(a.scores, b.scores);
+        assert_eq!(a.findings.len(), b.findings.len());
     }
 }

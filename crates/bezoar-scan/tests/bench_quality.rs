@@ -130,13 +130,7 @@ macro_rules! floor {
     };
 }
 
-floor!(
-    badnets_text,
-    "sst2-badnets-1pct",
-    false,
-    f1 >= 0.9,
-    "floor not met yet (issue #2 open); run with --ignored to measure"
-);
+floor!(badnets_text, "sst2-badnets-1pct", false, f1 >= 0.9);
 floor!(
     badnets_embeddings,
     "sst2-badnets-1pct",
@@ -160,31 +154,12 @@ floor!(
     f1 >= 0.45,
     "floor not met yet (issue #2 open); run with --ignored to measure"
 );
-floor!(
-    synbkd_text,
-    "sst2-synbkd-20pct",
-    false,
-    auroc >= 0.8,
-    "floor not met yet (issue #2 open); run with --ignored to measure"
-);
-floor!(
-    synbkd_embeddings,
-    "sst2-synbkd-20pct",
-    true,
-    auroc >= 0.8,
-    "floor not met yet (issue #2 open); run with --ignored to measure"
-);
-floor!(
-    stylebkd_text,
-    "sst2-stylebkd-20pct",
-    false,
-    auroc >= 0.8,
-    "floor not met yet (issue #2 open); run with --ignored to measure"
-);
+floor!(synbkd_text, "sst2-synbkd-20pct", false, auroc >= 0.8);
+floor!(synbkd_embeddings, "sst2-synbkd-20pct", true, auroc >= 0.8);
+floor!(stylebkd_text, "sst2-stylebkd-20pct", false, auroc >= 0.8);
 floor!(
     stylebkd_embeddings,
     "sst2-stylebkd-20pct",
     true,
-    auroc >= 0.8,
-    "floor not met yet (issue #2 open); run with --ignored to measure"
+    auroc >= 0.8
 );
