@@ -1406,7 +1406,6 @@ fn analyse_repr(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features;
     use crate::ScanConfig;
     use bezoar_data::{Categorical, Dataset, ResolvedColumns, RowIds, SkipReport};
 
@@ -1436,20 +1435,7 @@ mod tests {
 
     fn run(ds: &Dataset) -> DetectorOutput {
         let cfg = ScanConfig::default();
-        let n = ds.len();
-        let (tfidf, x) = features::build(&ds.texts);
-        let counts = ds.labels.counts();
-        let ctx = Context {
-            ds,
-            cfg: &cfg,
-            labels: &ds.labels.codes,
-            classes: ds.num_classes(),
-            prior: counts.iter().map(|&c| c as f64 / n as f64).collect(),
-            tfidf,
-            x,
-            cv: None,
-            cv_label: None,
-        };
+        let ctx = Context::without_models(ds, &cfg, &ds.texts);
         detect(&ctx)
     }
 

@@ -21,6 +21,36 @@ pub(crate) struct Context<'a> {
     pub cv_label: Option<CrossVal>,
 }
 
+/// Fraction of rows in each class (all zero for an empty dataset).
+pub(crate) fn class_priors(ds: &Dataset) -> Vec<f64> {
+    let n = ds.len().max(1) as f64;
+    ds.labels.counts().iter().map(|&c| c as f64 / n).collect()
+}
+
+#[cfg(test)]
+impl<'a> Context<'a> {
+    /// A context for detector unit tests: TF-IDF features learnt from `feature_texts` (pass a
+    /// one-row stand-in when the detector under test does not read them) and no label models.
+    pub fn without_models(
+        ds: &'a Dataset,
+        cfg: &'a ScanConfig,
+        feature_texts: &bezoar_data::TextArena,
+    ) -> Self {
+        let (tfidf, x) = crate::features::build(feature_texts);
+        Context {
+            ds,
+            cfg,
+            labels: &ds.labels.codes,
+            classes: ds.num_classes(),
+            prior: class_priors(ds),
+            tfidf,
+            x,
+            cv: None,
+            cv_label: None,
+        }
+    }
+}
+
 impl Context<'_> {
     pub fn n(&self) -> usize {
         self.labels.len()

@@ -1105,27 +1105,9 @@ pub(crate) mod test_support {
     /// the duplicates and unusual-character detectors do not read it.
     pub fn with_context<T>(ds: &Dataset, f: impl FnOnce(&Context) -> T) -> T {
         let cfg = ScanConfig::default();
-        let n = ds.len().max(1);
-        let prior = ds
-            .labels
-            .counts()
-            .iter()
-            .map(|&c| c as f64 / n as f64)
-            .collect();
         let mut stand_in = TextArena::new();
         stand_in.push("x");
-        let (tfidf, x) = crate::features::build(&stand_in);
-        let ctx = Context {
-            ds,
-            cfg: &cfg,
-            labels: &ds.labels.codes,
-            classes: ds.num_classes(),
-            prior,
-            tfidf,
-            x,
-            cv: None,
-            cv_label: None,
-        };
+        let ctx = Context::without_models(ds, &cfg, &stand_in);
         f(&ctx)
     }
 

@@ -74,8 +74,7 @@ pub fn scan(
     let n = ds.len();
     let labels = &ds.labels.codes;
     let classes = ds.num_classes();
-    let counts = ds.labels.counts();
-    let prior: Vec<f64> = counts.iter().map(|&c| c as f64 / n as f64).collect();
+    let prior = context::class_priors(ds);
 
     progress.stage("featurising text", 1, STEPS);
     let t0 = Instant::now();

@@ -328,7 +328,6 @@ pub(crate) fn detect(ctx: &Context, others: &[(DetectorOutput, f64)]) -> Detecto
 mod tests {
     use super::*;
     use crate::context::Context;
-    use crate::features;
     use crate::ScanConfig;
     use bezoar_data::{Categorical, Dataset, ResolvedColumns, RowIds, SkipReport, TextArena};
 
@@ -362,19 +361,7 @@ mod tests {
     fn run(ds: &Dataset, flagged: impl Fn(usize) -> bool) -> DetectorOutput {
         let cfg = ScanConfig::default();
         let n = ds.len();
-        let (tfidf, x) = features::build(&ds.texts);
-        let counts = ds.labels.counts();
-        let ctx = Context {
-            ds,
-            cfg: &cfg,
-            labels: &ds.labels.codes,
-            classes: ds.num_classes(),
-            prior: counts.iter().map(|&c| c as f64 / n as f64).collect(),
-            tfidf,
-            x,
-            cv: None,
-            cv_label: None,
-        };
+        let ctx = Context::without_models(ds, &cfg, &ds.texts);
         let other = DetectorOutput {
             detector: Detector::Trigger,
             scores: (0..n).map(|i| if flagged(i) { 0.9 } else { 0.1 }).collect(),
