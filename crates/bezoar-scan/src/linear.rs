@@ -299,10 +299,10 @@ mod tests {
         let cv = cross_validate(&feats, &pool, &labels, 2, 5, TrainParams::default(), 3);
         assert_eq!(cv.proba.len(), 600 * 2);
         let mut right = 0;
-        for i in 0..600 {
+        for (i, &y) in labels.iter().enumerate() {
             let p = cv.row(i);
             assert!((p[0] + p[1] - 1.0).abs() < 1e-4, "row {i}: {p:?}");
-            if (p[1] > p[0]) == (labels[i] == 1) {
+            if (p[1] > p[0]) == (y == 1) {
                 right += 1;
             }
         }

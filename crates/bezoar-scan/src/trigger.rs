@@ -100,6 +100,9 @@ fn count_ngrams(ctx: &Context) -> Vec<ClassCounts> {
     levels
 }
 
+/// A candidate grown to its phrase: the phrase's token hashes, its class, and its rows.
+type Extended = (Vec<u64>, usize, Vec<u32>);
+
 struct Candidate {
     hash: u64,
     class: usize,
@@ -273,7 +276,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
 
     // 3. Extend each candidate to its phrase (in parallel), then keep the first candidate of
     // each distinct (phrase, class) in significance order and run the context test on it.
-    let extended: Vec<Option<(Vec<u64>, usize, Vec<u32>)>> = cands
+    let extended: Vec<Option<Extended>> = cands
         .par_iter()
         .zip(cand_rows.par_iter())
         .map(|(cand, rows)| {
@@ -291,7 +294,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         .collect();
     drop(cand_rows);
     let mut seen: HashSet<(Vec<u64>, usize)> = HashSet::default();
-    let mut work: Vec<(Vec<u64>, usize, Vec<u32>)> = Vec::new();
+    let mut work: Vec<Extended> = Vec::new();
     for (phrase, class, prows) in extended.into_iter().flatten() {
         if seen.insert((phrase.clone(), class)) {
             work.push((phrase, class, prows));
