@@ -12,11 +12,12 @@ const CONFIDENT_DISAGREEMENT: f32 = 0.2;
 /// Chosen for precision: on clean data a linear text model is rarely this sure a label is wrong.
 const FLAG_ALONE: f32 = 0.05;
 
-/// Map P(label) to a suspicion score: graded (for ranking) but below the flag threshold unless
-/// the model is nearly certain the label is wrong.
-fn suspicion(p_label: f32) -> f32 {
-    let doubt = 0.35 * (1.0 - p_label).clamp(0.0, 1.0);
-    if p_label < FLAG_ALONE {
+/// Map P(label) to a suspicion score: graded by the mean over the model views (for ranking) but
+/// below the flag threshold unless every view is nearly certain the label is wrong (`p_most` is
+/// the largest P(label) of any view).
+fn suspicion(p_mean: f32, p_most: f32) -> f32 {
+    let doubt = 0.35 * (1.0 - p_mean).clamp(0.0, 1.0);
+    if p_most < FLAG_ALONE {
         doubt + 0.2
     } else {
         doubt
@@ -25,7 +26,11 @@ fn suspicion(p_label: f32) -> f32 {
 
 pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     let n = ctx.n();
-    let Some(cv) = ctx.cv_label.as_ref().or(ctx.cv.as_ref()) else {
+    // With embeddings there are two views of each row: text alone, and text with the embedding.
+    // Ranking uses their mean; flagging on this evidence alone needs both to be nearly certain,
+    // because the embedding model is sharper and also sure about rows that are merely hard.
+    let views: Vec<&crate::linear::CrossVal> = ctx.cv.iter().chain(ctx.cv_label.iter()).collect();
+    let Some(cv) = views.last().copied() else {
         return DetectorOutput::skipped(
             Detector::LabelConsistency,
             n,
@@ -37,9 +42,15 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     // pairs[given * k + read_as] = rows, for one finding per label pair.
     let mut pairs: Vec<Vec<u32>> = vec![Vec::new(); k * k];
     for (i, score) in scores.iter_mut().enumerate() {
-        let p = cv.row(i);
         let y = ctx.labels[i] as usize;
-        *score = suspicion(p[y]);
+        let (mut sum, mut most) = (0.0f32, 0.0f32);
+        for v in &views {
+            let p = v.row(i)[y];
+            sum += p;
+            most = most.max(p);
+        }
+        *score = suspicion(sum / views.len() as f32, most);
+        let p = cv.row(i);
         if p[y] < CONFIDENT_DISAGREEMENT {
             pairs[y * k + argmax(p)].push(i as u32);
         }
