@@ -340,6 +340,40 @@ pub fn verify_dir(dir: &Path, public_key: &Path, sig: &Path) -> Result<Signature
     Ok(check)
 }
 
+impl crate::store::Ledger {
+    /// Record a signature in the log, against every snapshot whose recorded file is one of the
+    /// signed files (matched by SHA-256). Returns the event number and those snapshots.
+    pub fn record_signature(
+        &mut self,
+        s: &SignSummary,
+    ) -> Result<(u64, Vec<crate::snapshot::SnapshotInfo>)> {
+        let digests: std::collections::HashSet<String> =
+            s.files.iter().map(|f| hex(&f.sha256)).collect();
+        let snaps: Vec<_> = self
+            .snapshots()?
+            .into_iter()
+            .filter(|x| x.file.as_ref().is_some_and(|f| digests.contains(&f.sha256)))
+            .collect();
+        let mut datasets: Vec<&str> = snaps.iter().map(|x| x.dataset.as_str()).collect();
+        datasets.sort_unstable();
+        datasets.dedup();
+        let seq = self.record_event(
+            "signature",
+            json!({
+                "dir": s.dir_name,
+                "root": hex(&s.root),
+                "files": s.files.len(),
+                "key_hint": s.key_hint,
+                "bundle_sha256": s.bundle_sha256,
+                "predicate_type": PREDICATE_TYPE,
+                "snapshots": snaps.iter().map(|x| x.id).collect::<Vec<_>>(),
+                "datasets": datasets,
+            }),
+        )?;
+        Ok((seq, snaps))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,6 +56,16 @@ pub struct FileDigests {
     pub blake3: String,
 }
 
+/// One row of the `rows` table.
+#[derive(Debug, Clone)]
+pub(crate) struct RowRecord {
+    pub idx: i64,
+    pub id: String,
+    pub digest: Hash,
+    pub source: String,
+    pub origin: i64,
+}
+
 /// A row of a snapshot with its provenance.
 #[derive(Debug, Clone)]
 pub struct StoredRow {
@@ -274,19 +284,20 @@ impl Ledger {
             .map(|n| n as u64))
     }
 
-    /// The per-row records of a snapshot from the database: (row id, digest, source, origin).
-    pub(crate) fn row_records(&self, snapshot: i64) -> Result<Vec<(String, Hash, String, i64)>> {
+    /// The per-row records of a snapshot from the database, in order.
+    pub(crate) fn row_records(&self, snapshot: i64) -> Result<Vec<RowRecord>> {
         let mut st = self.conn.prepare(
-            "SELECT r.row_id, r.digest, COALESCE(src.name, ''), r.origin_snapshot FROM rows r \
+            "SELECT r.idx, r.row_id, r.digest, COALESCE(src.name, ''), r.origin_snapshot FROM rows r \
              LEFT JOIN sources src ON src.id = r.source_id WHERE r.snapshot_id = ?1 ORDER BY r.idx",
         )?;
         let rows = st.query_map(params![snapshot], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                blob32(r.get::<_, Vec<u8>>(1)?),
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
+            Ok(RowRecord {
+                idx: r.get(0)?,
+                id: r.get_ref(1)?.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default(),
+                digest: blob32(r.get_ref(2)?.as_bytes().map(<[u8]>::to_vec).unwrap_or_default()),
+                source: r.get_ref(3)?.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default(),
+                origin: r.get(4)?,
+            })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
@@ -330,8 +341,16 @@ impl Ledger {
             .into_iter()
             .zip(digests)
             .zip(records)
-            .map(|((content, digest), (id, recorded, source, origin))| {
-                if digest != recorded || content.id != id {
+            .enumerate()
+            .map(|(i, ((content, digest), rec))| {
+                let RowRecord {
+                    idx,
+                    id,
+                    digest: recorded,
+                    source,
+                    origin,
+                } = rec;
+                if digest != recorded || content.id != id || idx != i as i64 {
                     return Err(LedgerError::Corrupt(format!(
                         "snapshot {}: row '{id}' does not match its recorded digest",
                         snap.label()
@@ -839,4 +858,99 @@ impl Ledger {
     pub(crate) fn objects(&self) -> &ObjectStore {
         &self.objects
     }
+}
+
+/// Write rows to `out` as JSONL (`{"id","text","label","source"}` per line) or, for a `.csv`
+/// path, CSV with the header `id,text,label,source`. Written to a temp file and renamed, so a
+/// failed checkout never leaves a half-written file at `out`.
+pub fn write_rows(rows: &[StoredRow], out: &Path) -> Result<()> {
+    use std::io::Write as _;
+    let csv = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let mut buf: Vec<u8> = Vec::new();
+    if csv {
+        let mut w = csv::Writer::from_writer(&mut buf);
+        let to_err = |e: csv::Error| LedgerError::Invalid(format!("{}: {e}", out.display()));
+        w.write_record(["id", "text", "label", "source"]).map_err(to_err)?;
+        for r in rows {
+            w.write_record([&r.content.id, &r.content.text, &r.content.label, &r.source])
+                .map_err(to_err)?;
+        }
+        w.flush().map_err(io_err(out))?;
+    } else {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            id: &'a str,
+            text: &'a str,
+            label: &'a str,
+            source: &'a str,
+        }
+        for r in rows {
+            serde_json::to_writer(
+                &mut buf,
+                &Line {
+                    id: &r.content.id,
+                    text: &r.content.text,
+                    label: &r.content.label,
+                    source: &r.source,
+                },
+            )
+            .expect("JSON encoding");
+            buf.push(b'\n');
+        }
+    }
+    let out_abs = if out.is_absolute() {
+        out.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(io_err(out))?.join(out)
+    };
+    crate::util::write_durable(&out_abs, &buf, None).map_err(io_err(out))?;
+    let _ = std::io::stdout().flush();
+    Ok(())
+}
+
+/// Row ids to quarantine, from a file: either one id per line, or a CSV with a header that has
+/// an `id` column — such as the scores CSV of `bezoar scan`, where only rows with
+/// `flagged=true` are taken when a `flagged` column exists.
+pub fn read_row_ids(path: &Path) -> Result<HashSet<String>> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let first = text.lines().next().unwrap_or("");
+    let header: Vec<&str> = first.split(',').map(str::trim).collect();
+    let mut ids = HashSet::new();
+    if first.contains(',') && header.contains(&"id") {
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let hdr = r
+            .headers()
+            .map_err(|e| LedgerError::Invalid(format!("{}: {e}", path.display())))?
+            .clone();
+        let id_col = hdr.iter().position(|h| h == "id").unwrap_or(0);
+        let flagged = hdr.iter().position(|h| h == "flagged");
+        for rec in r.records() {
+            let rec = rec.map_err(|e| LedgerError::Invalid(format!("{}: {e}", path.display())))?;
+            if let Some(f) = flagged {
+                if rec.get(f).map(str::trim) != Some("true") {
+                    continue;
+                }
+            }
+            if let Some(id) = rec.get(id_col) {
+                ids.insert(id.to_string());
+            }
+        }
+    } else {
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if line == "id" && ids.is_empty() {
+                continue; // a one-column file with a header
+            }
+            ids.insert(line.to_string());
+        }
+    }
+    if ids.is_empty() {
+        return Err(LedgerError::Invalid(format!(
+            "{}: no row ids found (expected one id per line, or a CSV with an id column)",
+            path.display()
+        )));
+    }
+    Ok(ids)
 }

@@ -68,9 +68,31 @@ pub fn rfc3339(secs: i64) -> String {
 /// The writing identity until identities exist: `local:<user>` from `$USER`/`$USERNAME`.
 pub fn local_identity() -> String {
     let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
         .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".to_string());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(passwd_user)
+        .unwrap_or_else(|| "unknown".to_string());
     format!("local:{user}")
+}
+
+/// The user name of this process's uid from /etc/passwd (services and containers often run
+/// without $USER).
+fn passwd_user() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid).then(|| name.to_string())
+    })
 }
 
 /// Write `bytes` to `path` atomically and durably: temp file in the same directory, fsync,

@@ -300,14 +300,16 @@ impl Ledger {
                 s.row_count
             ));
         }
-        let digests: Vec<Hash> = records.iter().map(|r| r.1).collect();
+        let digests: Vec<Hash> = records.iter().map(|r| r.digest).collect();
         let root_ok = hex(&crate::merkle::root(&digests)) == s.rows_root;
         if !root_ok {
             rep.problems.push(format!(
                 "{label}: the row digests in the database no longer hash to the snapshot's Merkle root"
             ));
         }
-        let prov = crate::snapshot::provenance_digest(records.iter().map(|r| (r.2.as_str(), r.3)));
+        let prov = crate::snapshot::provenance_digest(
+            records.iter().map(|r| (r.source.as_str(), r.origin)),
+        );
         if hex(&prov) != s.provenance_digest {
             rep.problems.push(format!(
                 "{label}: the per-row provenance (source or origin) in the database was changed"
@@ -324,12 +326,29 @@ impl Ledger {
                 "{label}: its chunk list in the database no longer matches its manifest digest"
             ));
         }
-        let mut idx = 0usize;
+        // Position → record; a deleted row leaves a hole, an inserted one a duplicate or an
+        // index past the end.
+        let mut by_idx: Vec<Option<&crate::snapshot::RowRecord>> = vec![None; s.row_count as usize];
         let mut row_problems: Vec<String> = Vec::new();
+        for r in &records {
+            match by_idx.get_mut(r.idx as usize) {
+                Some(slot) if slot.is_none() && r.idx >= 0 => *slot = Some(r),
+                _ => row_problems.push(format!(
+                    "{label}: row '{}' (index {}) in the database is not part of the snapshot: it was inserted",
+                    r.id, r.idx
+                )),
+            }
+        }
+        let mut idx = 0usize;
         for (name, n) in &chunks {
             let size = self.object_size(name)?;
             let entry = cache.get(self, name, size);
-            let first_id = records.get(idx).map(|r| r.0.as_str()).unwrap_or("?");
+            let first_id = by_idx
+                .get(idx)
+                .copied()
+                .flatten()
+                .map(|r| r.id.as_str())
+                .unwrap_or("?");
             match entry {
                 ObjState::Missing => rep.problems.push(format!(
                     "{label}: object {name} (rows from '{first_id}', {n} rows) is missing from .bezoar/objects"
@@ -350,13 +369,20 @@ impl Ledger {
                     ));
                 }
                 for (id, digest) in rows {
-                    let Some(rec) = records.get(idx) else { break };
-                    if &rec.0 != id {
+                    let Some(slot) = by_idx.get(idx) else { break };
+                    let Some(rec) = slot else {
+                        row_problems.push(format!(
+                            "{label}: row '{id}' (index {idx}) was deleted from the database"
+                        ));
+                        idx += 1;
+                        continue;
+                    };
+                    if &rec.id != id {
                         row_problems.push(format!(
                             "{label}: row {idx} has id '{}' in the database but '{id}' in the stored content",
-                            rec.0
+                            rec.id
                         ));
-                    } else if &rec.1 != digest {
+                    } else if &rec.digest != digest {
                         let why = if matches!(entry, ObjState::Changed(..)) {
                             "its stored content was changed"
                         } else if !root_ok {
