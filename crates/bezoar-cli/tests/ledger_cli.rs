@@ -53,7 +53,16 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
     ok(&d, &["init"]);
     ok(
         &d,
-        &["add", "reviews.jsonl", "--dataset", "reviews", "--source", "acme", "--id", "id"],
+        &[
+            "add",
+            "reviews.jsonl",
+            "--dataset",
+            "reviews",
+            "--source",
+            "acme",
+            "--id",
+            "id",
+        ],
     );
     (dir, d)
 }
@@ -77,7 +86,10 @@ fn every_ledger_command_has_teaching_help() {
         let text = out(&o);
         assert_eq!(code(&o), 0, "{cmd}: {text}");
         assert!(text.contains("Example"), "{cmd} --help has no example");
-        assert!(text.contains("Exit codes"), "{cmd} --help has no exit codes");
+        assert!(
+            text.contains("Exit codes"),
+            "{cmd} --help has no exit codes"
+        );
     }
     let top = ok(dir.path(), &["--help"]);
     for cmd in ["init", "add", "verify", "verify-signature"] {
@@ -110,23 +122,50 @@ fn workflow_add_log_diff_checkout_quarantine_verify() {
     // The same file again is recognised.
     let again = ok(
         &d,
-        &["add", "reviews.jsonl", "--dataset", "reviews", "--source", "acme", "--id", "id"],
+        &[
+            "add",
+            "reviews.jsonl",
+            "--dataset",
+            "reviews",
+            "--source",
+            "acme",
+            "--id",
+            "id",
+        ],
     );
     assert!(again.contains("already recorded as reviews@1"), "{again}");
     // A second feed with per-row sources, one relabel and new rows.
     let mut batch = rows(20, 200, "globex");
-    batch.push_str("{\"id\":\"r3\",\"text\":\"review 3 of a product\",\"label\":0,\"vendor\":\"globex\"}\n");
+    batch.push_str(
+        "{\"id\":\"r3\",\"text\":\"review 3 of a product\",\"label\":0,\"vendor\":\"globex\"}\n",
+    );
     std::fs::write(d.join("batch.jsonl"), batch).unwrap();
     let added = ok(
         &d,
         &[
-            "add", "batch.jsonl", "--dataset", "reviews", "--source", "feed", "--id", "id",
-            "--source-column", "vendor", "-m", "weekly drop",
+            "add",
+            "batch.jsonl",
+            "--dataset",
+            "reviews",
+            "--source",
+            "feed",
+            "--id",
+            "id",
+            "--source-column",
+            "vendor",
+            "-m",
+            "weekly drop",
         ],
     );
-    assert!(added.contains("reviews@2") && added.contains("20 added, 1 updated"), "{added}");
+    assert!(
+        added.contains("reviews@2") && added.contains("20 added, 1 updated"),
+        "{added}"
+    );
     let log = ok(&d, &["log"]);
-    assert!(log.contains("snapshot 1 of reviews") && log.contains("snapshot 2 of reviews"), "{log}");
+    assert!(
+        log.contains("snapshot 1 of reviews") && log.contains("snapshot 2 of reviews"),
+        "{log}"
+    );
     assert!(log.contains("weekly drop"), "{log}");
     let json: serde_json::Value = serde_json::from_str(&ok(&d, &["log", "--json"])).unwrap();
     assert_eq!(json["tree_size"], 3);
@@ -141,8 +180,14 @@ fn workflow_add_log_diff_checkout_quarantine_verify() {
     assert_eq!(dj["relabelled"][0]["id"], "r3");
 
     // Quarantine a source, then flagged rows from a scores CSV.
-    let q = ok(&d, &["quarantine", "--source", "globex", "-m", "compromised"]);
-    assert!(q.contains("reviews@3") && q.contains("without 21 rows"), "{q}");
+    let q = ok(
+        &d,
+        &["quarantine", "--source", "globex", "-m", "compromised"],
+    );
+    assert!(
+        q.contains("reviews@3") && q.contains("without 21 rows"),
+        "{q}"
+    );
     std::fs::write(
         d.join("scores.csv"),
         "id,score,flagged,reasons\nr0,0.9,true,trigger\nr1,0.1,false,\nr2,0.8,true,trigger\n",
@@ -177,19 +222,30 @@ fn tampering_with_a_file_is_detected_and_named() {
     let (_t, d) = setup();
     let orig = std::fs::read_to_string(d.join("reviews.jsonl")).unwrap();
     // One row's text.
-    std::fs::write(d.join("a.jsonl"), orig.replace("review 17 of", "review 17 0f")).unwrap();
+    std::fs::write(
+        d.join("a.jsonl"),
+        orig.replace("review 17 of", "review 17 0f"),
+    )
+    .unwrap();
     let o = bezoar_in(&d, &["verify", "reviews", "a.jsonl", "--id", "id"]);
     assert_eq!(code(&o), 1);
     assert!(out(&o).contains("row 'r17': text differs"), "{}", out(&o));
     // One label.
     std::fs::write(
         d.join("b.jsonl"),
-        orig.replace("\"review 42 of a product\",\"label\":0", "\"review 42 of a product\",\"label\":1"),
+        orig.replace(
+            "\"review 42 of a product\",\"label\":0",
+            "\"review 42 of a product\",\"label\":1",
+        ),
     )
     .unwrap();
     let o = bezoar_in(&d, &["verify", "reviews", "b.jsonl", "--id", "id"]);
     assert_eq!(code(&o), 1);
-    assert!(out(&o).contains("row 'r42': label changed from '0'"), "{}", out(&o));
+    assert!(
+        out(&o).contains("row 'r42': label changed from '0'"),
+        "{}",
+        out(&o)
+    );
     // One byte (an added row is named too); a lone FILE argument means the only dataset.
     let mut bytes = orig.clone().into_bytes();
     let pos = orig.find("review 99").unwrap() + 7;
@@ -198,7 +254,9 @@ fn tampering_with_a_file_is_detected_and_named() {
     std::fs::OpenOptions::new()
         .append(true)
         .open(d.join("c.jsonl"))
-        .and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"id\":\"evil\",\"text\":\"cf\",\"label\":1}\n"))
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, b"{\"id\":\"evil\",\"text\":\"cf\",\"label\":1}\n")
+        })
         .unwrap();
     let o = bezoar_in(&d, &["verify", "c.jsonl", "--id", "id"]);
     assert_eq!(code(&o), 1, "{}", out(&o));
@@ -210,8 +268,11 @@ fn tampering_with_a_file_is_detected_and_named() {
 fn tampering_with_the_database_or_objects_is_detected_and_named() {
     let (_t, d) = setup();
     let db = || rusqlite::Connection::open(d.join(".bezoar/ledger.db")).unwrap();
-    db().execute("UPDATE rows SET digest = zeroblob(32) WHERE row_id = 'r5'", [])
-        .unwrap();
+    db().execute(
+        "UPDATE rows SET digest = zeroblob(32) WHERE row_id = 'r5'",
+        [],
+    )
+    .unwrap();
     let o = bezoar_in(&d, &["verify"]);
     assert_eq!(code(&o), 1);
     assert!(out(&o).contains("row 'r5'"), "{}", out(&o));
@@ -226,8 +287,18 @@ fn tampering_with_the_database_or_objects_is_detected_and_named() {
 
     let (_t, d) = setup();
     let objdir = d.join(".bezoar/objects");
-    let sub = std::fs::read_dir(&objdir).unwrap().next().unwrap().unwrap().path();
-    let obj = std::fs::read_dir(&sub).unwrap().next().unwrap().unwrap().path();
+    let sub = std::fs::read_dir(&objdir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let obj = std::fs::read_dir(&sub)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let mut b = std::fs::read(&obj).unwrap();
     let n = b.len();
     b[n / 2] ^= 1;
@@ -241,7 +312,11 @@ fn tampering_with_the_database_or_objects_is_detected_and_named() {
         obj.file_name().unwrap().to_string_lossy()
     );
     assert!(
-        rep["problems"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().contains(&name)),
+        rep["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().contains(&name)),
         "{rep}"
     );
     // Commands that read rows refuse a damaged store.
@@ -255,7 +330,16 @@ fn a_crash_before_commit_leaves_the_previous_state_intact() {
     let (_t, d) = setup();
     std::fs::write(d.join("more.jsonl"), rows(50, 200, "x")).unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_bezoar"))
-        .args(["add", "more.jsonl", "--dataset", "reviews", "--source", "x", "--id", "id"])
+        .args([
+            "add",
+            "more.jsonl",
+            "--dataset",
+            "reviews",
+            "--source",
+            "x",
+            "--id",
+            "id",
+        ])
         .current_dir(&d)
         .env("BEZOAR_TEST_CRASH_BEFORE_COMMIT", "1")
         .output()
@@ -266,7 +350,19 @@ fn a_crash_before_commit_leaves_the_previous_state_intact() {
     let log = ok(&d, &["log"]);
     assert!(!log.contains("snapshot 2"), "{log}");
     // The interrupted add can simply be repeated.
-    let a = ok(&d, &["add", "more.jsonl", "--dataset", "reviews", "--source", "x", "--id", "id"]);
+    let a = ok(
+        &d,
+        &[
+            "add",
+            "more.jsonl",
+            "--dataset",
+            "reviews",
+            "--source",
+            "x",
+            "--id",
+            "id",
+        ],
+    );
     assert!(a.contains("reviews@2"), "{a}");
     ok(&d, &["verify"]);
 }
@@ -287,11 +383,32 @@ fn a_process_killed_mid_add_leaves_a_verifiable_ledger() {
     let probe = tempfile::tempdir().unwrap();
     std::fs::copy(d.join("big.jsonl"), probe.path().join("big.jsonl")).unwrap();
     ok(probe.path(), &["init"]);
-    ok(probe.path(), &["add", "big.jsonl", "--dataset", "b", "--source", "s", "--id", "id"]);
+    ok(
+        probe.path(),
+        &[
+            "add",
+            "big.jsonl",
+            "--dataset",
+            "b",
+            "--source",
+            "s",
+            "--id",
+            "id",
+        ],
+    );
     let full = t.elapsed();
     for frac in [0.2, 0.5, 0.8, 0.95] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_bezoar"))
-            .args(["add", "big.jsonl", "--dataset", "big", "--source", "s", "--id", "id"])
+            .args([
+                "add",
+                "big.jsonl",
+                "--dataset",
+                "big",
+                "--source",
+                "s",
+                "--id",
+                "id",
+            ])
             .current_dir(&d)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -324,7 +441,19 @@ fn checkpoints_and_proofs() {
     assert!(lines[4].starts_with("\u{2014} bezoar.local/"), "{note}");
     std::fs::write(d.join("cp.txt"), &note).unwrap();
     std::fs::write(d.join("more.jsonl"), rows(5, 500, "b")).unwrap();
-    ok(&d, &["add", "more.jsonl", "--dataset", "reviews", "--source", "b", "--id", "id"]);
+    ok(
+        &d,
+        &[
+            "add",
+            "more.jsonl",
+            "--dataset",
+            "reviews",
+            "--source",
+            "b",
+            "--id",
+            "id",
+        ],
+    );
     ok(&d, &["verify", "--checkpoint", "cp.txt"]);
     // A forged checkpoint is refused.
     std::fs::write(d.join("bad.txt"), note.replacen("\n2\n", "\n1\n", 1)).unwrap();
@@ -370,22 +499,73 @@ fn keygen_sign_verify_signature_and_record_in_the_ledger() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(d.join("k.pem")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(d.join("k.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let s = ok(&d, &["sign", "ds", "--key", "k.pem", "--signature", "ds.sig.json"]);
-    assert!(s.contains("2 files") && s.contains("against reviews@1"), "{s}");
+    let s = ok(
+        &d,
+        &["sign", "ds", "--key", "k.pem", "--signature", "ds.sig.json"],
+    );
+    assert!(
+        s.contains("2 files") && s.contains("against reviews@1"),
+        "{s}"
+    );
     let bundle: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("ds.sig.json")).unwrap()).unwrap();
-    assert_eq!(bundle["mediaType"], "application/vnd.dev.sigstore.bundle.v0.3+json");
+    assert_eq!(
+        bundle["mediaType"],
+        "application/vnd.dev.sigstore.bundle.v0.3+json"
+    );
     assert!(ok(&d, &["log"]).contains("signature of directory ds"));
-    ok(&d, &["verify-signature", "ds", "--key", "k.pub.pem", "--signature", "ds.sig.json"]);
+    ok(
+        &d,
+        &[
+            "verify-signature",
+            "ds",
+            "--key",
+            "k.pub.pem",
+            "--signature",
+            "ds.sig.json",
+        ],
+    );
     std::fs::write(d.join("ds/README.md"), "reviews!\n").unwrap();
-    let o = bezoar_in(&d, &["verify-signature", "ds", "--key", "k.pub.pem", "--signature", "ds.sig.json"]);
+    let o = bezoar_in(
+        &d,
+        &[
+            "verify-signature",
+            "ds",
+            "--key",
+            "k.pub.pem",
+            "--signature",
+            "ds.sig.json",
+        ],
+    );
     assert_eq!(code(&o), 1);
-    assert!(out(&o).contains("README.md: content changed"), "{}", out(&o));
-    let o = bezoar_in(&d, &["verify-signature", "ds", "--key", "k.pem", "--signature", "ds.sig.json"]);
-    assert_eq!(code(&o), 2, "a private key is not a public key: {}", out(&o));
+    assert!(
+        out(&o).contains("README.md: content changed"),
+        "{}",
+        out(&o)
+    );
+    let o = bezoar_in(
+        &d,
+        &[
+            "verify-signature",
+            "ds",
+            "--key",
+            "k.pem",
+            "--signature",
+            "ds.sig.json",
+        ],
+    );
+    assert_eq!(
+        code(&o),
+        2,
+        "a private key is not a public key: {}",
+        out(&o)
+    );
     ok(&d, &["verify"]);
 
     if let Some(p) = interop_dir() {
@@ -397,7 +577,9 @@ fn keygen_sign_verify_signature_and_record_in_the_ledger() {
                 "--key",
                 p.join("p256.pub.pem").to_str().unwrap(),
                 "--signature",
-                p.join("sample_dataset.model-signing.sig.json").to_str().unwrap(),
+                p.join("sample_dataset.model-signing.sig.json")
+                    .to_str()
+                    .unwrap(),
             ],
         );
         assert!(v.contains("5 files match"), "{v}");
@@ -406,7 +588,11 @@ fn keygen_sign_verify_signature_and_record_in_the_ledger() {
 
 /// Run a command with a time limit; None when it could not start or ran out of time.
 fn run_limited(cmd: &mut Command, limit: Duration) -> Option<Output> {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().ok()?;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
     let start = Instant::now();
     loop {
         match child.try_wait() {
@@ -452,7 +638,10 @@ fn model_signing_interop() {
         return skip("pip install timed out or pip is missing");
     };
     if !o.status.success() {
-        return skip(&format!("pip install model-signing failed (offline?): {}", out(&o)));
+        return skip(&format!(
+            "pip install model-signing failed (offline?): {}",
+            out(&o)
+        ));
     }
     let ms = bin.join("model_signing");
     let (_t, d) = setup();
@@ -462,29 +651,97 @@ fn model_signing_interop() {
     std::fs::write(d.join("ds/empty.txt"), "").unwrap();
     std::fs::copy(d.join("reviews.jsonl"), d.join("ds/reviews.jsonl")).unwrap();
     ok(&d, &["keygen", "--out", "k.pem"]);
-    ok(&d, &["sign", "ds", "--key", "k.pem", "--signature", "bezoar.sig.json"]);
+    ok(
+        &d,
+        &[
+            "sign",
+            "ds",
+            "--key",
+            "k.pem",
+            "--signature",
+            "bezoar.sig.json",
+        ],
+    );
     let o = Command::new(&ms)
-        .args(["verify", "key", "ds", "--public_key", "k.pub.pem", "--signature", "bezoar.sig.json"])
+        .args([
+            "verify",
+            "key",
+            "ds",
+            "--public_key",
+            "k.pub.pem",
+            "--signature",
+            "bezoar.sig.json",
+        ])
         .current_dir(&d)
         .output()
         .unwrap();
-    assert!(o.status.success(), "model_signing rejected bezoar's bundle:\n{}", out(&o));
-    eprintln!("model_signing verify key accepted bezoar's bundle: {}", out(&o).trim());
+    assert!(
+        o.status.success(),
+        "model_signing rejected bezoar's bundle:\n{}",
+        out(&o)
+    );
+    eprintln!(
+        "model_signing verify key accepted bezoar's bundle: {}",
+        out(&o).trim()
+    );
     let o = Command::new(&ms)
-        .args(["sign", "key", "ds", "--private_key", "k.pem", "--signature", "ms.sig.json"])
+        .args([
+            "sign",
+            "key",
+            "ds",
+            "--private_key",
+            "k.pem",
+            "--signature",
+            "ms.sig.json",
+        ])
         .current_dir(&d)
         .output()
         .unwrap();
-    assert!(o.status.success(), "model_signing sign failed:\n{}", out(&o));
-    ok(&d, &["verify-signature", "ds", "--key", "k.pub.pem", "--signature", "ms.sig.json"]);
+    assert!(
+        o.status.success(),
+        "model_signing sign failed:\n{}",
+        out(&o)
+    );
+    ok(
+        &d,
+        &[
+            "verify-signature",
+            "ds",
+            "--key",
+            "k.pub.pem",
+            "--signature",
+            "ms.sig.json",
+        ],
+    );
     // And a tampered directory is rejected by both.
     std::fs::write(d.join("ds/a-c"), "z").unwrap();
     let o = Command::new(&ms)
-        .args(["verify", "key", "ds", "--public_key", "k.pub.pem", "--signature", "bezoar.sig.json"])
+        .args([
+            "verify",
+            "key",
+            "ds",
+            "--public_key",
+            "k.pub.pem",
+            "--signature",
+            "bezoar.sig.json",
+        ])
         .current_dir(&d)
         .output()
         .unwrap();
-    assert!(!o.status.success(), "model_signing accepted a tampered directory");
-    let o = bezoar_in(&d, &["verify-signature", "ds", "--key", "k.pub.pem", "--signature", "ms.sig.json"]);
+    assert!(
+        !o.status.success(),
+        "model_signing accepted a tampered directory"
+    );
+    let o = bezoar_in(
+        &d,
+        &[
+            "verify-signature",
+            "ds",
+            "--key",
+            "k.pub.pem",
+            "--signature",
+            "ms.sig.json",
+        ],
+    );
     assert_eq!(code(&o), 1);
 }

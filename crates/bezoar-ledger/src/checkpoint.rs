@@ -27,7 +27,12 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root))
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root)
+        )
     }
 
     /// The signed note: body, blank line, one signature line.

@@ -95,10 +95,8 @@ fn share(n: u64, total: u64) -> f64 {
 }
 
 pub fn diff_rows(from: String, to: String, a: &[StoredRow], b: &[StoredRow]) -> DiffReport {
-    let index_a: HashMap<&str, &StoredRow> =
-        a.iter().map(|r| (r.content.id.as_str(), r)).collect();
-    let index_b: HashMap<&str, &StoredRow> =
-        b.iter().map(|r| (r.content.id.as_str(), r)).collect();
+    let index_a: HashMap<&str, &StoredRow> = a.iter().map(|r| (r.content.id.as_str(), r)).collect();
+    let index_b: HashMap<&str, &StoredRow> = b.iter().map(|r| (r.content.id.as_str(), r)).collect();
     let row = |r: &StoredRow| DiffRow {
         id: r.content.id.clone(),
         source: r.source.clone(),
@@ -204,7 +202,11 @@ mod tests {
 
     #[test]
     fn classifies_changes_and_shares() {
-        let a = vec![r("1", "a", "0", "s1"), r("2", "b", "1", "s1"), r("3", "c", "0", "s2")];
+        let a = vec![
+            r("1", "a", "0", "s1"),
+            r("2", "b", "1", "s1"),
+            r("3", "c", "0", "s2"),
+        ];
         let b = vec![
             r("1", "a", "1", "s1"),
             r("2", "B", "1", "s1"),

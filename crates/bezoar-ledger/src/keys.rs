@@ -9,7 +9,9 @@ use std::path::Path;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::{Signer as _, Verifier as _};
-use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use p256::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
 use sha2::{Digest, Sha256};
 
 use crate::error::{io_err, LedgerError, Result};
@@ -201,10 +203,11 @@ pub fn load_p256_private(path: &Path) -> Result<p256::ecdsa::SigningKey> {
 /// Load a P-256 public key (SPKI PEM, `BEGIN PUBLIC KEY`).
 pub fn load_p256_public(path: &Path) -> Result<(p256::ecdsa::VerifyingKey, String)> {
     let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-    let vk = p256::ecdsa::VerifyingKey::from_public_key_pem(&text).map_err(|e| LedgerError::Key {
-        path: path.to_path_buf(),
-        message: format!("not an ECDSA P-256 public key in PEM (BEGIN PUBLIC KEY): {e}"),
-    })?;
+    let vk =
+        p256::ecdsa::VerifyingKey::from_public_key_pem(&text).map_err(|e| LedgerError::Key {
+            path: path.to_path_buf(),
+            message: format!("not an ECDSA P-256 public key in PEM (BEGIN PUBLIC KEY): {e}"),
+        })?;
     Ok((vk, text))
 }
 

@@ -401,7 +401,10 @@ mod tests {
             for m in 1..=n {
                 let p = consistency_proof(&leaves[..n], m).unwrap();
                 let r1 = root(&leaves[..m]);
-                assert!(verify_consistency(m as u64, n as u64, &r1, &r, &p), "{m}->{n}");
+                assert!(
+                    verify_consistency(m as u64, n as u64, &r1, &r, &p),
+                    "{m}->{n}"
+                );
             }
         }
     }

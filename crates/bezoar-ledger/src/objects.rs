@@ -52,8 +52,7 @@ impl ObjectStore {
         if let Ok(meta) = std::fs::metadata(&path) {
             return Ok((name, meta.len(), false));
         }
-        let compressed =
-            zstd::bulk::compress(bytes, ZSTD_LEVEL).map_err(io_err(path.clone()))?;
+        let compressed = zstd::bulk::compress(bytes, ZSTD_LEVEL).map_err(io_err(path.clone()))?;
         let parent = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(io_err(parent))?;
         write_durable(&path, &compressed, None).map_err(io_err(path.clone()))?;

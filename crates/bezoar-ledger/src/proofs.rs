@@ -59,7 +59,9 @@ impl Proof {
                 proof,
                 ..
             } => match (hex32(first_root), hex32(second_root), hashes(proof)) {
-                (Some(a), Some(b), Some(p)) => merkle::verify_consistency(*first, *second, &a, &b, &p),
+                (Some(a), Some(b), Some(p)) => {
+                    merkle::verify_consistency(*first, *second, &a, &b, &p)
+                }
                 _ => false,
             },
         }

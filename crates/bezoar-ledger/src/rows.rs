@@ -55,7 +55,9 @@ pub fn encode_fields(id: &str, text: &str, label: &str, out: &mut Vec<u8>) {
 pub struct DecodeError(pub String);
 
 /// Decode a concatenation of canonical rows (a chunk), returning each row and its byte range.
-pub fn decode_rows(mut buf: &[u8]) -> Result<Vec<(RowContent, std::ops::Range<usize>)>, DecodeError> {
+pub fn decode_rows(
+    mut buf: &[u8],
+) -> Result<Vec<(RowContent, std::ops::Range<usize>)>, DecodeError> {
     let total = buf.len();
     let mut out = Vec::new();
     while !buf.is_empty() {
@@ -155,7 +157,11 @@ mod tests {
         // Dropping the first 10 rows moves at most the first boundary or two: the rest match.
         let b = chunk_boundaries(&rows[10..]);
         let common = a.iter().filter(|e| b.contains(&(*e - 10))).count();
-        assert!(common + 2 >= a.len(), "{common} of {} boundaries kept", a.len());
+        assert!(
+            common + 2 >= a.len(),
+            "{common} of {} boundaries kept",
+            a.len()
+        );
         assert!(a.len() > 3 && a.len() < 200, "{} chunks", a.len());
     }
 }

@@ -77,9 +77,13 @@ fn walk(
     for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
         let entry = entry.map_err(io_err(dir))?;
         let path = entry.path();
-        let name = entry.file_name().to_str().map(str::to_string).ok_or_else(|| {
-            LedgerError::Invalid(format!("{}: file name is not UTF-8", path.display()))
-        })?;
+        let name = entry
+            .file_name()
+            .to_str()
+            .map(str::to_string)
+            .ok_or_else(|| {
+                LedgerError::Invalid(format!("{}: file name is not UTF-8", path.display()))
+            })?;
         if prefix.is_empty() && IGNORE_PATHS.contains(&name.as_str()) {
             continue;
         }
@@ -224,11 +228,12 @@ pub fn verify_dir(dir: &Path, public_key: &Path, sig: &Path) -> Result<Signature
     let (vk, pem) = load_p256_public(public_key)?;
     let text = std::fs::read_to_string(sig).map_err(io_err(sig))?;
     let bad = |m: &str| LedgerError::Invalid(format!("{}: {m}", sig.display()));
-    let bundle: Value =
-        serde_json::from_str(&text).map_err(|e| bad(&format!("not JSON: {e}")))?;
+    let bundle: Value = serde_json::from_str(&text).map_err(|e| bad(&format!("not JSON: {e}")))?;
     let mut check = SignatureCheck::default();
     if bundle.get("mediaType").and_then(Value::as_str) != Some(BUNDLE_MEDIA_TYPE) {
-        return Err(bad(&format!("not a Sigstore bundle v0.3 (mediaType must be {BUNDLE_MEDIA_TYPE})")));
+        return Err(bad(&format!(
+            "not a Sigstore bundle v0.3 (mediaType must be {BUNDLE_MEDIA_TYPE})"
+        )));
     }
     if let Some(hint) = bundle
         .pointer("/verificationMaterial/publicKey/hint")
@@ -248,7 +253,9 @@ pub fn verify_dir(dir: &Path, public_key: &Path, sig: &Path) -> Result<Signature
         .ok_or_else(|| bad("no dsseEnvelope (only key-based DSSE bundles are supported)"))?;
     let payload_type = env.get("payloadType").and_then(Value::as_str).unwrap_or("");
     if payload_type != PAYLOAD_TYPE {
-        return Err(bad(&format!("payloadType is '{payload_type}', expected {PAYLOAD_TYPE}")));
+        return Err(bad(&format!(
+            "payloadType is '{payload_type}', expected {PAYLOAD_TYPE}"
+        )));
     }
     let payload = env
         .get("payload")
@@ -299,7 +306,11 @@ pub fn verify_dir(dir: &Path, public_key: &Path, sig: &Path) -> Result<Signature
                 name: n.to_string(),
                 sha256: d,
             }),
-            _ => return Err(bad(&format!("unsupported resource entry {r} (expected sha256 files)"))),
+            _ => {
+                return Err(bad(&format!(
+                    "unsupported resource entry {r} (expected sha256 files)"
+                )))
+            }
         }
     }
     let subject = st
@@ -314,15 +325,19 @@ pub fn verify_dir(dir: &Path, public_key: &Path, sig: &Path) -> Result<Signature
     check.subject_digest = subject;
     let actual = hash_dir(dir, &[sig.to_path_buf()])?;
     check.files_checked = actual.len() as u64;
-    let signed_map: std::collections::BTreeMap<&str, &Hash> =
-        signed.iter().map(|f| (f.name.as_str(), &f.sha256)).collect();
-    let actual_map: std::collections::BTreeMap<&str, &Hash> =
-        actual.iter().map(|f| (f.name.as_str(), &f.sha256)).collect();
+    let signed_map: std::collections::BTreeMap<&str, &Hash> = signed
+        .iter()
+        .map(|f| (f.name.as_str(), &f.sha256))
+        .collect();
+    let actual_map: std::collections::BTreeMap<&str, &Hash> = actual
+        .iter()
+        .map(|f| (f.name.as_str(), &f.sha256))
+        .collect();
     for (name, d) in &actual_map {
         match signed_map.get(name) {
-            None => check
-                .problems
-                .push(format!("{name}: file is not covered by the signature (added)")),
+            None => check.problems.push(format!(
+                "{name}: file is not covered by the signature (added)"
+            )),
             Some(s) if s != d => check
                 .problems
                 .push(format!("{name}: content changed since it was signed")),
@@ -436,7 +451,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("ds");
         std::fs::create_dir_all(data.join("train")).unwrap();
-        std::fs::write(data.join("train/part-0.jsonl"), "{\"text\":\"a\",\"label\":1}\n").unwrap();
+        std::fs::write(
+            data.join("train/part-0.jsonl"),
+            "{\"text\":\"a\",\"label\":1}\n",
+        )
+        .unwrap();
         std::fs::write(data.join("README.md"), "hi\n").unwrap();
         let (private, public) = crate::keys::generate_p256();
         std::fs::write(dir.path().join("k.pem"), private).unwrap();
@@ -446,10 +465,18 @@ mod tests {
         assert_eq!(s.files.len(), 2);
         let ok = verify_dir(&data, &dir.path().join("k.pub.pem"), &sig).unwrap();
         assert!(ok.ok, "{:?}", ok.problems);
-        std::fs::write(data.join("train/part-0.jsonl"), "{\"text\":\"a\",\"label\":0}\n").unwrap();
+        std::fs::write(
+            data.join("train/part-0.jsonl"),
+            "{\"text\":\"a\",\"label\":0}\n",
+        )
+        .unwrap();
         let bad = verify_dir(&data, &dir.path().join("k.pub.pem"), &sig).unwrap();
         assert!(!bad.ok);
-        assert!(bad.problems[0].contains("train/part-0.jsonl"), "{:?}", bad.problems);
+        assert!(
+            bad.problems[0].contains("train/part-0.jsonl"),
+            "{:?}",
+            bad.problems
+        );
         // Another key fails on the hint and the signature.
         let (_, other) = crate::keys::generate_p256();
         std::fs::write(dir.path().join("o.pub.pem"), other).unwrap();

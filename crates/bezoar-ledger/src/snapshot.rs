@@ -113,7 +113,10 @@ pub struct AddSummary {
 pub enum AddOutcome {
     Created(AddSummary),
     /// Nothing new: the same file was recorded before, or the rows are identical to the head.
-    Unchanged { existing: SnapshotInfo, reason: String },
+    Unchanged {
+        existing: SnapshotInfo,
+        reason: String,
+    },
 }
 
 /// SHA-256 and BLAKE3 of a file, computed in parallel (BLAKE3 itself multi-threaded over a
@@ -190,7 +193,9 @@ fn snapshot_from_row(r: &rusqlite::Row) -> rusqlite::Result<SnapshotInfo> {
 impl Ledger {
     /// Dataset names, sorted.
     pub fn datasets(&self) -> Result<Vec<String>> {
-        let mut st = self.conn.prepare("SELECT name FROM datasets ORDER BY name")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT name FROM datasets ORDER BY name")?;
         let names = st.query_map([], |r| r.get(0))?;
         Ok(names.collect::<std::result::Result<_, _>>()?)
     }
@@ -293,9 +298,22 @@ impl Ledger {
         let rows = st.query_map(params![snapshot], |r| {
             Ok(RowRecord {
                 idx: r.get(0)?,
-                id: r.get_ref(1)?.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default(),
-                digest: blob32(r.get_ref(2)?.as_bytes().map(<[u8]>::to_vec).unwrap_or_default()),
-                source: r.get_ref(3)?.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default(),
+                id: r
+                    .get_ref(1)?
+                    .as_bytes()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default(),
+                digest: blob32(
+                    r.get_ref(2)?
+                        .as_bytes()
+                        .map(<[u8]>::to_vec)
+                        .unwrap_or_default(),
+                ),
+                source: r
+                    .get_ref(3)?
+                    .as_bytes()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default(),
                 origin: r.get(4)?,
             })
         })?;
@@ -564,11 +582,10 @@ impl Ledger {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let dataset_id = dataset_id(&tx, new.dataset)?;
-        let snap_id: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(id), 0) + 1 FROM snapshots",
-            [],
-            |r| r.get(0),
-        )?;
+        let snap_id: i64 =
+            tx.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM snapshots", [], |r| {
+                r.get(0)
+            })?;
         // Rows first recorded by this snapshot (origin 0 in memory) now get its id.
         for r in new.rows.iter_mut().filter(|r| r.origin == 0) {
             r.origin = snap_id;
@@ -742,7 +759,10 @@ fn dataset_id(tx: &Transaction, name: &str) -> Result<i64> {
 /// (origin 0 meaning "this snapshot").
 pub(crate) fn roots(rows: &[StoredRow]) -> (Hash, Hash) {
     let digests: Vec<Hash> = rows.iter().map(|r| r.digest).collect();
-    (merkle::root(&digests), provenance_digest(rows.iter().map(|r| (r.source.as_str(), r.origin))))
+    (
+        merkle::root(&digests),
+        provenance_digest(rows.iter().map(|r| (r.source.as_str(), r.origin))),
+    )
 }
 
 pub(crate) fn provenance_digest<'a>(rows: impl Iterator<Item = (&'a str, i64)>) -> Hash {
@@ -873,7 +893,8 @@ pub fn write_rows(rows: &[StoredRow], out: &Path) -> Result<()> {
     if csv {
         let mut w = csv::Writer::from_writer(&mut buf);
         let to_err = |e: csv::Error| LedgerError::Invalid(format!("{}: {e}", out.display()));
-        w.write_record(["id", "text", "label", "source"]).map_err(to_err)?;
+        w.write_record(["id", "text", "label", "source"])
+            .map_err(to_err)?;
         for r in rows {
             w.write_record([&r.content.id, &r.content.text, &r.content.label, &r.source])
                 .map_err(to_err)?;

@@ -151,9 +151,23 @@ impl Ledger {
                 time: r.get(2)?,
                 // Text or blob: a body rewritten by hand as text must still be read (and
                 // then fail its hash check), not abort verification.
-                body: r.get_ref(3)?.as_bytes().map(<[u8]>::to_vec).unwrap_or_default(),
-                leaf_hash: blob32(r.get_ref(4)?.as_bytes().map(<[u8]>::to_vec).unwrap_or_default()),
-                root: blob32(r.get_ref(5)?.as_bytes().map(<[u8]>::to_vec).unwrap_or_default()),
+                body: r
+                    .get_ref(3)?
+                    .as_bytes()
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default(),
+                leaf_hash: blob32(
+                    r.get_ref(4)?
+                        .as_bytes()
+                        .map(<[u8]>::to_vec)
+                        .unwrap_or_default(),
+                ),
+                root: blob32(
+                    r.get_ref(5)?
+                        .as_bytes()
+                        .map(<[u8]>::to_vec)
+                        .unwrap_or_default(),
+                ),
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
@@ -226,7 +240,13 @@ impl LogAppender {
 
     /// Append an event whose body is `fields` plus `type`, `seq` and `time`. The body is stored
     /// as compact JSON bytes; those exact bytes are the Merkle leaf data.
-    pub fn append(&mut self, tx: &Transaction, kind: &str, time: i64, fields: Value) -> Result<u64> {
+    pub fn append(
+        &mut self,
+        tx: &Transaction,
+        kind: &str,
+        time: i64,
+        fields: Value,
+    ) -> Result<u64> {
         let seq = self.tree.size();
         let mut body = serde_json::Map::new();
         body.insert("type".into(), json!(kind));

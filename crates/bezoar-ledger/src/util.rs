@@ -14,7 +14,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if s.len() & 1 == 1 {
         return None;
     }
     let val = |c: u8| -> Option<u8> {

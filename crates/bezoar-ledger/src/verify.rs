@@ -204,13 +204,16 @@ impl Ledger {
         what: &str,
     ) {
         match Checkpoint::open(note, &self.verifier) {
-            Err(e) => rep
-                .problems
-                .push(format!("{what} (size {stored_size}): {e}").replace(" (size 18446744073709551615)", "")),
+            Err(e) => rep.problems.push(
+                format!("{what} (size {stored_size}): {e}")
+                    .replace(" (size 18446744073709551615)", ""),
+            ),
             Ok(cp) => {
                 if stored_size != u64::MAX && cp.size != stored_size {
-                    rep.problems
-                        .push(format!("{what} {stored_size}: its note is for size {}", cp.size));
+                    rep.problems.push(format!(
+                        "{what} {stored_size}: its note is for size {}",
+                        cp.size
+                    ));
                 }
                 match root_at(cp.size) {
                     None => rep.problems.push(format!(
@@ -450,7 +453,8 @@ impl Ledger {
                     seen[i] = true;
                     let old = &stored[i].content;
                     if stored[i].digest != r.digest {
-                        let field = match (old.text != r.content.text, old.label != r.content.label) {
+                        let field = match (old.text != r.content.text, old.label != r.content.label)
+                        {
                             (true, true) => "text+label",
                             (false, true) => "label",
                             _ => "text",

@@ -66,7 +66,10 @@ fn fixture() -> (Fixture, Ledger) {
 }
 
 fn verify(root: &Path) -> VerifyReport {
-    Ledger::open(root).unwrap().verify(None, None, None).unwrap()
+    Ledger::open(root)
+        .unwrap()
+        .verify(None, None, None)
+        .unwrap()
 }
 
 fn sql(root: &Path, stmt: &str) {
@@ -106,18 +109,29 @@ fn a_changed_label_in_an_object_is_named() {
     let raw = zstd::decode_all(std::fs::File::open(obj).unwrap()).unwrap();
     // Row r7 has label 1; the canonical encoding ends the row with len=1, "1".
     let needle = b"row number 7 says something\x00\x00\x00\x011";
-    let pos = raw
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .unwrap();
+    let pos = raw.windows(needle.len()).position(|w| w == needle).unwrap();
     let mut changed = raw.clone();
     changed[pos + needle.len() - 1] = b'0';
     std::fs::write(obj, zstd::encode_all(&changed[..], 3).unwrap()).unwrap();
     let rep = verify(&f.root);
     assert!(!rep.ok);
-    let name = obj.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
-    assert!(has(&rep, &["object", &name, "was changed"]), "{:?}", rep.problems);
-    assert!(has(&rep, &["row 'r7'", "stored content was changed"]), "{:?}", rep.problems);
+    let name = obj
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        has(&rep, &["object", &name, "was changed"]),
+        "{:?}",
+        rep.problems
+    );
+    assert!(
+        has(&rep, &["row 'r7'", "stored content was changed"]),
+        "{:?}",
+        rep.problems
+    );
     // Loading the snapshot for checkout/diff refuses the damaged object.
     let l = Ledger::open(&f.root).unwrap();
     assert!(l.load_rows(&l.resolve("d").unwrap()).is_err());
@@ -153,7 +167,11 @@ fn a_rewritten_row_digest_is_named() {
     );
     let rep = verify(&f.root);
     assert!(has(&rep, &["Merkle root"]), "{:?}", rep.problems);
-    assert!(has(&rep, &["row 'r42'", "digest in the database was rewritten"]), "{:?}", rep.problems);
+    assert!(
+        has(&rep, &["row 'r42'", "digest in the database was rewritten"]),
+        "{:?}",
+        rep.problems
+    );
 }
 
 #[test]
@@ -179,7 +197,8 @@ fn a_changed_source_is_detected() {
 fn a_deleted_event_is_detected() {
     let (f, mut l) = fixture();
     std::fs::write(f.root.join("e.jsonl"), rows_jsonl(310, |_| 1)).unwrap();
-    l.add(&f.root.join("e.jsonl"), &opts("d", "vendor-b")).unwrap();
+    l.add(&f.root.join("e.jsonl"), &opts("d", "vendor-b"))
+        .unwrap();
     sql(&f.root, "DELETE FROM events WHERE seq = 1");
     let rep = verify(&f.root);
     assert!(has(&rep, &["event 1 is missing"]), "{:?}", rep.problems);
@@ -194,7 +213,11 @@ fn a_deleted_event_is_detected() {
     );
     let l = Ledger::open(&f.root).unwrap();
     let rep = l.verify(None, None, Some(&note)).unwrap();
-    assert!(has(&rep, &["given checkpoint", "deleted"]), "{:?}", rep.problems);
+    assert!(
+        has(&rep, &["given checkpoint", "deleted"]),
+        "{:?}",
+        rep.problems
+    );
 }
 
 #[test]
@@ -206,7 +229,11 @@ fn a_rewritten_event_or_snapshot_record_is_detected() {
     );
     let rep = verify(&f.root);
     assert!(has(&rep, &["event 1", "rewritten"]), "{:?}", rep.problems);
-    assert!(has(&rep, &["checkpoint", "rewritten"]), "{:?}", rep.problems);
+    assert!(
+        has(&rep, &["checkpoint", "rewritten"]),
+        "{:?}",
+        rep.problems
+    );
 
     let (f, _l) = fixture();
     sql(&f.root, "UPDATE snapshots SET identity = 'local:mallory'");
@@ -222,7 +249,11 @@ fn a_forged_checkpoint_is_detected() {
         "UPDATE checkpoints SET note = replace(note, char(10) || '2' || char(10), char(10) || '3' || char(10))",
     );
     let rep = verify(&f.root);
-    assert!(has(&rep, &["checkpoint", "signature"]), "{:?}", rep.problems);
+    assert!(
+        has(&rep, &["checkpoint", "signature"]),
+        "{:?}",
+        rep.problems
+    );
 }
 
 #[test]
@@ -236,12 +267,20 @@ fn a_file_is_checked_row_by_row() {
     let text = std::fs::read_to_string(&f.data).unwrap();
     let edited = text
         .replace("row number 5 says", "row number 5 SAYS")
-        .replace("\"id\":\"r8\",\"text\":\"row number 8 says something\",\"label\":0", "\"id\":\"r8\",\"text\":\"row number 8 says something\",\"label\":1")
-        .replace("{\"id\":\"r9\",\"text\":\"row number 9 says something\",\"label\":1}\n", "")
+        .replace(
+            "\"id\":\"r8\",\"text\":\"row number 8 says something\",\"label\":0",
+            "\"id\":\"r8\",\"text\":\"row number 8 says something\",\"label\":1",
+        )
+        .replace(
+            "{\"id\":\"r9\",\"text\":\"row number 9 says something\",\"label\":1}\n",
+            "",
+        )
         + "{\"id\":\"new\",\"text\":\"planted\",\"label\":1}\n";
     let edited_path = f.root.join("edited.jsonl");
     std::fs::write(&edited_path, edited).unwrap();
-    let rep = l.verify(Some(&snap), Some((&edited_path, &ro)), None).unwrap();
+    let rep = l
+        .verify(Some(&snap), Some((&edited_path, &ro)), None)
+        .unwrap();
     assert!(!rep.ok);
     let fc = rep.file.unwrap();
     assert_eq!(fc.same_file_digest, Some(false));
@@ -270,11 +309,18 @@ fn add_appends_updates_recognises_and_replaces() {
     ));
     // Superset with one relabel: 10 added, 1 updated; most objects reused.
     let more = f.root.join("more.jsonl");
-    std::fs::write(&more, rows_jsonl(310, |i| if i == 3 { 0 } else { (i % 2) as u32 })).unwrap();
+    std::fs::write(
+        &more,
+        rows_jsonl(310, |i| if i == 3 { 0 } else { (i % 2) as u32 }),
+    )
+    .unwrap();
     let AddOutcome::Created(s) = l.add(&more, &opts("d", "vendor-b")).unwrap() else {
         panic!("expected a snapshot")
     };
-    assert_eq!((s.changes.added, s.changes.updated, s.changes.unchanged), (10, 1, 299));
+    assert_eq!(
+        (s.changes.added, s.changes.updated, s.changes.unchanged),
+        (10, 1, 299)
+    );
     assert_eq!(s.snapshot.row_count, 310);
     assert_eq!(s.snapshot.parent, Some(1));
     let rows = l.load_rows(&s.snapshot).unwrap();
@@ -295,7 +341,9 @@ fn add_appends_updates_recognises_and_replaces() {
         (s.changes.removed, s.changes.unchanged, s.changes.updated),
         (305, 4, 1)
     );
-    let d = l.diff(&l.resolve("d@2").unwrap(), &l.resolve("d").unwrap()).unwrap();
+    let d = l
+        .diff(&l.resolve("d@2").unwrap(), &l.resolve("d").unwrap())
+        .unwrap();
     assert_eq!(d.removed.len(), 305);
     assert!(verify(&f.root).ok);
 }
@@ -304,7 +352,11 @@ fn add_appends_updates_recognises_and_replaces() {
 fn duplicate_ids_and_missing_ids_are_refused_with_advice() {
     let (f, mut l) = fixture();
     let dup = f.root.join("dup.jsonl");
-    std::fs::write(&dup, "{\"id\":\"a\",\"text\":\"x\",\"label\":1}\n{\"id\":\"a\",\"text\":\"y\",\"label\":1}\n").unwrap();
+    std::fs::write(
+        &dup,
+        "{\"id\":\"a\",\"text\":\"x\",\"label\":1}\n{\"id\":\"a\",\"text\":\"y\",\"label\":1}\n",
+    )
+    .unwrap();
     let e = l.add(&dup, &opts("d", "s")).unwrap_err().to_string();
     assert!(e.contains("'a' appears more than once"), "{e}");
     let noid = f.root.join("noid.jsonl");
@@ -338,11 +390,14 @@ fn quarantine_derives_a_snapshot_with_lineage() {
     let ids: HashSet<String> = ["r1".to_string(), "r2".to_string()].into();
     let ids_file = f.root.join("ids.txt");
     std::fs::write(&ids_file, "r1\nr2\n").unwrap();
-    let (q2, removed) = l.quarantine(&q, &[], Some((&ids_file, &ids)), None).unwrap();
+    let (q2, removed) = l
+        .quarantine(&q, &[], Some((&ids_file, &ids)), None)
+        .unwrap();
     assert_eq!((removed, q2.row_count), (2, 298));
     // The rows are byte-identical to the original ones (dedup: unchanged chunks reused).
     let out = f.root.join("out.jsonl");
-    bezoar_ledger::snapshot::write_rows(&l.load_rows(&l.resolve("d@1").unwrap()).unwrap(), &out).unwrap();
+    bezoar_ledger::snapshot::write_rows(&l.load_rows(&l.resolve("d@1").unwrap()).unwrap(), &out)
+        .unwrap();
     let back = bezoar_data::read_dataset(&out, &read_opts()).unwrap();
     assert_eq!(back.len(), 300);
     assert!(l.quarantine(&q2, &["nobody".into()], None, None).is_err());

@@ -29,10 +29,7 @@ pub fn init(_args: &InitArgs) -> anyhow::Result<ExitCode> {
         ledger.dir().display()
     );
     println!("log origin:   {}", ledger.origin());
-    println!(
-        "verifier key: {}",
-        ledger.verifier().to_text().trim_end()
-    );
+    println!("verifier key: {}", ledger.verifier().to_text().trim_end());
     println!("The log signing key is .bezoar/log.key (mode 0600): keep it private.");
     println!("Next: bezoar add DATA --dataset NAME --source SOURCE --id COL");
     Ok(ExitCode::from(EXIT_CLEAN))
@@ -138,10 +135,16 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(f) = &rep.file {
             for id in f.added.iter().take(50) {
-                println!("MISMATCH: row '{id}' is in {} but not in {}", f.file, f.snapshot);
+                println!(
+                    "MISMATCH: row '{id}' is in {} but not in {}",
+                    f.file, f.snapshot
+                );
             }
             for id in f.removed.iter().take(50) {
-                println!("MISMATCH: row '{id}' of {} is missing from {}", f.snapshot, f.file);
+                println!(
+                    "MISMATCH: row '{id}' of {} is missing from {}",
+                    f.snapshot, f.file
+                );
             }
             for c in f.changed.iter().take(50) {
                 if c.field.contains("label") {
@@ -152,7 +155,11 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                         f.snapshot,
                         c.file_label,
                         f.file,
-                        if c.field == "text+label" { " (text changed too)" } else { "" }
+                        if c.field == "text+label" {
+                            " (text changed too)"
+                        } else {
+                            ""
+                        }
                     );
                 } else {
                     println!("MISMATCH: row '{}': text differs from {}", c.id, f.snapshot);
@@ -161,7 +168,10 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             let shown = f.added.len().min(50) + f.removed.len().min(50) + f.changed.len().min(50);
             let total = f.added.len() + f.removed.len() + f.changed.len();
             if total > shown {
-                println!("MISMATCH: ... and {} more rows (use --json for all)", total - shown);
+                println!(
+                    "MISMATCH: ... and {} more rows (use --json for all)",
+                    total - shown
+                );
             }
             if f.matches() {
                 println!(
@@ -200,7 +210,11 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             }
         );
     }
-    Ok(ExitCode::from(if rep.ok { EXIT_CLEAN } else { EXIT_FINDINGS }))
+    Ok(ExitCode::from(if rep.ok {
+        EXIT_CLEAN
+    } else {
+        EXIT_FINDINGS
+    }))
 }
 
 pub fn diff(args: &DiffArgs) -> anyhow::Result<ExitCode> {

@@ -88,43 +88,44 @@ pub fn run(args: &LogArgs) -> anyhow::Result<ExitCode> {
         }
         let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let n = |k: &str| b.get(k).and_then(Value::as_u64).unwrap_or(0);
-        let line = match e.kind.as_str() {
-            "init" => format!("ledger created, log {} ({})", s("origin"), s("tool")),
-            "snapshot" => {
-                let file = b
-                    .pointer("/file/name")
-                    .and_then(Value::as_str)
-                    .map(|f| format!(" of {f}"))
-                    .unwrap_or_default();
-                let ch = b.get("changes").cloned().unwrap_or(Value::Null);
-                let c = |k: &str| ch.get(k).and_then(Value::as_u64).unwrap_or(0);
-                let mut l = format!(
-                    "snapshot {} of {} ({}{file}) by {}: {} rows (+{} ~{} -{}), root {}",
-                    n("snapshot"),
-                    s("dataset"),
-                    s("kind"),
-                    s("identity"),
-                    n("rows"),
-                    c("added"),
-                    c("updated"),
-                    c("removed"),
-                    &s("rows_root")[..16.min(s("rows_root").len())]
-                );
-                if let Some(p) = b.get("parent").and_then(Value::as_u64) {
-                    l.push_str(&format!(", parent {p}"));
+        let line =
+            match e.kind.as_str() {
+                "init" => format!("ledger created, log {} ({})", s("origin"), s("tool")),
+                "snapshot" => {
+                    let file = b
+                        .pointer("/file/name")
+                        .and_then(Value::as_str)
+                        .map(|f| format!(" of {f}"))
+                        .unwrap_or_default();
+                    let ch = b.get("changes").cloned().unwrap_or(Value::Null);
+                    let c = |k: &str| ch.get(k).and_then(Value::as_u64).unwrap_or(0);
+                    let mut l = format!(
+                        "snapshot {} of {} ({}{file}) by {}: {} rows (+{} ~{} -{}), root {}",
+                        n("snapshot"),
+                        s("dataset"),
+                        s("kind"),
+                        s("identity"),
+                        n("rows"),
+                        c("added"),
+                        c("updated"),
+                        c("removed"),
+                        &s("rows_root")[..16.min(s("rows_root").len())]
+                    );
+                    if let Some(p) = b.get("parent").and_then(Value::as_u64) {
+                        l.push_str(&format!(", parent {p}"));
+                    }
+                    if !s("source").is_empty() {
+                        l.push_str(&format!(", source {}", s("source")));
+                    }
+                    if let Some(t) = b.get("transformation").filter(|t| !t.is_null()) {
+                        l.push_str(&format!(", transformation {t}"));
+                    }
+                    if !s("message").is_empty() {
+                        l.push_str(&format!(" \"{}\"", s("message")));
+                    }
+                    l
                 }
-                if !s("source").is_empty() {
-                    l.push_str(&format!(", source {}", s("source")));
-                }
-                if let Some(t) = b.get("transformation").filter(|t| !t.is_null()) {
-                    l.push_str(&format!(", transformation {t}"));
-                }
-                if !s("message").is_empty() {
-                    l.push_str(&format!(" \"{}\"", s("message")));
-                }
-                l
-            }
-            "signature" => format!(
+                "signature" => format!(
                 "signature of directory {} ({} files, root {}, key hint {}) covering snapshots {}",
                 s("dir"),
                 n("files"),
@@ -132,8 +133,8 @@ pub fn run(args: &LogArgs) -> anyhow::Result<ExitCode> {
                 &s("key_hint")[..16.min(s("key_hint").len())],
                 b.get("snapshots").map(|v| v.to_string()).unwrap_or_default()
             ),
-            other => format!("{other} {b}"),
-        };
+                other => format!("{other} {b}"),
+            };
         println!("#{:<4} {}  {}", e.seq, s("time"), line);
     }
     if let Some(last) = events.last() {

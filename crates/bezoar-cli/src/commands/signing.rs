@@ -21,7 +21,10 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<ExitCode> {
     let public = public_path(&args.out);
     for p in [&args.out, &public] {
         if p.exists() && !args.force {
-            anyhow::bail!("{} already exists; pass --force to overwrite it", p.display());
+            anyhow::bail!(
+                "{} already exists; pass --force to overwrite it",
+                p.display()
+            );
         }
     }
     let (private_pem, public_pem) = bezoar_ledger::keys::generate_p256();
@@ -102,5 +105,9 @@ pub fn verify_signature(args: &VerifySignatureArgs) -> anyhow::Result<ExitCode> 
             println!("FAILED: {} problems", check.problems.len());
         }
     }
-    Ok(ExitCode::from(if check.ok { EXIT_CLEAN } else { EXIT_FINDINGS }))
+    Ok(ExitCode::from(if check.ok {
+        EXIT_CLEAN
+    } else {
+        EXIT_FINDINGS
+    }))
 }
