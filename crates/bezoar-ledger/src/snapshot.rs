@@ -402,7 +402,8 @@ impl Ledger {
                 }) {
                     return Ok(AddOutcome::Unchanged {
                         reason: format!(
-                            "this file (sha256 {}) was already recorded as {}; nothing to add",
+                            "this file (sha256 {}) was already recorded as {}; nothing to add \
+                             (to make it the whole dataset again, add it with --replace)",
                             &file.sha256[..16],
                             prev.label()
                         ),
@@ -440,6 +441,7 @@ impl Ledger {
                 });
             }
         }
+        let expected_head = Some(parent.as_ref().map(|p| p.id));
         let kind = if opts.replace { "replace" } else { "add" };
         let extra = json!({ "source": opts.source, "changes": changes });
         let new = NewSnapshot {
@@ -451,6 +453,7 @@ impl Ledger {
             file: Some(file),
             rows,
             extra,
+            expected_head,
         };
         let (snapshot, written) = self.commit_snapshot(new)?;
         Ok(AddOutcome::Created(AddSummary {
@@ -538,6 +541,7 @@ impl Ledger {
             file: None,
             rows: kept,
             extra: json!({ "changes": changes }),
+            expected_head: None,
         };
         let (snap, _) = self.commit_snapshot(new)?;
         Ok((snap, removed))
@@ -581,6 +585,19 @@ impl Ledger {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Some(expected) = new.expected_head {
+            let current: Option<i64> = tx.query_row(
+                "SELECT MAX(s.id) FROM snapshots s JOIN datasets d ON d.id = s.dataset_id WHERE d.name = ?1",
+                params![new.dataset],
+                |r| r.get(0),
+            )?;
+            if current != expected {
+                return Err(LedgerError::Invalid(format!(
+                    "dataset '{}' changed while this add was running (another writer recorded a snapshot); run the add again",
+                    new.dataset
+                )));
+            }
+        }
         let dataset_id = dataset_id(&tx, new.dataset)?;
         let snap_id: i64 =
             tx.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM snapshots", [], |r| {
@@ -712,6 +729,9 @@ struct NewSnapshot<'a> {
     rows: Vec<StoredRow>,
     /// Extra event fields (not mirrored in the snapshots table).
     extra: Value,
+    /// For `add`: the dataset head the rows were merged onto. If another writer recorded a
+    /// snapshot in the meantime, committing would silently drop its rows, so we refuse.
+    expected_head: Option<Option<i64>>,
 }
 
 struct Written {
