@@ -158,7 +158,7 @@ fn workflow_add_log_diff_checkout_quarantine_verify() {
         ],
     );
     assert!(
-        added.contains("reviews@2") && added.contains("20 added, 1 updated"),
+        added.contains("reviews@2") && added.contains("20 added, 1 updated (1 relabelled)"),
         "{added}"
     );
     let log = ok(&d, &["log"]);
@@ -166,7 +166,10 @@ fn workflow_add_log_diff_checkout_quarantine_verify() {
         log.contains("snapshot 1 of reviews") && log.contains("snapshot 2 of reviews"),
         "{log}"
     );
-    assert!(log.contains("weekly drop"), "{log}");
+    assert!(
+        log.contains("weekly drop") && log.contains("1 relabelled"),
+        "{log}"
+    );
     let json: serde_json::Value = serde_json::from_str(&ok(&d, &["log", "--json"])).unwrap();
     assert_eq!(json["tree_size"], 3);
     assert_eq!(json["events"][2]["event"]["type"], "snapshot");

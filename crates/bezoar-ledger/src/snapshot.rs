@@ -92,7 +92,11 @@ pub struct AddOptions {
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Changes {
     pub added: u64,
+    /// Rows whose id existed and whose content changed...
     pub updated: u64,
+    /// ...of which this many got a different label (label changes are what label-flipping
+    /// attacks look like, so they are counted on their own).
+    pub relabelled: u64,
     pub unchanged: u64,
     pub removed: u64,
 }
@@ -856,6 +860,9 @@ fn merge(parent: Vec<StoredRow>, file: Vec<StoredRow>, replace: bool) -> (Vec<St
                         out.push(parent[i].clone());
                     } else {
                         changes.updated += 1;
+                        if parent[i].content.label != row.content.label {
+                            changes.relabelled += 1;
+                        }
                         out.push(row);
                     }
                 }
@@ -875,6 +882,9 @@ fn merge(parent: Vec<StoredRow>, file: Vec<StoredRow>, replace: bool) -> (Vec<St
             Some(&i) if parent[i].digest == row.digest => changes.unchanged += 1,
             Some(&i) => {
                 changes.updated += 1;
+                if parent[i].content.label != row.content.label {
+                    changes.relabelled += 1;
+                }
                 updates.insert(i, row);
             }
             None => {

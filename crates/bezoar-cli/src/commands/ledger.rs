@@ -56,13 +56,14 @@ pub fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
             let snap = &s.snapshot;
             let c = &s.changes;
             println!(
-                "Recorded {} (snapshot {}) from {}: {} rows ({} added, {} updated, {} unchanged, {} removed)",
+                "Recorded {} (snapshot {}) from {}: {} rows ({} added, {} updated ({} relabelled), {} unchanged, {} removed)",
                 snap.label(),
                 snap.id,
                 args.data.display(),
                 snap.row_count,
                 c.added,
                 c.updated,
+                c.relabelled,
                 c.unchanged,
                 c.removed
             );
@@ -171,6 +172,18 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                 println!(
                     "MISMATCH: ... and {} more rows (use --json for all)",
                     total - shown
+                );
+            }
+            let in_common = f.rows_in_file as usize - f.added.len();
+            if in_common == 0 && f.rows_in_file > 0 && f.rows_in_snapshot > 0 {
+                println!(
+                    "hint: the file and {} have no row id in common{}",
+                    f.snapshot,
+                    if args.columns.id.is_none() {
+                        "; without --id the file's ids are row numbers: pass the --id COL used for `bezoar add`"
+                    } else {
+                        ""
+                    }
                 );
             }
             if f.matches() {

@@ -88,19 +88,22 @@ pub fn run(args: &LogArgs) -> anyhow::Result<ExitCode> {
         }
         let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let n = |k: &str| b.get(k).and_then(Value::as_u64).unwrap_or(0);
-        let line =
-            match e.kind.as_str() {
-                "init" => format!("ledger created, log {} ({})", s("origin"), s("tool")),
-                "snapshot" => {
-                    let file = b
-                        .pointer("/file/name")
-                        .and_then(Value::as_str)
-                        .map(|f| format!(" of {f}"))
-                        .unwrap_or_default();
-                    let ch = b.get("changes").cloned().unwrap_or(Value::Null);
-                    let c = |k: &str| ch.get(k).and_then(Value::as_u64).unwrap_or(0);
-                    let mut l = format!(
-                        "snapshot {} of {} ({}{file}) by {}: {} rows (+{} ~{} -{}), root {}",
+        let line = match e.kind.as_str() {
+            "init" => format!("ledger created, log {} ({})", s("origin"), s("tool")),
+            "snapshot" => {
+                let file = b
+                    .pointer("/file/name")
+                    .and_then(Value::as_str)
+                    .map(|f| format!(" of {f}"))
+                    .unwrap_or_default();
+                let ch = b.get("changes").cloned().unwrap_or(Value::Null);
+                let c = |k: &str| ch.get(k).and_then(Value::as_u64).unwrap_or(0);
+                let relabelled = match c("relabelled") {
+                    0 => String::new(),
+                    r => format!(", {r} relabelled"),
+                };
+                let mut l = format!(
+                        "snapshot {} of {} ({}{file}) by {}: {} rows (+{} ~{}{relabelled} -{}), root {}",
                         n("snapshot"),
                         s("dataset"),
                         s("kind"),
@@ -111,30 +114,32 @@ pub fn run(args: &LogArgs) -> anyhow::Result<ExitCode> {
                         c("removed"),
                         &s("rows_root")[..16.min(s("rows_root").len())]
                     );
-                    if let Some(p) = b.get("parent").and_then(Value::as_u64) {
-                        l.push_str(&format!(", parent {p}"));
-                    }
-                    if !s("source").is_empty() {
-                        l.push_str(&format!(", source {}", s("source")));
-                    }
-                    if let Some(t) = b.get("transformation").filter(|t| !t.is_null()) {
-                        l.push_str(&format!(", transformation {t}"));
-                    }
-                    if !s("message").is_empty() {
-                        l.push_str(&format!(" \"{}\"", s("message")));
-                    }
-                    l
+                if let Some(p) = b.get("parent").and_then(Value::as_u64) {
+                    l.push_str(&format!(", parent {p}"));
                 }
-                "signature" => format!(
+                if !s("source").is_empty() {
+                    l.push_str(&format!(", source {}", s("source")));
+                }
+                if let Some(t) = b.get("transformation").filter(|t| !t.is_null()) {
+                    l.push_str(&format!(", transformation {t}"));
+                }
+                if !s("message").is_empty() {
+                    l.push_str(&format!(" \"{}\"", s("message")));
+                }
+                l
+            }
+            "signature" => {
+                format!(
                 "signature of directory {} ({} files, root {}, key hint {}) covering snapshots {}",
                 s("dir"),
                 n("files"),
                 &s("root")[..16.min(s("root").len())],
                 &s("key_hint")[..16.min(s("key_hint").len())],
                 b.get("snapshots").map(|v| v.to_string()).unwrap_or_default()
-            ),
-                other => format!("{other} {b}"),
-            };
+            )
+            }
+            other => format!("{other} {b}"),
+        };
         println!("#{:<4} {}  {}", e.seq, s("time"), line);
     }
     if let Some(last) = events.last() {
