@@ -116,6 +116,7 @@ Examples:
   bezoar log --checkpoint > checkpoint-2026-11-21.txt
   bezoar log --prove-inclusion 3 > incl.json && bezoar log --check-proof incl.json
   bezoar log --prove-consistency 5 --size 9
+  bezoar log --row r01705 --dataset reviews     # where did this row come from?
 
 Exit codes:
   0  success (and, with --check-proof, the proof is valid)
@@ -534,6 +535,11 @@ pub struct LogArgs {
     /// Check a proof written by --prove-inclusion/--prove-consistency against this log
     #[arg(long, value_name = "FILE")]
     pub check_proof: Option<PathBuf>,
+
+    /// Show one row's provenance: every snapshot holding row ID, its source, and the snapshot
+    /// (identity, time, file, transformation) that first recorded its content
+    #[arg(long, value_name = "ID", conflicts_with_all = ["checkpoint", "prove_inclusion", "prove_consistency", "check_proof"])]
+    pub row: Option<String>,
 }
 
 #[derive(Debug, Args)]

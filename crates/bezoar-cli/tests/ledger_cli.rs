@@ -174,6 +174,16 @@ fn workflow_add_log_diff_checkout_quarantine_verify() {
     assert_eq!(json["tree_size"], 3);
     assert_eq!(json["events"][2]["event"]["type"], "snapshot");
 
+    let prov = ok(&d, &["log", "--row", "r3"]);
+    assert!(
+        prov.contains("reviews@1 (snapshot 1): row 'r3'") && prov.contains("from source acme"),
+        "{prov}"
+    );
+    assert!(
+        prov.contains("reviews@2 (snapshot 2): row 'r3'")
+            && prov.contains("from source globex, first recorded in reviews@2"),
+        "{prov}"
+    );
     let diff = ok(&d, &["diff", "reviews@1", "reviews"]);
     assert!(diff.contains("20 added, 0 removed, 1 relabelled"), "{diff}");
     assert!(diff.contains("~ r3 [globex] label 1 -> 0"), "{diff}");

@@ -903,6 +903,56 @@ fn merge(parent: Vec<StoredRow>, file: Vec<StoredRow>, replace: bool) -> (Vec<St
     (out, changes)
 }
 
+/// Where one row came from, in one snapshot that contains it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowProvenance {
+    pub snapshot: SnapshotInfo,
+    pub row_digest: String,
+    pub source: String,
+    /// The snapshot that first recorded this exact content: its identity, time, file and
+    /// transformation are the row's provenance.
+    pub origin: SnapshotInfo,
+}
+
+impl Ledger {
+    /// Every snapshot (of `dataset`, or of all datasets) that contains row `id`, oldest first,
+    /// with the row's digest, source and origin.
+    pub fn row_history(&self, id: &str, dataset: Option<&str>) -> Result<Vec<RowProvenance>> {
+        let mut st = self.conn.prepare(
+            "SELECT r.snapshot_id, r.digest, COALESCE(src.name, ''), r.origin_snapshot FROM rows r \
+             LEFT JOIN sources src ON src.id = r.source_id WHERE r.row_id = ?1 ORDER BY r.snapshot_id",
+        )?;
+        let hits = st
+            .query_map(params![id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    blob32(r.get::<_, Vec<u8>>(1)?),
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut out = Vec::new();
+        for (snap, digest, source, origin) in hits {
+            let (Some(snapshot), Some(origin)) =
+                (self.snapshot_by_id(snap)?, self.snapshot_by_id(origin)?)
+            else {
+                continue;
+            };
+            if dataset.is_some_and(|d| d != snapshot.dataset) {
+                continue;
+            }
+            out.push(RowProvenance {
+                snapshot,
+                row_digest: hex(&digest),
+                source,
+                origin,
+            });
+        }
+        Ok(out)
+    }
+}
+
 /// Object-store access for other modules.
 impl Ledger {
     pub(crate) fn objects(&self) -> &ObjectStore {

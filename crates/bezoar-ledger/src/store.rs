@@ -108,6 +108,13 @@ impl Ledger {
         let dir = workdir.join(LEDGER_DIR);
         let db = dir.join(DB_FILE);
         if !db.exists() {
+            if dir.join(LOG_PUB_FILE).exists() {
+                // The ledger was created here and its database has since disappeared.
+                return Err(LedgerError::Invalid(format!(
+                    "the ledger database {} is missing (deleted behind bezoar's back?): nothing can be verified",
+                    db.display()
+                )));
+            }
             return Err(LedgerError::NotInitialized {
                 dir: workdir.to_path_buf(),
             });

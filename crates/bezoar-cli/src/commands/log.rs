@@ -45,6 +45,41 @@ pub fn run(args: &LogArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_FINDINGS));
     }
 
+    if let Some(id) = &args.row {
+        let hist = ledger.row_history(id, args.dataset.as_deref())?;
+        if hist.is_empty() {
+            anyhow::bail!(
+                "no snapshot{} holds a row with id '{id}'",
+                args.dataset
+                    .as_deref()
+                    .map(|d| format!(" of '{d}'"))
+                    .unwrap_or_default()
+            );
+        }
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&hist)?);
+            return Ok(ExitCode::from(EXIT_CLEAN));
+        }
+        for h in &hist {
+            let o = &h.origin;
+            let how = match (&o.file, &o.transformation) {
+                (Some(f), _) => format!("{} of {}", o.kind, f.name),
+                (None, Some(t)) => format!("{} {t}", o.kind),
+                _ => o.kind.clone(),
+            };
+            println!(
+                "{} (snapshot {}): row '{id}' digest {} from source {}, first recorded in {} by {} at {} ({how})",
+                h.snapshot.label(),
+                h.snapshot.id,
+                &h.row_digest[..16],
+                h.source,
+                o.label(),
+                o.identity,
+                bezoar_ledger::util::rfc3339(o.created_at),
+            );
+        }
+        return Ok(ExitCode::from(EXIT_CLEAN));
+    }
     let events = ledger.events()?;
     let keep = |body: &Value| match &args.dataset {
         None => true,
