@@ -86,9 +86,8 @@ impl Ledger {
         external: Option<&str>,
     ) -> Result<VerifyReport> {
         let mut rep = VerifyReport::default();
-        let roots = self.check_log(&mut rep, external)?;
+        self.check_log(&mut rep, external)?;
         let snaps = self.check_snapshot_records(&mut rep)?;
-        let _ = roots;
         let mut cache = ObjectCache::default();
         for s in &snaps {
             if target.is_none_or(|t| t.id == s.id) {
@@ -103,8 +102,8 @@ impl Ledger {
         Ok(rep)
     }
 
-    /// Steps 1–2; returns the recomputed root after each event.
-    fn check_log(&self, rep: &mut VerifyReport, external: Option<&str>) -> Result<Vec<Hash>> {
+    /// Steps 1–2.
+    fn check_log(&self, rep: &mut VerifyReport, external: Option<&str>) -> Result<()> {
         let events = self.events()?;
         rep.events = events.len() as u64;
         let mut tree = CompactTree::new();
@@ -172,7 +171,7 @@ impl Ledger {
         let cps = self.checkpoints()?;
         rep.checkpoints = cps.len() as u64;
         for (size, note) in &cps {
-            self.check_checkpoint(rep, note, *size, &root_at, "stored checkpoint");
+            self.check_checkpoint(rep, note, Some(*size), &root_at, "stored checkpoint");
         }
         match cps.last() {
             None => rep
@@ -190,28 +189,31 @@ impl Ledger {
             _ => {}
         }
         if let Some(note) = external {
-            self.check_checkpoint(rep, note, u64::MAX, &root_at, "given checkpoint");
+            self.check_checkpoint(rep, note, None, &root_at, "given checkpoint");
         }
-        Ok(roots)
+        Ok(())
     }
 
+    /// Check one signed checkpoint: its signature, and that the log has its root at its size.
+    /// `stored_size` is the size it is filed under in the checkpoints table (None: a checkpoint
+    /// the user kept).
     fn check_checkpoint(
         &self,
         rep: &mut VerifyReport,
         note: &str,
-        stored_size: u64,
+        stored_size: Option<u64>,
         root_at: &dyn Fn(u64) -> Option<Hash>,
         what: &str,
     ) {
         match Checkpoint::open(note, &self.verifier) {
-            Err(e) => rep.problems.push(
-                format!("{what} (size {stored_size}): {e}")
-                    .replace(" (size 18446744073709551615)", ""),
-            ),
+            Err(e) => rep.problems.push(match stored_size {
+                Some(n) => format!("{what} for {n} events: {e}"),
+                None => format!("{what}: {e}"),
+            }),
             Ok(cp) => {
-                if stored_size != u64::MAX && cp.size != stored_size {
+                if let Some(n) = stored_size.filter(|n| *n != cp.size) {
                     rep.problems.push(format!(
-                        "{what} {stored_size}: its note is for size {}",
+                        "{what} filed under {n} events: its note is for {} events",
                         cp.size
                     ));
                 }
