@@ -383,6 +383,11 @@ pub struct ScanArgs {
     )]
     pub fail_on: FailOn,
 
+    /// Record the scan's outcome (counts by severity, flagged rows) in the ledger of the current
+    /// directory, against the snapshots that recorded this exact file
+    #[arg(long, help_heading = "Output")]
+    pub record: bool,
+
     /// Don't use colours in the summary (also off when NO_COLOR is set or stdout is not a terminal)
     #[arg(long, help_heading = "Output")]
     pub no_color: bool,

@@ -231,6 +231,36 @@ fn workflow_add_log_diff_checkout_quarantine_verify() {
 }
 
 #[test]
+fn scan_results_are_recorded_in_the_log() {
+    let (_t, d) = setup();
+    let o = bezoar_in(
+        &d,
+        &[
+            "scan",
+            "reviews.jsonl",
+            "--id",
+            "id",
+            "--record",
+            "--fail-on",
+            "never",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert!(out(&o).contains("against reviews@1"), "{}", out(&o));
+    let log = ok(&d, &["log"]);
+    assert!(
+        log.contains("scan of reviews.jsonl (200 rows)") && log.contains("passed"),
+        "{log}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&d, &["log", "--json", "--dataset", "reviews"])).unwrap();
+    let last = &json["events"].as_array().unwrap().last().unwrap()["event"];
+    assert_eq!(last["type"], "scan");
+    assert_eq!(last["snapshots"][0], 1);
+    ok(&d, &["verify"]);
+}
+
+#[test]
 fn tampering_with_a_file_is_detected_and_named() {
     let (_t, d) = setup();
     let orig = std::fs::read_to_string(d.join("reviews.jsonl")).unwrap();

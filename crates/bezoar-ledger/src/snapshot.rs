@@ -953,6 +953,35 @@ impl Ledger {
     }
 }
 
+impl Ledger {
+    /// Record the outcome of a scan of `file` in the log, against every snapshot that recorded
+    /// that exact file (matched by SHA-256). `summary` holds the scan's own fields (counts,
+    /// severities, tool version); the file and snapshot references are added here.
+    pub fn record_scan(&mut self, file: &Path, summary: Value) -> Result<(u64, Vec<SnapshotInfo>)> {
+        let digests = hash_file(file)?;
+        let snaps: Vec<SnapshotInfo> = self
+            .snapshots()?
+            .into_iter()
+            .filter(|s| s.file.as_ref().is_some_and(|f| f.sha256 == digests.sha256))
+            .collect();
+        let mut datasets: Vec<&str> = snaps.iter().map(|s| s.dataset.as_str()).collect();
+        datasets.sort_unstable();
+        datasets.dedup();
+        let mut body = json!({
+            "file": { "name": digests.name, "sha256": digests.sha256 },
+            "snapshots": snaps.iter().map(|s| s.id).collect::<Vec<_>>(),
+            "datasets": datasets,
+        });
+        if let (Value::Object(b), Value::Object(extra)) = (&mut body, summary) {
+            for (k, v) in extra {
+                b.entry(k).or_insert(v);
+            }
+        }
+        let seq = self.record_event("scan", body)?;
+        Ok((seq, snaps))
+    }
+}
+
 /// Object-store access for other modules.
 impl Ledger {
     pub(crate) fn objects(&self) -> &ObjectStore {

@@ -173,6 +173,20 @@ pub fn run(args: &LogArgs) -> anyhow::Result<ExitCode> {
                 b.get("snapshots").map(|v| v.to_string()).unwrap_or_default()
             )
             }
+            "scan" => format!(
+                "scan of {} ({} rows): {} flagged, {} findings, worst {}, {} — covering snapshots {}",
+                b.pointer("/file/name").and_then(Value::as_str).unwrap_or("?"),
+                n("rows"),
+                n("flagged"),
+                n("findings"),
+                b.get("max_severity").and_then(Value::as_str).unwrap_or("none"),
+                if b.get("passed").and_then(Value::as_bool) == Some(true) {
+                    "passed"
+                } else {
+                    "failed"
+                },
+                b.get("snapshots").map(|v| v.to_string()).unwrap_or_default()
+            ),
             other => format!("{other} {b}"),
         };
         println!("#{:<4} {}  {}", e.seq, s("time"), line);
