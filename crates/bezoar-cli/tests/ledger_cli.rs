@@ -673,6 +673,11 @@ fn model_signing_interop() {
             "install",
             "-q",
             "--disable-pip-version-check",
+            // Fail fast without a network instead of retrying for minutes.
+            "--retries",
+            "1",
+            "--timeout",
+            "20",
             "model-signing==1.1.1",
             "pyopenssl",
         ]),
