@@ -10,11 +10,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "bezoar",
     version,
-    about = "Scan ML training datasets for data poisoning",
+    about = "Scan ML training datasets for data poisoning and keep a tamper-evident provenance ledger",
     long_about = "bezoar finds poisoned samples in machine-learning training data before you \
 train on them: backdoor triggers, flipped labels, injected duplicates, invisible characters and \
 out-of-distribution junk. Every finding comes with its evidence and example rows, and every row \
-gets a suspicion score.\n\nRun `bezoar scan --help` to get started.",
+gets a suspicion score.\n\nThe ledger (`bezoar init`, `add`, `log`, `verify`, `diff`, `checkout`, \
+`quarantine`, `sign`) records signed, content-addressed snapshots of datasets with per-row \
+provenance in an append-only Merkle log, so you can prove where every row came from and restore a \
+known-good version.\n\nRun `bezoar scan --help` or `bezoar init --help` to get started.",
     propagate_version = true
 )]
 pub struct Cli {
@@ -27,7 +30,201 @@ pub enum Command {
     /// Scan a dataset for poisoned rows and explain what was found
     #[command(long_about = SCAN_LONG_ABOUT)]
     Scan(ScanArgs),
+    /// Create a provenance ledger (.bezoar/) in the current directory
+    #[command(long_about = INIT_LONG_ABOUT)]
+    Init(InitArgs),
+    /// Record a dataset file as a new signed, content-addressed snapshot
+    #[command(long_about = ADD_LONG_ABOUT)]
+    Add(AddArgs),
+    /// Show the ledger's event history; emit signed checkpoints and Merkle proofs
+    #[command(long_about = LOG_LONG_ABOUT)]
+    Log(LogArgs),
+    /// Re-hash everything the ledger stores and detect tampering; check a file against a snapshot
+    #[command(long_about = VERIFY_LONG_ABOUT)]
+    Verify(VerifyArgs),
+    /// Rows added, removed and relabelled between two snapshots, by source
+    #[command(long_about = DIFF_LONG_ABOUT)]
+    Diff(DiffArgs),
+    /// Write a snapshot's rows back to a file (restore a known-good version)
+    #[command(long_about = CHECKOUT_LONG_ABOUT)]
+    Checkout(CheckoutArgs),
+    /// Derive a new snapshot without the rows of a source or a list of row ids
+    #[command(long_about = QUARANTINE_LONG_ABOUT)]
+    Quarantine(QuarantineArgs),
+    /// Generate an ECDSA P-256 key pair for `bezoar sign`
+    #[command(long_about = KEYGEN_LONG_ABOUT)]
+    Keygen(KeygenArgs),
+    /// Sign a dataset directory (OpenSSF model-signing bundle)
+    #[command(long_about = SIGN_LONG_ABOUT)]
+    Sign(SignArgs),
+    /// Check a model-signing bundle against a dataset directory
+    #[command(name = "verify-signature", long_about = VERIFY_SIGNATURE_LONG_ABOUT)]
+    VerifySignature(VerifySignatureArgs),
 }
+
+const INIT_LONG_ABOUT: &str = "\
+Create a provenance ledger in the current directory: .bezoar/ledger.db (SQLite, WAL), the \
+content-addressed object store .bezoar/objects/, and the Ed25519 key that signs the event log's \
+checkpoints (.bezoar/log.key, mode 0600; its public half is .bezoar/log.pub). Every other ledger \
+command works on the .bezoar/ of the current directory.
+
+Example:
+  bezoar init
+
+Exit codes:
+  0  created
+  2  a ledger already exists here, or it could not be created";
+
+const ADD_LONG_ABOUT: &str = "\
+Record a dataset file as a new snapshot of dataset NAME. The new snapshot is the dataset's latest \
+snapshot plus the file's rows: a row whose id is already in the dataset replaces that row, new ids \
+are appended. With --replace the snapshot is exactly the file's rows. Rows are stored (id, text, \
+label; other columns are not kept) in the compressed, deduplicated object store, so checkout, diff \
+and verify never need the original file again. The snapshot records the file's SHA-256 and BLAKE3, \
+a digest per row, the Merkle root over the rows, and per-row provenance (source, writing identity, \
+time, parent snapshot). Everything is written in one transaction: an interrupted add leaves the \
+previous state intact.
+
+Adding a file already recorded for the dataset, or rows identical to the latest snapshot, creates \
+no snapshot and says so.
+
+Row ids come from --id; without it they are 0-based row numbers, which is only allowed for the \
+first snapshot or with --replace (use --id for incremental feeds).
+
+Examples:
+  bezoar add reviews.jsonl --dataset reviews --source vendor-a --id id -m \"weekly drop\"
+  bezoar add batch.csv --dataset reviews --source scraper --text body --label stars --id rid
+  bezoar add full.parquet --dataset reviews --source vendor-a --id id --replace
+
+Exit codes:
+  0  snapshot recorded (or nothing new to record)
+  2  bad input (unreadable file, missing column, duplicate id) or no ledger (run `bezoar init`)";
+
+const LOG_LONG_ABOUT: &str = "\
+Show the ledger's append-only event history: ledger creation, snapshots (with their identity, \
+source, row counts and Merkle root), derived snapshots with their transformation, and signatures. \
+Events are leaves of an RFC 6962 Merkle tree (leaf prefix 0x00, node prefix 0x01); every write \
+signs a checkpoint of the tree with the ledger's Ed25519 key (C2SP signed note).
+
+--checkpoint prints the latest signed checkpoint; keep copies elsewhere and pass one to \
+`bezoar verify --checkpoint FILE` to prove the log was only ever appended to. \
+--prove-inclusion and --prove-consistency print proofs as JSON; --check-proof checks one.
+
+Examples:
+  bezoar log
+  bezoar log --dataset reviews --json
+  bezoar log --checkpoint > checkpoint-2026-11-21.txt
+  bezoar log --prove-inclusion 3 > incl.json && bezoar log --check-proof incl.json
+  bezoar log --prove-consistency 5 --size 9
+  bezoar log --row r01705 --dataset reviews     # where did this row come from?
+
+Exit codes:
+  0  success (and, with --check-proof, the proof is valid)
+  1  --check-proof: the proof is invalid or does not match this log
+  2  bad input or no ledger";
+
+const VERIFY_LONG_ABOUT: &str = "\
+Re-derive everything the ledger claims. Checks the signed checkpoints and the event log's Merkle \
+tree (a deleted, inserted or rewritten event is found), every snapshot record against its event, \
+every snapshot's row digests against its Merkle root, and every stored object against its \
+content hash; each problem is printed naming the event, snapshot, row id or object. With \
+SNAPSHOT only that snapshot's rows are re-hashed (the log is always checked). With FILE, also \
+compares that file with the snapshot row by row (by id) and names every added, removed or changed \
+row (column flags as for `bezoar add`).
+
+SNAPSHOT is a dataset name (its latest snapshot), NAME@N (its N-th snapshot) or a snapshot id. \
+With a single argument that is an existing file and one dataset in the ledger, that dataset is \
+used.
+
+Examples:
+  bezoar verify
+  bezoar verify reviews reviews.jsonl --id id
+  bezoar verify --checkpoint checkpoint-2026-11-21.txt
+
+Exit codes:
+  0  everything verifies (and the file matches the snapshot)
+  1  tampering or a mismatch was found (each one is listed)
+  2  bad input or no ledger";
+
+const DIFF_LONG_ABOUT: &str = "\
+Compare two snapshots by row id: rows added, removed, relabelled and edited (same label, new \
+text), counted per source, the change in label distribution, and the sources whose share of the \
+dataset moved most — the signals of an incremental poisoning campaign.
+
+Examples:
+  bezoar diff reviews@1 reviews
+  bezoar diff reviews@3 reviews@4 --json --limit 0
+
+Exit codes:
+  0  compared (whether or not anything changed)
+  2  unknown snapshot, or no ledger";
+
+const CHECKOUT_LONG_ABOUT: &str = "\
+Write a snapshot's rows to FILE: JSONL with id, text, label and source per line, or CSV (header \
+id,text,label,source) when FILE ends in .csv. Every object is checked against its hash and every \
+row against its digest before anything is written.
+
+Examples:
+  bezoar checkout reviews@2 --out reviews-known-good.jsonl
+  bezoar checkout 7 --out snapshot7.csv
+
+Exit codes:
+  0  written
+  2  unknown snapshot, damaged ledger, FILE exists (without --force), or no ledger";
+
+const QUARANTINE_LONG_ABOUT: &str = "\
+Derive a new snapshot of a dataset without the rows of one or more sources, or without listed \
+rows: --rows takes a file with one row id per line, or a CSV with an id column such as the scores \
+CSV of `bezoar scan` (then only rows with flagged=true are removed). The new snapshot records its \
+parent and the transformation (what was removed and why) in the log; the removed rows stay in \
+the parent snapshot.
+
+Examples:
+  bezoar quarantine --dataset reviews --source vendor-x -m \"vendor-x feed compromised\"
+  bezoar scan reviews.jsonl --id id --scores scores.csv; bezoar quarantine --rows scores.csv
+
+Exit codes:
+  0  snapshot recorded
+  2  nothing to remove, unknown source or snapshot, or no ledger";
+
+const KEYGEN_LONG_ABOUT: &str = "\
+Generate an ECDSA P-256 key pair for `bezoar sign`: the private key as PKCS#8 PEM (mode 0600) and \
+the public key as SubjectPublicKeyInfo PEM next to it (KEY.pub.pem), the formats the OpenSSF \
+model-signing tool uses.
+
+Example:
+  bezoar keygen --out signing.pem     # writes signing.pem and signing.pub.pem
+
+Exit codes:
+  0  written
+  2  the file exists (without --force) or cannot be written";
+
+const SIGN_LONG_ABOUT: &str = "\
+Sign a dataset directory with an ECDSA P-256 key. Writes an OpenSSF model-signing bundle \
+(Sigstore bundle v0.3, DSSE envelope over an in-toto Statement v1 with predicate \
+https://model_signing/signature/v1.0, SHA-256 of every file), which `model_signing verify key` \
+accepts. When the current directory has a ledger, the signature is also recorded in its log \
+against every snapshot whose recorded file is in the directory.
+
+Example:
+  bezoar sign data/reviews --key signing.pem --signature reviews.sig.json
+
+Exit codes:
+  0  signed
+  2  bad key, unreadable directory, or symbolic links in the directory";
+
+const VERIFY_SIGNATURE_LONG_ABOUT: &str = "\
+Check a model-signing bundle (written by `bezoar sign` or by the OpenSSF model-signing tool) \
+against a directory: the key hint, the ECDSA signature over the DSSE envelope, and the SHA-256 of \
+every file. Each changed, added or missing file is named.
+
+Example:
+  bezoar verify-signature data/reviews --key signing.pub.pem --signature reviews.sig.json
+
+Exit codes:
+  0  the signature is valid and every file matches
+  1  invalid signature, wrong key, or changed/added/missing files
+  2  bad input (unreadable key or bundle, not a model-signing bundle)";
 
 const SCAN_LONG_ABOUT: &str = "\
 Scan a labelled text dataset (JSONL, CSV, TSV or Parquet) for data poisoning: backdoor triggers \
@@ -186,6 +383,11 @@ pub struct ScanArgs {
     )]
     pub fail_on: FailOn,
 
+    /// Record the scan's outcome (counts by severity, flagged rows) in the ledger of the current
+    /// directory, against the snapshots that recorded this exact file
+    #[arg(long, help_heading = "Output")]
+    pub record: bool,
+
     /// Don't use colours in the summary (also off when NO_COLOR is set or stdout is not a terminal)
     #[arg(long, help_heading = "Output")]
     pub no_color: bool,
@@ -232,6 +434,242 @@ pub struct ScanArgs {
     pub threads: Option<usize>,
 }
 
+/// Column flags shared by `add` and `verify FILE` (the same meaning as for `scan`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ColumnArgs {
+    /// File format; by default chosen from the file extension
+    #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Input")]
+    pub input_format: Option<InputFormatArg>,
+
+    /// Text column [default: first of text, sentence, content]
+    #[arg(long, value_name = "COL", help_heading = "Input")]
+    pub text: Option<String>,
+
+    /// Label column [default: first of label, labels, class]
+    #[arg(long, value_name = "COL", help_heading = "Input")]
+    pub label: Option<String>,
+
+    /// Row id column: the row identity for updates and diffs [default: 0-based row numbers]
+    #[arg(long, value_name = "COL", help_heading = "Input")]
+    pub id: Option<String>,
+
+    /// Take each row's source from this column instead of --source
+    #[arg(long, value_name = "COL", help_heading = "Input")]
+    pub source_column: Option<String>,
+
+    /// Skip and count invalid rows instead of stopping at the first one
+    #[arg(long, help_heading = "Input")]
+    pub skip_invalid: bool,
+}
+
+impl ColumnArgs {
+    pub fn read_options(&self) -> bezoar_data::ReadOptions {
+        bezoar_data::ReadOptions {
+            format: self.input_format.map(bezoar_data::InputFormat::from),
+            columns: bezoar_data::ColumnSpec {
+                text: self.text.clone(),
+                label: self.label.clone(),
+                id: self.id.clone(),
+                source: self.source_column.clone(),
+                embedding: None,
+            },
+            skip_invalid: self.skip_invalid,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The dataset file (.jsonl, .csv, .tsv or .parquet)
+    #[arg(value_name = "DATA")]
+    pub data: PathBuf,
+
+    /// The dataset this file belongs to (created on first add)
+    #[arg(long, value_name = "NAME")]
+    pub dataset: String,
+
+    /// Where the rows came from (vendor, feed, contractor, scraper...), recorded per row
+    #[arg(long, value_name = "SOURCE")]
+    pub source: String,
+
+    /// A note recorded with the snapshot
+    #[arg(long, short, value_name = "M")]
+    pub message: Option<String>,
+
+    /// The snapshot is exactly the file's rows (rows not in the file are removed)
+    #[arg(long)]
+    pub replace: bool,
+
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only events about this dataset
+    #[arg(long, value_name = "NAME")]
+    pub dataset: Option<String>,
+
+    /// Print events as JSON (with their leaf hashes and the tree head)
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print the latest signed checkpoint (C2SP signed note) and nothing else
+    #[arg(long, conflicts_with_all = ["prove_inclusion", "prove_consistency", "check_proof"])]
+    pub checkpoint: bool,
+
+    /// Print an inclusion proof (JSON) for event SEQ
+    #[arg(long, value_name = "SEQ", conflicts_with_all = ["prove_consistency", "check_proof"])]
+    pub prove_inclusion: Option<u64>,
+
+    /// Print a consistency proof (JSON) from the tree of OLD events to the current one
+    #[arg(long, value_name = "OLD", conflicts_with = "check_proof")]
+    pub prove_consistency: Option<u64>,
+
+    /// Tree size for the proofs [default: the whole log]
+    #[arg(long, value_name = "N")]
+    pub size: Option<u64>,
+
+    /// Check a proof written by --prove-inclusion/--prove-consistency against this log
+    #[arg(long, value_name = "FILE")]
+    pub check_proof: Option<PathBuf>,
+
+    /// Show one row's provenance: every snapshot holding row ID, its source, and the snapshot
+    /// (identity, time, file, transformation) that first recorded its content
+    #[arg(long, value_name = "ID", conflicts_with_all = ["checkpoint", "prove_inclusion", "prove_consistency", "check_proof"])]
+    pub row: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The snapshot to re-hash [default: every snapshot]
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: Option<String>,
+
+    /// A dataset file to compare with SNAPSHOT row by row
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// A checkpoint saved earlier (`bezoar log --checkpoint`) that the log must still contain
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older snapshot (NAME, NAME@N or id)
+    #[arg(value_name = "A")]
+    pub a: String,
+
+    /// The newer snapshot (NAME, NAME@N or id)
+    #[arg(value_name = "B")]
+    pub b: String,
+
+    /// Print the full diff as JSON
+    #[arg(long)]
+    pub json: bool,
+
+    /// Rows listed per kind of change in the text output (0: counts only)
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckoutArgs {
+    /// The snapshot to restore (NAME, NAME@N or id)
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: String,
+
+    /// Where to write the rows (.jsonl, or .csv)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Overwrite FILE if it exists
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["source", "rows"]))]
+pub struct QuarantineArgs {
+    /// The dataset (or snapshot: NAME@N, id) to derive from [default: the only dataset]
+    #[arg(long, value_name = "NAME")]
+    pub dataset: Option<String>,
+
+    /// Remove every row from this source (repeatable)
+    #[arg(long, value_name = "S")]
+    pub source: Vec<String>,
+
+    /// Remove the rows listed in FILE (ids one per line, or a CSV with an id column; a scores
+    /// CSV from `bezoar scan` removes its flagged rows)
+    #[arg(long, value_name = "FILE")]
+    pub rows: Option<PathBuf>,
+
+    /// Why, recorded with the snapshot
+    #[arg(long, short, value_name = "M")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Private key file to write (PKCS#8 PEM); the public key goes to the same name with
+    /// .pub.pem
+    #[arg(long, value_name = "KEY.pem")]
+    pub out: PathBuf,
+
+    /// Overwrite existing files
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The dataset directory to sign
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// ECDSA P-256 private key (PEM, PKCS#8 or SEC1)
+    #[arg(long, value_name = "KEY.pem")]
+    pub key: PathBuf,
+
+    /// Where to write the signature bundle (JSON)
+    #[arg(long, value_name = "SIG")]
+    pub signature: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifySignatureArgs {
+    /// The dataset directory
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// ECDSA P-256 public key (PEM)
+    #[arg(long, value_name = "PUB.pem")]
+    pub key: PathBuf,
+
+    /// The signature bundle
+    #[arg(long, value_name = "SIG")]
+    pub signature: PathBuf,
+
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,7 +696,9 @@ mod tests {
             "json",
         ])
         .unwrap();
-        let Command::Scan(a) = cli.command;
+        let Command::Scan(a) = cli.command else {
+            panic!("not scan")
+        };
         assert_eq!(a.budget, Some(Budget::Percent(0.5)));
         assert_eq!(a.fail_on, FailOn::At(Severity::Medium));
         assert_eq!(a.threshold, 0.7);
@@ -279,7 +719,9 @@ mod tests {
             assert!(Cli::try_parse_from(args).is_err(), "{bad:?} accepted");
         }
         let a = Cli::try_parse_from(["bezoar", "scan", "d.jsonl", "--fail-on", "never"]).unwrap();
-        let Command::Scan(a) = a.command;
+        let Command::Scan(a) = a.command else {
+            panic!("not scan")
+        };
         assert_eq!(a.fail_on, FailOn::Never);
     }
 }

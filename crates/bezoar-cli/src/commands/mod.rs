@@ -1,6 +1,9 @@
 //! One module per subcommand; each returns the process exit code or an error (exit 2).
 
+pub mod ledger;
+pub mod log;
 pub mod scan;
+pub mod signing;
 
 use std::process::ExitCode;
 
@@ -16,6 +19,16 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan::run(&args),
+        Command::Init(args) => ledger::init(&args),
+        Command::Add(args) => ledger::add(&args),
+        Command::Log(args) => log::run(&args),
+        Command::Verify(args) => ledger::verify(&args),
+        Command::Diff(args) => ledger::diff(&args),
+        Command::Checkout(args) => ledger::checkout(&args),
+        Command::Quarantine(args) => ledger::quarantine(&args),
+        Command::Keygen(args) => signing::keygen(&args),
+        Command::Sign(args) => signing::sign(&args),
+        Command::VerifySignature(args) => signing::verify_signature(&args),
     }
 }
 

@@ -84,8 +84,50 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
 
     let fail_on = args.fail_on.severity();
     print_stdout(args, &ds, &res, &meta, fail_on)?;
+    let code = exit_code(&res, fail_on);
+    if args.record {
+        record_in_ledger(args, &ds, &res, code)?;
+    }
 
-    Ok(ExitCode::from(exit_code(&res, fail_on)))
+    Ok(ExitCode::from(code))
+}
+
+/// `--record`: append a `scan` event to the ledger in the current directory.
+fn record_in_ledger(
+    args: &ScanArgs,
+    ds: &Dataset,
+    res: &ScanResult,
+    code: u8,
+) -> anyhow::Result<()> {
+    let mut ledger = super::ledger::open()?;
+    let mut by_severity = std::collections::BTreeMap::<&str, usize>::new();
+    for f in &res.findings {
+        *by_severity.entry(f.severity.name()).or_default() += 1;
+    }
+    let summary = serde_json::json!({
+        "tool": concat!("bezoar ", env!("CARGO_PKG_VERSION")),
+        "rows": ds.len(),
+        "flagged": res.flagged_count(),
+        "findings": res.findings.len(),
+        "by_severity": by_severity,
+        "max_severity": res.max_severity().map(|s| s.name()),
+        "threshold": res.threshold,
+        "fail_on": args.fail_on.severity().map(|s| s.name()),
+        "passed": code == EXIT_CLEAN,
+    });
+    let (seq, snaps) = ledger.record_scan(&args.data, summary)?;
+    if !args.quiet {
+        let labels: Vec<String> = snaps.iter().map(|s| s.label()).collect();
+        eprintln!(
+            "recorded the scan in the ledger as event {seq}{}",
+            if labels.is_empty() {
+                " (no snapshot recorded this file)".to_string()
+            } else {
+                format!(", against {}", labels.join(", "))
+            }
+        );
+    }
+    Ok(())
 }
 
 /// 1 when any finding is at or above the policy, else 0.

@@ -1,0 +1,369 @@
+//! `bezoar init | add | verify | diff | checkout | quarantine`: the provenance ledger.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use bezoar_ledger::snapshot::{AddOptions, AddOutcome, SnapshotInfo};
+use bezoar_ledger::Ledger;
+
+use super::{EXIT_CLEAN, EXIT_FINDINGS};
+use crate::cli::{AddArgs, CheckoutArgs, DiffArgs, InitArgs, QuarantineArgs, VerifyArgs};
+
+pub(crate) fn workdir() -> anyhow::Result<PathBuf> {
+    std::env::current_dir().context("cannot read the current directory")
+}
+
+pub(crate) fn open() -> anyhow::Result<Ledger> {
+    Ok(Ledger::open(&workdir()?)?)
+}
+
+fn short(h: &str) -> &str {
+    &h[..h.len().min(16)]
+}
+
+pub fn init(_args: &InitArgs) -> anyhow::Result<ExitCode> {
+    let ledger = Ledger::init(&workdir()?)?;
+    println!(
+        "Initialised an empty bezoar ledger in {}",
+        ledger.dir().display()
+    );
+    println!("log origin:   {}", ledger.origin());
+    println!("verifier key: {}", ledger.verifier().to_text().trim_end());
+    println!("The log signing key is .bezoar/log.key (mode 0600): keep it private.");
+    println!("Next: bezoar add DATA --dataset NAME --source SOURCE --id COL");
+    Ok(ExitCode::from(EXIT_CLEAN))
+}
+
+pub fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
+    let mut ledger = open()?;
+    let opts = AddOptions {
+        dataset: args.dataset.clone(),
+        source: args.source.clone(),
+        message: args.message.clone(),
+        replace: args.replace,
+        read: args.columns.read_options(),
+    };
+    let started = std::time::Instant::now();
+    let outcome = ledger.add(&args.data, &opts)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+        return Ok(ExitCode::from(EXIT_CLEAN));
+    }
+    match outcome {
+        AddOutcome::Unchanged { reason, .. } => println!("{reason}"),
+        AddOutcome::Created(s) => {
+            let snap = &s.snapshot;
+            let c = &s.changes;
+            println!(
+                "Recorded {} (snapshot {}) from {}: {} rows ({} added, {} updated ({} relabelled), {} unchanged, {} removed)",
+                snap.label(),
+                snap.id,
+                args.data.display(),
+                snap.row_count,
+                c.added,
+                c.updated,
+                c.relabelled,
+                c.unchanged,
+                c.removed
+            );
+            if let Some(f) = &snap.file {
+                println!("  file sha256 {}  blake3 {}", f.sha256, f.blake3);
+            }
+            println!("  rows Merkle root {}", snap.rows_root);
+            println!(
+                "  objects: {} written ({} bytes compressed), {} already stored; log event {}; {:.2} s",
+                s.objects_written,
+                s.bytes_written,
+                s.objects_reused,
+                snap.event_seq,
+                started.elapsed().as_secs_f64()
+            );
+            if s.skipped_rows > 0 {
+                eprintln!(
+                    "warning: {} invalid rows were skipped (--skip-invalid) and are not in the snapshot",
+                    s.skipped_rows
+                );
+            }
+        }
+    }
+    Ok(ExitCode::from(EXIT_CLEAN))
+}
+
+/// `verify [SNAPSHOT] [FILE]`; a lone argument that is a file means the only dataset.
+fn verify_target(
+    ledger: &Ledger,
+    args: &VerifyArgs,
+) -> anyhow::Result<(Option<SnapshotInfo>, Option<PathBuf>)> {
+    match (&args.snapshot, &args.file) {
+        (None, _) => Ok((None, None)),
+        (Some(s), Some(f)) => Ok((Some(ledger.resolve(s)?), Some(f.clone()))),
+        (Some(s), None) => match ledger.resolve(s) {
+            Ok(snap) => Ok((Some(snap), None)),
+            Err(e) => {
+                let path = PathBuf::from(s);
+                let datasets = ledger.datasets()?;
+                if path.is_file() && datasets.len() == 1 {
+                    Ok((Some(ledger.resolve(&datasets[0])?), Some(path)))
+                } else {
+                    Err(e.into())
+                }
+            }
+        },
+    }
+}
+
+pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let ledger = open()?;
+    let (target, file) = verify_target(&ledger, args)?;
+    let external = match &args.checkpoint {
+        Some(p) => Some(
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let opts = args.columns.read_options();
+    let rep = ledger.verify(
+        target.as_ref(),
+        file.as_deref().map(|f| (f, &opts)),
+        external.as_deref(),
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+    } else {
+        for p in &rep.problems {
+            println!("TAMPERED: {p}");
+        }
+        if let Some(f) = &rep.file {
+            for id in f.added.iter().take(50) {
+                println!(
+                    "MISMATCH: row '{id}' is in {} but not in {}",
+                    f.file, f.snapshot
+                );
+            }
+            for id in f.removed.iter().take(50) {
+                println!(
+                    "MISMATCH: row '{id}' of {} is missing from {}",
+                    f.snapshot, f.file
+                );
+            }
+            for c in f.changed.iter().take(50) {
+                if c.field.contains("label") {
+                    println!(
+                        "MISMATCH: row '{}': label changed from '{}' in {} to '{}' in {}{}",
+                        c.id,
+                        c.snapshot_label,
+                        f.snapshot,
+                        c.file_label,
+                        f.file,
+                        if c.field == "text+label" {
+                            " (text changed too)"
+                        } else {
+                            ""
+                        }
+                    );
+                } else {
+                    println!("MISMATCH: row '{}': text differs from {}", c.id, f.snapshot);
+                }
+            }
+            let shown = f.added.len().min(50) + f.removed.len().min(50) + f.changed.len().min(50);
+            let total = f.added.len() + f.removed.len() + f.changed.len();
+            if total > shown {
+                println!(
+                    "MISMATCH: ... and {} more rows (use --json for all)",
+                    total - shown
+                );
+            }
+            let in_common = f.rows_in_file as usize - f.added.len();
+            if in_common == 0 && f.rows_in_file > 0 && f.rows_in_snapshot > 0 {
+                println!(
+                    "hint: the file and {} have no row id in common{}",
+                    f.snapshot,
+                    if args.columns.id.is_none() {
+                        "; without --id the file's ids are row numbers: pass the --id COL used for `bezoar add`"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            if f.matches() {
+                println!(
+                    "{} matches {}: {} rows{}",
+                    f.file,
+                    f.snapshot,
+                    f.rows_in_file,
+                    match f.same_file_digest {
+                        Some(true) => " (and it is byte-for-byte the recorded file)",
+                        _ => "",
+                    }
+                );
+            } else {
+                println!(
+                    "{} differs from {}: {} added, {} removed, {} changed rows",
+                    f.file,
+                    f.snapshot,
+                    f.added.len(),
+                    f.removed.len(),
+                    f.changed.len()
+                );
+            }
+        }
+        println!(
+            "{}: {} events, {} checkpoints, {} snapshots, {} rows and {} objects checked{}",
+            if rep.ok { "OK" } else { "FAILED" },
+            rep.events,
+            rep.checkpoints,
+            rep.snapshots_checked,
+            rep.rows_checked,
+            rep.objects_checked,
+            if rep.problems.is_empty() {
+                String::new()
+            } else {
+                format!("; {} problems", rep.problems.len())
+            }
+        );
+    }
+    Ok(ExitCode::from(if rep.ok {
+        EXIT_CLEAN
+    } else {
+        EXIT_FINDINGS
+    }))
+}
+
+pub fn diff(args: &DiffArgs) -> anyhow::Result<ExitCode> {
+    let ledger = open()?;
+    let a = ledger.resolve(&args.a)?;
+    let b = ledger.resolve(&args.b)?;
+    let d = ledger.diff(&a, &b)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+        return Ok(ExitCode::from(EXIT_CLEAN));
+    }
+    println!(
+        "{} ({} rows) -> {} ({} rows): {} added, {} removed, {} relabelled, {} edited",
+        d.from,
+        d.rows_from,
+        d.to,
+        d.rows_to,
+        d.added.len(),
+        d.removed.len(),
+        d.relabelled.len(),
+        d.edited.len()
+    );
+    let lim = args.limit;
+    for r in d.added.iter().take(lim) {
+        println!("  + {} [{}] label {}", r.id, r.source, r.label);
+    }
+    if d.added.len() > lim && lim > 0 {
+        println!("  + ... {} more", d.added.len() - lim);
+    }
+    for r in d.removed.iter().take(lim) {
+        println!("  - {} [{}] label {}", r.id, r.source, r.label);
+    }
+    if d.removed.len() > lim && lim > 0 {
+        println!("  - ... {} more", d.removed.len() - lim);
+    }
+    for r in d.relabelled.iter().take(lim) {
+        println!("  ~ {} [{}] label {} -> {}", r.id, r.source, r.from, r.to);
+    }
+    if d.relabelled.len() > lim && lim > 0 {
+        println!("  ~ ... {} more", d.relabelled.len() - lim);
+    }
+    for r in d.edited.iter().take(lim) {
+        println!("  * {} [{}] text edited", r.id, r.source);
+    }
+    if d.edited.len() > lim && lim > 0 {
+        println!("  * ... {} more", d.edited.len() - lim);
+    }
+    if !d.by_source.is_empty() {
+        println!("By source:");
+        for (s, c) in &d.by_source {
+            println!(
+                "  {s}: +{} -{} ~{} *{}",
+                c.added, c.removed, c.relabelled, c.edited
+            );
+        }
+    }
+    println!("Labels:");
+    for (l, s) in &d.labels {
+        println!(
+            "  {l}: {} ({:.1}%) -> {} ({:.1}%), {:+.1} points",
+            s.from,
+            100.0 * s.from_share,
+            s.to,
+            100.0 * s.to_share,
+            100.0 * (s.to_share - s.from_share)
+        );
+    }
+    println!("Sources whose share moved most:");
+    for s in d.source_shares.iter().take(5) {
+        println!(
+            "  {}: {:.1}% -> {:.1}% ({:+.1} points)",
+            s.source,
+            100.0 * s.from_share,
+            100.0 * s.to_share,
+            100.0 * s.change
+        );
+    }
+    Ok(ExitCode::from(EXIT_CLEAN))
+}
+
+pub fn checkout(args: &CheckoutArgs) -> anyhow::Result<ExitCode> {
+    let ledger = open()?;
+    let snap = ledger.resolve(&args.snapshot)?;
+    if args.out.exists() && !args.force {
+        anyhow::bail!(
+            "{} already exists; pass --force to overwrite it",
+            args.out.display()
+        );
+    }
+    let rows = ledger.load_rows(&snap)?;
+    bezoar_ledger::snapshot::write_rows(&rows, &args.out)?;
+    println!(
+        "Wrote {} rows of {} (snapshot {}, Merkle root {}) to {}",
+        rows.len(),
+        snap.label(),
+        snap.id,
+        short(&snap.rows_root),
+        args.out.display()
+    );
+    Ok(ExitCode::from(EXIT_CLEAN))
+}
+
+pub fn quarantine(args: &QuarantineArgs) -> anyhow::Result<ExitCode> {
+    let mut ledger = open()?;
+    let base = match &args.dataset {
+        Some(d) => ledger.resolve(d)?,
+        None => {
+            let ds = ledger.datasets()?;
+            match ds.as_slice() {
+                [one] => ledger.resolve(one)?,
+                [] => anyhow::bail!("the ledger has no datasets yet; record one with `bezoar add`"),
+                many => anyhow::bail!(
+                    "the ledger has several datasets ({}); pick one with --dataset NAME",
+                    many.join(", ")
+                ),
+            }
+        }
+    };
+    let ids = match &args.rows {
+        Some(p) => Some((p.as_path(), bezoar_ledger::snapshot::read_row_ids(p)?)),
+        None => None,
+    };
+    let (snap, removed) = ledger.quarantine(
+        &base,
+        &args.source,
+        ids.as_ref().map(|(p, s)| (*p, s)),
+        args.message.clone(),
+    )?;
+    println!(
+        "Recorded {} (snapshot {}): {} without {} rows ({} rows left); log event {}",
+        snap.label(),
+        snap.id,
+        base.label(),
+        removed,
+        snap.row_count,
+        snap.event_seq
+    );
+    Ok(ExitCode::from(EXIT_CLEAN))
+}

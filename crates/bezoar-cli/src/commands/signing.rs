@@ -1,0 +1,113 @@
+//! `bezoar keygen | sign | verify-signature`: OpenSSF model-signing bundles.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use bezoar_ledger::signing;
+
+use super::{EXIT_CLEAN, EXIT_FINDINGS};
+use crate::cli::{KeygenArgs, SignArgs, VerifySignatureArgs};
+
+fn public_path(private: &std::path::Path) -> std::path::PathBuf {
+    let name = private
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "key".into());
+    let stem = name.strip_suffix(".pem").unwrap_or(&name);
+    private.with_file_name(format!("{stem}.pub.pem"))
+}
+
+pub fn keygen(args: &KeygenArgs) -> anyhow::Result<ExitCode> {
+    let public = public_path(&args.out);
+    for p in [&args.out, &public] {
+        if p.exists() && !args.force {
+            anyhow::bail!(
+                "{} already exists; pass --force to overwrite it",
+                p.display()
+            );
+        }
+    }
+    let (private_pem, public_pem) = bezoar_ledger::keys::generate_p256();
+    write_private(&args.out, private_pem.as_bytes())?;
+    std::fs::write(&public, &public_pem)
+        .with_context(|| format!("cannot write {}", public.display()))?;
+    println!("Wrote private key {} (mode 0600)", args.out.display());
+    println!("Wrote public key  {}", public.display());
+    println!("key hint {}", signing::key_hint(&public_pem));
+    Ok(ExitCode::from(EXIT_CLEAN))
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
+    let s = signing::sign_dir(&args.dir, &args.key, &args.signature, None)?;
+    println!(
+        "Signed {} ({} files, root {}) with key {}: {}",
+        args.dir.display(),
+        s.files.len(),
+        bezoar_ledger::util::hex(&s.root),
+        &s.key_hint[..16],
+        args.signature.display()
+    );
+    // Record the signature in the ledger of the current directory, if there is one.
+    let workdir = super::ledger::workdir()?;
+    match bezoar_ledger::Ledger::open(&workdir) {
+        Ok(mut ledger) => {
+            let (seq, snaps) = ledger.record_signature(&s)?;
+            if snaps.is_empty() {
+                println!(
+                    "Recorded the signature in the ledger as event {seq} (no snapshot recorded any of these files)"
+                );
+            } else {
+                let labels: Vec<String> = snaps.iter().map(|s| s.label()).collect();
+                println!(
+                    "Recorded the signature in the ledger as event {seq}, against {}",
+                    labels.join(", ")
+                );
+            }
+        }
+        Err(bezoar_ledger::LedgerError::NotInitialized { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(ExitCode::from(EXIT_CLEAN))
+}
+
+pub fn verify_signature(args: &VerifySignatureArgs) -> anyhow::Result<ExitCode> {
+    let check = signing::verify_dir(&args.dir, &args.key, &args.signature)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&check)?);
+    } else {
+        for p in &check.problems {
+            println!("INVALID: {p}");
+        }
+        if check.ok {
+            println!(
+                "OK: {} is signed by this key; {} files match",
+                args.dir.display(),
+                check.files_checked
+            );
+        } else {
+            println!("FAILED: {} problems", check.problems.len());
+        }
+    }
+    Ok(ExitCode::from(if check.ok {
+        EXIT_CLEAN
+    } else {
+        EXIT_FINDINGS
+    }))
+}

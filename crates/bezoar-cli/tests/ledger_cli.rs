@@ -1,0 +1,795 @@
+//! End-to-end tests of the ledger commands: workflow, exit codes, tamper detection, crash
+//! safety, checkpoints and proofs, signing (and interop with the OpenSSF model-signing tool when
+//! python3 and pip can install it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bezoar_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bezoar"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("BEZOAR_TEST_CRASH_BEFORE_COMMIT")
+        .output()
+        .expect("run bezoar")
+}
+
+fn out(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+#[track_caller]
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = bezoar_in(dir, args);
+    assert_eq!(code(&o), 0, "bezoar {args:?} failed:\n{}", out(&o));
+    out(&o)
+}
+
+fn rows(n: usize, start: usize, source: &str) -> String {
+    let mut s = String::new();
+    for i in start..start + n {
+        s.push_str(&format!(
+            "{{\"id\":\"r{i}\",\"text\":\"review {i} of a product\",\"label\":{},\"vendor\":\"{source}\"}}\n",
+            i % 2
+        ));
+    }
+    s
+}
+
+/// A temp dir with an initialised ledger and `reviews.jsonl` (200 rows) recorded as `reviews`.
+fn setup() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    std::fs::write(d.join("reviews.jsonl"), rows(200, 0, "acme")).unwrap();
+    ok(&d, &["init"]);
+    ok(
+        &d,
+        &[
+            "add",
+            "reviews.jsonl",
+            "--dataset",
+            "reviews",
+            "--source",
+            "acme",
+            "--id",
+            "id",
+        ],
+    );
+    (dir, d)
+}
+
+#[test]
+fn every_ledger_command_has_teaching_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in [
+        "init",
+        "add",
+        "log",
+        "verify",
+        "diff",
+        "checkout",
+        "quarantine",
+        "keygen",
+        "sign",
+        "verify-signature",
+    ] {
+        let o = bezoar_in(dir.path(), &[cmd, "--help"]);
+        let text = out(&o);
+        assert_eq!(code(&o), 0, "{cmd}: {text}");
+        assert!(text.contains("Example"), "{cmd} --help has no example");
+        assert!(
+            text.contains("Exit codes"),
+            "{cmd} --help has no exit codes"
+        );
+    }
+    let top = ok(dir.path(), &["--help"]);
+    for cmd in ["init", "add", "verify", "verify-signature"] {
+        assert!(top.contains(cmd), "{cmd} not in --help");
+    }
+}
+
+#[test]
+fn commands_before_init_say_to_run_init() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("d.jsonl"), rows(3, 0, "a")).unwrap();
+    for args in [
+        vec!["add", "d.jsonl", "--dataset", "d", "--source", "s"],
+        vec!["log"],
+        vec!["verify"],
+    ] {
+        let o = bezoar_in(dir.path(), &args);
+        assert_eq!(code(&o), 2);
+        assert!(out(&o).contains("run `bezoar init`"), "{}", out(&o));
+    }
+    ok(dir.path(), &["init"]);
+    let o = bezoar_in(dir.path(), &["init"]);
+    assert_eq!(code(&o), 2);
+    assert!(out(&o).contains("already holds a bezoar ledger"));
+}
+
+#[test]
+fn workflow_add_log_diff_checkout_quarantine_verify() {
+    let (_t, d) = setup();
+    // The same file again is recognised.
+    let again = ok(
+        &d,
+        &[
+            "add",
+            "reviews.jsonl",
+            "--dataset",
+            "reviews",
+            "--source",
+            "acme",
+            "--id",
+            "id",
+        ],
+    );
+    assert!(again.contains("already recorded as reviews@1"), "{again}");
+    // A second feed with per-row sources, one relabel and new rows.
+    let mut batch = rows(20, 200, "globex");
+    batch.push_str(
+        "{\"id\":\"r3\",\"text\":\"review 3 of a product\",\"label\":0,\"vendor\":\"globex\"}\n",
+    );
+    std::fs::write(d.join("batch.jsonl"), batch).unwrap();
+    let added = ok(
+        &d,
+        &[
+            "add",
+            "batch.jsonl",
+            "--dataset",
+            "reviews",
+            "--source",
+            "feed",
+            "--id",
+            "id",
+            "--source-column",
+            "vendor",
+            "-m",
+            "weekly drop",
+        ],
+    );
+    assert!(
+        added.contains("reviews@2") && added.contains("20 added, 1 updated (1 relabelled)"),
+        "{added}"
+    );
+    let log = ok(&d, &["log"]);
+    assert!(
+        log.contains("snapshot 1 of reviews") && log.contains("snapshot 2 of reviews"),
+        "{log}"
+    );
+    assert!(
+        log.contains("weekly drop") && log.contains("1 relabelled"),
+        "{log}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&ok(&d, &["log", "--json"])).unwrap();
+    assert_eq!(json["tree_size"], 3);
+    assert_eq!(json["events"][2]["event"]["type"], "snapshot");
+
+    let prov = ok(&d, &["log", "--row", "r3"]);
+    assert!(
+        prov.contains("reviews@1 (snapshot 1): row 'r3'") && prov.contains("from source acme"),
+        "{prov}"
+    );
+    assert!(
+        prov.contains("reviews@2 (snapshot 2): row 'r3'")
+            && prov.contains("from source globex, first recorded in reviews@2"),
+        "{prov}"
+    );
+    let diff = ok(&d, &["diff", "reviews@1", "reviews"]);
+    assert!(diff.contains("20 added, 0 removed, 1 relabelled"), "{diff}");
+    assert!(diff.contains("~ r3 [globex] label 1 -> 0"), "{diff}");
+    assert!(diff.contains("globex: 0.0% ->"), "{diff}");
+    let dj: serde_json::Value =
+        serde_json::from_str(&ok(&d, &["diff", "reviews@1", "reviews", "--json"])).unwrap();
+    assert_eq!(dj["relabelled"][0]["id"], "r3");
+
+    // Quarantine a source, then flagged rows from a scores CSV.
+    let q = ok(
+        &d,
+        &["quarantine", "--source", "globex", "-m", "compromised"],
+    );
+    assert!(
+        q.contains("reviews@3") && q.contains("without 21 rows"),
+        "{q}"
+    );
+    std::fs::write(
+        d.join("scores.csv"),
+        "id,score,flagged,reasons\nr0,0.9,true,trigger\nr1,0.1,false,\nr2,0.8,true,trigger\n",
+    )
+    .unwrap();
+    let q = ok(&d, &["quarantine", "--rows", "scores.csv"]);
+    assert!(q.contains("without 2 rows (197 rows left)"), "{q}");
+    let log = ok(&d, &["log", "--dataset", "reviews"]);
+    assert!(log.contains("quarantine"), "{log}");
+
+    // Checkout restores a known-good version that verifies against its snapshot.
+    ok(&d, &["checkout", "reviews@1", "--out", "good.jsonl"]);
+    let v = ok(&d, &["verify", "reviews@1", "good.jsonl", "--id", "id"]);
+    assert!(v.contains("matches reviews@1"), "{v}");
+    let o = bezoar_in(&d, &["checkout", "reviews@1", "--out", "good.jsonl"]);
+    assert_eq!(code(&o), 2, "overwrote without --force");
+    ok(&d, &["checkout", "reviews", "--out", "head.csv"]);
+    let csv = std::fs::read_to_string(d.join("head.csv")).unwrap();
+    assert!(csv.starts_with("id,text,label,source\n"));
+    assert_eq!(csv.lines().count(), 198);
+
+    let v = ok(&d, &["verify"]);
+    assert!(v.contains("OK:"), "{v}");
+
+    let o = bezoar_in(&d, &["diff", "nope", "reviews"]);
+    assert_eq!(code(&o), 2);
+    assert!(out(&o).contains("unknown snapshot 'nope'") && out(&o).contains("datasets: reviews"));
+}
+
+#[test]
+fn scan_results_are_recorded_in_the_log() {
+    let (_t, d) = setup();
+    let o = bezoar_in(
+        &d,
+        &[
+            "scan",
+            "reviews.jsonl",
+            "--id",
+            "id",
+            "--record",
+            "--fail-on",
+            "never",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert!(out(&o).contains("against reviews@1"), "{}", out(&o));
+    let log = ok(&d, &["log"]);
+    assert!(
+        log.contains("scan of reviews.jsonl (200 rows)") && log.contains("passed"),
+        "{log}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&d, &["log", "--json", "--dataset", "reviews"])).unwrap();
+    let last = &json["events"].as_array().unwrap().last().unwrap()["event"];
+    assert_eq!(last["type"], "scan");
+    assert_eq!(last["snapshots"][0], 1);
+    ok(&d, &["verify"]);
+}
+
+#[test]
+fn tampering_with_a_file_is_detected_and_named() {
+    let (_t, d) = setup();
+    let orig = std::fs::read_to_string(d.join("reviews.jsonl")).unwrap();
+    // One row's text.
+    std::fs::write(
+        d.join("a.jsonl"),
+        orig.replace("review 17 of", "review 17 0f"),
+    )
+    .unwrap();
+    let o = bezoar_in(&d, &["verify", "reviews", "a.jsonl", "--id", "id"]);
+    assert_eq!(code(&o), 1);
+    assert!(out(&o).contains("row 'r17': text differs"), "{}", out(&o));
+    // One label.
+    std::fs::write(
+        d.join("b.jsonl"),
+        orig.replace(
+            "\"review 42 of a product\",\"label\":0",
+            "\"review 42 of a product\",\"label\":1",
+        ),
+    )
+    .unwrap();
+    let o = bezoar_in(&d, &["verify", "reviews", "b.jsonl", "--id", "id"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        out(&o).contains("row 'r42': label changed from '0'"),
+        "{}",
+        out(&o)
+    );
+    // One byte (an added row is named too); a lone FILE argument means the only dataset.
+    let mut bytes = orig.clone().into_bytes();
+    let pos = orig.find("review 99").unwrap() + 7;
+    bytes[pos] = b'8';
+    std::fs::write(d.join("c.jsonl"), &bytes).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(d.join("c.jsonl"))
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, b"{\"id\":\"evil\",\"text\":\"cf\",\"label\":1}\n")
+        })
+        .unwrap();
+    let o = bezoar_in(&d, &["verify", "c.jsonl", "--id", "id"]);
+    assert_eq!(code(&o), 1, "{}", out(&o));
+    assert!(out(&o).contains("row 'r99'"), "{}", out(&o));
+    assert!(out(&o).contains("row 'evil' is in c.jsonl"), "{}", out(&o));
+}
+
+#[test]
+fn tampering_with_the_database_or_objects_is_detected_and_named() {
+    let (_t, d) = setup();
+    let db = || rusqlite::Connection::open(d.join(".bezoar/ledger.db")).unwrap();
+    db().execute(
+        "UPDATE rows SET digest = zeroblob(32) WHERE row_id = 'r5'",
+        [],
+    )
+    .unwrap();
+    let o = bezoar_in(&d, &["verify"]);
+    assert_eq!(code(&o), 1);
+    assert!(out(&o).contains("row 'r5'"), "{}", out(&o));
+
+    let (_t, d) = setup();
+    let db = rusqlite::Connection::open(d.join(".bezoar/ledger.db")).unwrap();
+    db.execute("DELETE FROM events WHERE seq = 1", []).unwrap();
+    drop(db);
+    let o = bezoar_in(&d, &["verify"]);
+    assert_eq!(code(&o), 1);
+    assert!(out(&o).contains("events were deleted"), "{}", out(&o));
+
+    let (_t, d) = setup();
+    let objdir = d.join(".bezoar/objects");
+    let sub = std::fs::read_dir(&objdir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let obj = std::fs::read_dir(&sub)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut b = std::fs::read(&obj).unwrap();
+    let n = b.len();
+    b[n / 2] ^= 1;
+    std::fs::write(&obj, b).unwrap();
+    let o = bezoar_in(&d, &["verify", "--json"]);
+    assert_eq!(code(&o), 1);
+    let rep: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let name = format!(
+        "{}{}",
+        sub.file_name().unwrap().to_string_lossy(),
+        obj.file_name().unwrap().to_string_lossy()
+    );
+    assert!(
+        rep["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().contains(&name)),
+        "{rep}"
+    );
+    // Commands that read rows refuse a damaged store.
+    let o = bezoar_in(&d, &["checkout", "reviews", "--out", "x.jsonl"]);
+    assert_eq!(code(&o), 2);
+    assert!(out(&o).contains("damaged"), "{}", out(&o));
+}
+
+#[test]
+fn a_crash_before_commit_leaves_the_previous_state_intact() {
+    let (_t, d) = setup();
+    std::fs::write(d.join("more.jsonl"), rows(50, 200, "x")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_bezoar"))
+        .args([
+            "add",
+            "more.jsonl",
+            "--dataset",
+            "reviews",
+            "--source",
+            "x",
+            "--id",
+            "id",
+        ])
+        .current_dir(&d)
+        .env("BEZOAR_TEST_CRASH_BEFORE_COMMIT", "1")
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the crash hook did not fire");
+    let v = ok(&d, &["verify"]);
+    assert!(v.contains("1 snapshots, 200 rows"), "{v}");
+    let log = ok(&d, &["log"]);
+    assert!(!log.contains("snapshot 2"), "{log}");
+    // The interrupted add can simply be repeated.
+    let a = ok(
+        &d,
+        &[
+            "add",
+            "more.jsonl",
+            "--dataset",
+            "reviews",
+            "--source",
+            "x",
+            "--id",
+            "id",
+        ],
+    );
+    assert!(a.contains("reviews@2"), "{a}");
+    ok(&d, &["verify"]);
+}
+
+#[test]
+fn a_process_killed_mid_add_leaves_a_verifiable_ledger() {
+    let (_t, d) = setup();
+    let mut big = String::with_capacity(12_000_000);
+    for i in 0..150_000 {
+        big.push_str(&format!(
+            "{{\"id\":\"k{i}\",\"text\":\"a somewhat longer review text number {i} for the crash test\",\"label\":{}}}\n",
+            i % 3
+        ));
+    }
+    std::fs::write(d.join("big.jsonl"), big).unwrap();
+    // Measure how long an add takes, then kill others at several points inside that window.
+    let t = Instant::now();
+    let probe = tempfile::tempdir().unwrap();
+    std::fs::copy(d.join("big.jsonl"), probe.path().join("big.jsonl")).unwrap();
+    ok(probe.path(), &["init"]);
+    ok(
+        probe.path(),
+        &[
+            "add",
+            "big.jsonl",
+            "--dataset",
+            "b",
+            "--source",
+            "s",
+            "--id",
+            "id",
+        ],
+    );
+    let full = t.elapsed();
+    for frac in [0.2, 0.5, 0.8, 0.95] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bezoar"))
+            .args([
+                "add",
+                "big.jsonl",
+                "--dataset",
+                "big",
+                "--source",
+                "s",
+                "--id",
+                "id",
+            ])
+            .current_dir(&d)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full.mul_f64(frac));
+        let _ = child.kill(); // SIGKILL on Unix
+        let status = child.wait().unwrap();
+        let v = bezoar_in(&d, &["verify"]);
+        assert_eq!(code(&v), 0, "killed at {frac} ({status}):\n{}", out(&v));
+        // Either the add committed or nothing of it is visible.
+        let log = ok(&d, &["log", "--json"]);
+        let json: serde_json::Value = serde_json::from_str(&log).unwrap();
+        let n = json["tree_size"].as_u64().unwrap();
+        assert!(n == 2 || n == 3, "{log}");
+        if n == 3 {
+            break;
+        }
+    }
+}
+
+#[test]
+fn checkpoints_and_proofs() {
+    let (_t, d) = setup();
+    let note = ok(&d, &["log", "--checkpoint"]);
+    let lines: Vec<&str> = note.lines().collect();
+    assert!(lines[0].starts_with("bezoar.local/"), "{note}");
+    assert_eq!(lines[1], "2");
+    assert_eq!(lines[3], "");
+    assert!(lines[4].starts_with("\u{2014} bezoar.local/"), "{note}");
+    std::fs::write(d.join("cp.txt"), &note).unwrap();
+    std::fs::write(d.join("more.jsonl"), rows(5, 500, "b")).unwrap();
+    ok(
+        &d,
+        &[
+            "add",
+            "more.jsonl",
+            "--dataset",
+            "reviews",
+            "--source",
+            "b",
+            "--id",
+            "id",
+        ],
+    );
+    ok(&d, &["verify", "--checkpoint", "cp.txt"]);
+    // A forged checkpoint is refused.
+    std::fs::write(d.join("bad.txt"), note.replacen("\n2\n", "\n1\n", 1)).unwrap();
+    let o = bezoar_in(&d, &["verify", "--checkpoint", "bad.txt"]);
+    assert_eq!(code(&o), 1, "{}", out(&o));
+
+    let p = ok(&d, &["log", "--prove-inclusion", "1"]);
+    std::fs::write(d.join("incl.json"), &p).unwrap();
+    assert!(ok(&d, &["log", "--check-proof", "incl.json"]).contains("OK"));
+    let v: serde_json::Value = serde_json::from_str(&p).unwrap();
+    assert_eq!(v["type"], "inclusion");
+    assert_eq!(v["tree_size"], 3);
+    let forged = p.replacen(v["leaf_hash"].as_str().unwrap(), &"00".repeat(32), 1);
+    std::fs::write(d.join("forged.json"), forged).unwrap();
+    let o = bezoar_in(&d, &["log", "--check-proof", "forged.json"]);
+    assert_eq!(code(&o), 1, "{}", out(&o));
+
+    let c = ok(&d, &["log", "--prove-consistency", "2"]);
+    std::fs::write(d.join("cons.json"), &c).unwrap();
+    assert!(ok(&d, &["log", "--check-proof", "cons.json"]).contains("OK"));
+    let o = bezoar_in(&d, &["log", "--prove-inclusion", "9"]);
+    assert_eq!(code(&o), 2);
+}
+
+fn interop_dir() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop");
+    if p.join("sample_dataset.model-signing.sig.json").exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIP: {} not found", p.display());
+        None
+    }
+}
+
+#[test]
+fn keygen_sign_verify_signature_and_record_in_the_ledger() {
+    let (_t, d) = setup();
+    std::fs::create_dir_all(d.join("ds/train")).unwrap();
+    std::fs::copy(d.join("reviews.jsonl"), d.join("ds/train/reviews.jsonl")).unwrap();
+    std::fs::write(d.join("ds/README.md"), "reviews\n").unwrap();
+    let k = ok(&d, &["keygen", "--out", "k.pem"]);
+    assert!(k.contains("k.pub.pem"), "{k}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.join("k.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let s = ok(
+        &d,
+        &["sign", "ds", "--key", "k.pem", "--signature", "ds.sig.json"],
+    );
+    assert!(
+        s.contains("2 files") && s.contains("against reviews@1"),
+        "{s}"
+    );
+    let bundle: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("ds.sig.json")).unwrap()).unwrap();
+    assert_eq!(
+        bundle["mediaType"],
+        "application/vnd.dev.sigstore.bundle.v0.3+json"
+    );
+    assert!(ok(&d, &["log"]).contains("signature of directory ds"));
+    ok(
+        &d,
+        &[
+            "verify-signature",
+            "ds",
+            "--key",
+            "k.pub.pem",
+            "--signature",
+            "ds.sig.json",
+        ],
+    );
+    std::fs::write(d.join("ds/README.md"), "reviews!\n").unwrap();
+    let o = bezoar_in(
+        &d,
+        &[
+            "verify-signature",
+            "ds",
+            "--key",
+            "k.pub.pem",
+            "--signature",
+            "ds.sig.json",
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(
+        out(&o).contains("README.md: content changed"),
+        "{}",
+        out(&o)
+    );
+    let o = bezoar_in(
+        &d,
+        &[
+            "verify-signature",
+            "ds",
+            "--key",
+            "k.pem",
+            "--signature",
+            "ds.sig.json",
+        ],
+    );
+    assert_eq!(
+        code(&o),
+        2,
+        "a private key is not a public key: {}",
+        out(&o)
+    );
+    ok(&d, &["verify"]);
+
+    if let Some(p) = interop_dir() {
+        let v = ok(
+            &d,
+            &[
+                "verify-signature",
+                p.join("sample_dataset").to_str().unwrap(),
+                "--key",
+                p.join("p256.pub.pem").to_str().unwrap(),
+                "--signature",
+                p.join("sample_dataset.model-signing.sig.json")
+                    .to_str()
+                    .unwrap(),
+            ],
+        );
+        assert!(v.contains("5 files match"), "{v}");
+    }
+}
+
+/// Run a command with a time limit; None when it could not start or ran out of time.
+fn run_limited(cmd: &mut Command, limit: Duration) -> Option<Output> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return child.wait_with_output().ok(),
+            Ok(None) if start.elapsed() > limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(200)),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Interop with the reference OpenSSF model-signing CLI: it verifies a bundle bezoar wrote, and
+/// bezoar verifies one it wrote. Installs `model-signing==1.1.1` and `pyopenssl` into a temporary
+/// virtualenv; skips with a message when python3, venv, pip or the network is unavailable.
+#[test]
+fn model_signing_interop() {
+    let venv = tempfile::tempdir().unwrap();
+    let skip = |why: &str| eprintln!("SKIP model_signing_interop: {why}");
+    let Some(o) = run_limited(
+        Command::new("python3").args(["-m", "venv", venv.path().to_str().unwrap()]),
+        Duration::from_secs(60),
+    ) else {
+        return skip("python3 is not available");
+    };
+    if !o.status.success() {
+        return skip(&format!("python3 -m venv failed: {}", out(&o)));
+    }
+    let bin = venv.path().join("bin");
+    let Some(o) = run_limited(
+        Command::new(bin.join("pip")).args([
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            // Fail fast without a network instead of retrying for minutes.
+            "--retries",
+            "1",
+            "--timeout",
+            "20",
+            "model-signing==1.1.1",
+            "pyopenssl",
+        ]),
+        Duration::from_secs(150),
+    ) else {
+        return skip("pip install timed out or pip is missing");
+    };
+    if !o.status.success() {
+        return skip(&format!(
+            "pip install model-signing failed (offline?): {}",
+            out(&o)
+        ));
+    }
+    let ms = bin.join("model_signing");
+    let (_t, d) = setup();
+    std::fs::create_dir_all(d.join("ds/a")).unwrap();
+    std::fs::write(d.join("ds/a/b"), "x").unwrap();
+    std::fs::write(d.join("ds/a-c"), "y").unwrap();
+    std::fs::write(d.join("ds/empty.txt"), "").unwrap();
+    std::fs::copy(d.join("reviews.jsonl"), d.join("ds/reviews.jsonl")).unwrap();
+    ok(&d, &["keygen", "--out", "k.pem"]);
+    ok(
+        &d,
+        &[
+            "sign",
+            "ds",
+            "--key",
+            "k.pem",
+            "--signature",
+            "bezoar.sig.json",
+        ],
+    );
+    let o = Command::new(&ms)
+        .args([
+            "verify",
+            "key",
+            "ds",
+            "--public_key",
+            "k.pub.pem",
+            "--signature",
+            "bezoar.sig.json",
+        ])
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "model_signing rejected bezoar's bundle:\n{}",
+        out(&o)
+    );
+    eprintln!(
+        "model_signing verify key accepted bezoar's bundle: {}",
+        out(&o).trim()
+    );
+    let o = Command::new(&ms)
+        .args([
+            "sign",
+            "key",
+            "ds",
+            "--private_key",
+            "k.pem",
+            "--signature",
+            "ms.sig.json",
+        ])
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "model_signing sign failed:\n{}",
+        out(&o)
+    );
+    ok(
+        &d,
+        &[
+            "verify-signature",
+            "ds",
+            "--key",
+            "k.pub.pem",
+            "--signature",
+            "ms.sig.json",
+        ],
+    );
+    // And a tampered directory is rejected by both.
+    std::fs::write(d.join("ds/a-c"), "z").unwrap();
+    let o = Command::new(&ms)
+        .args([
+            "verify",
+            "key",
+            "ds",
+            "--public_key",
+            "k.pub.pem",
+            "--signature",
+            "bezoar.sig.json",
+        ])
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success(),
+        "model_signing accepted a tampered directory"
+    );
+    let o = bezoar_in(
+        &d,
+        &[
+            "verify-signature",
+            "ds",
+            "--key",
+            "k.pub.pem",
+            "--signature",
+            "ms.sig.json",
+        ],
+    );
+    assert_eq!(code(&o), 1);
+}

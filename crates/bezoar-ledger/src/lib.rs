@@ -1,0 +1,29 @@
+//! The bezoar provenance ledger: signed, content-addressed dataset snapshots with a
+//! tamper-evident, append-only Merkle event log.
+//!
+//! Layout of `.bezoar/` (created by [`Ledger::init`]):
+//! - `ledger.db`: SQLite (WAL), schema in [`schema`];
+//! - `objects/`: zstd-compressed row chunks named by the SHA-256 of their content ([`objects`]);
+//! - `log.key` (0600) / `log.pub`: the Ed25519 key that signs checkpoints ([`keys`]).
+//!
+//! Modules: [`rows`] (canonical row encoding, row digests, chunking), [`merkle`] (RFC 6962),
+//! [`checkpoint`] (C2SP signed notes), [`snapshot`] (add, resolve, load, quarantine), [`diff`],
+//! [`verify`], [`signing`] (OpenSSF model-signing bundles).
+
+pub mod checkpoint;
+pub mod diff;
+mod error;
+pub mod keys;
+pub mod merkle;
+pub mod objects;
+pub mod proofs;
+pub mod rows;
+pub mod schema;
+pub mod signing;
+pub mod snapshot;
+mod store;
+pub mod util;
+pub mod verify;
+
+pub use error::{LedgerError, Result};
+pub use store::{Event, Ledger, LEDGER_DIR};
