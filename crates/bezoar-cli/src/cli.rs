@@ -14,7 +14,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "bezoar finds poisoned samples in machine-learning training data before you \
 train on them: backdoor triggers, flipped labels, injected duplicates, invisible characters and \
 out-of-distribution junk. Every finding comes with its evidence and example rows, and every row \
-gets a suspicion score.\n\nRun `bezoar scan --help` to get started.",
+gets a suspicion score.\n\nRun `bezoar scan --help` to get started. To test detection on your own \
+data, `bezoar inject` plants a simulated attack, `bezoar eval` measures scores against the truth \
+and `bezoar bench` runs a whole matrix of attacks and rates.",
     propagate_version = true
 )]
 pub struct Cli {

@@ -491,6 +491,44 @@ mod tests {
         assert!(render_text(&r).contains("no flagged column"));
     }
 
+    /// Expected values from the independent scorer `../shared/tools/score.py --json` on these
+    /// ten rows (no tied scores, where its tie handling and ours coincide). On the scan of
+    /// `../shared/bench/sst2-badnets-1pct` (6,920 rows, with ties) both give AUROC 0.976132,
+    /// AP 0.896329, recall@k 0.884058, P 0.968254, R 0.884058, F1 0.924242.
+    #[test]
+    fn agrees_with_the_independent_scorer() {
+        let truth: Vec<TruthRow> = "a1 b0 c1 d0 e0 f1 g0 h0 i0 j1"
+            .split(' ')
+            .map(|x| t(&x[..1], &x[1..] == "1", "k", "x"))
+            .collect();
+        let rows = [
+            ("a", 0.95, true),
+            ("b", 0.40, false),
+            ("c", 0.62, true),
+            ("d", 0.71, true),
+            ("e", 0.05, false),
+            ("f", 0.33, false),
+            ("g", 0.12, false),
+            ("h", 0.58, false),
+            ("i", 0.21, false),
+            ("j", 0.80, true),
+        ];
+        let sc = Scores {
+            rows: rows.iter().map(|&(id, v, f)| s(id, v, f)).collect(),
+            has_flagged: true,
+        };
+        let o = evaluate(&truth, &sc, EvalOptions::default())
+            .unwrap()
+            .overall;
+        let close = |a: Option<f64>, b: f64| assert!((a.unwrap() - b).abs() < 1e-12, "{a:?} {b}");
+        close(o.auroc, 0.8333333333333334);
+        close(o.average_precision, 0.8303571428571428);
+        close(o.recall_at_k, 0.75);
+        close(o.precision, 0.75);
+        close(o.recall, 0.75);
+        close(o.f1, 0.75);
+    }
+
     #[test]
     fn scores_file_errors_name_the_line() {
         let dir = tempfile::tempdir().unwrap();
