@@ -269,7 +269,8 @@ Rates: a fraction (0.005) or a percentage (0.5%) of the dataset's rows; the coun
 round(rate x rows), halves up, at least 1. Added rows (duplicate-flood, junk) come after every
 original row and get fresh ids: max+1, max+2, ... when every id is an integer, else injected-1,
 injected-2, ...; without --id, ids are 0-based row numbers, so added rows continue the count.
-The target defaults to the least frequent label.
+The target defaults to the least frequent label. Scan the output with the same --id as inject \
+(or none), so the ids of the scores match the truth.
 
 Examples:
   bezoar inject train.jsonl --attack badnets --rate 1% --target positive \\

@@ -32,7 +32,7 @@ pub fn run(args: &InjectArgs) -> anyhow::Result<ExitCode> {
     // name the user asked for.
     let tmp_out = temp_path(&args.out);
     let written = bezoar_redteam::write_table(&tmp_out, &table, &inj.rows)
-        .map_err(anyhow::Error::from)
+        .with_context(|| format!("cannot write {}", args.out.display()))
         .and_then(|()| {
             std::fs::rename(&tmp_out, &args.out)
                 .with_context(|| format!("cannot create {}", args.out.display()))
