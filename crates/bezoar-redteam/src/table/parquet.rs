@@ -64,10 +64,10 @@ pub(crate) fn write(path: &Path, rows: &Rows, cells: &Cells<'_>) -> Result<(), R
     let fail = |e: &dyn std::fmt::Display| {
         RedteamError::invalid(path, format!("cannot write Parquet: {e}"))
     };
-    let indices = UInt32Array::from_iter_values(cells.rows.iter().map(|r| r.source as u32));
     if rows.len() > u32::MAX as usize {
         return Err(fail(&"more than 2^32 rows"));
     }
+    let indices = UInt32Array::from_iter_values(cells.rows.iter().map(|r| r.source as u32));
     let taken =
         arrow_select::take::take_record_batch(&rows.batch, &indices).map_err(|e| fail(&e))?;
 

@@ -235,6 +235,24 @@ fn parquet_keeps_schema_and_other_columns() {
 }
 
 #[test]
+fn parquet_added_rows_get_fresh_ids_of_the_column_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = parquet(dir.path());
+    let out = dir.path().join("out.parquet");
+    let inj = run(&src, &out, "duplicate-flood", true);
+    let back = bezoar_data::read_dataset(&out, &opts(true)).unwrap();
+    assert_eq!(back.len(), N + 6);
+    // Ids are 0, 10, …, 590: fresh ones continue after the maximum.
+    assert_eq!(back.ids.get(N), "591");
+    assert_eq!(back.ids.get(N + 5), "596");
+    let target = inj.target.as_deref().unwrap();
+    for i in N..N + 6 {
+        assert_eq!(back.labels.name_of(i), target);
+        assert_eq!(back.texts.get(i), inj.rows[i].text.as_deref().unwrap());
+    }
+}
+
+#[test]
 fn same_seed_gives_byte_identical_files_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
     let sources = [
