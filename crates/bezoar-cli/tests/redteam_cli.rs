@@ -375,6 +375,11 @@ fn bench_runs_the_matrix() {
         "json",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("{\n  \"schema\": \"bezoar.bench/1\",\n  \"input\""),
+        "keys in documented order: {}",
+        stdout(&o)
+    );
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["schema"], "bezoar.bench/1");
     let rows = v["results"].as_array().unwrap();
@@ -383,6 +388,25 @@ fn bench_runs_the_matrix() {
     assert_eq!(rows[0]["poisoned"], 10);
     assert!(rows[0]["metrics"]["auroc"].as_f64().is_some());
     assert_eq!(rows[1]["attack"], "label-flip");
+
+    // A cell that cannot run says why and the rest of the matrix still runs.
+    let o = bezoar(&[
+        "bench",
+        &data,
+        "--id",
+        "id",
+        "--attacks",
+        "badnets",
+        "--rates",
+        "90%,1%",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let cells = v["results"].as_array().unwrap();
+    assert!(cells[0]["error"].as_str().unwrap().contains("lower --rate"));
+    assert_eq!(cells[1]["poisoned"], 2);
 
     let o = bezoar(&[
         "bench",

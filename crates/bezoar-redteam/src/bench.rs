@@ -32,6 +32,33 @@ pub struct BenchRow {
     pub seconds: f64,
 }
 
+/// The schema identifier of the bench JSON document.
+pub const BENCH_SCHEMA: &str = "bezoar.bench/1";
+
+/// One cell of the matrix: its row, or why it could not run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum BenchCell {
+    Done(BenchRow),
+    NotRun {
+        attack: String,
+        rate: f64,
+        error: String,
+    },
+}
+
+/// The whole bench as JSON (`bench --format json`; see FORMATS.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchDoc {
+    pub schema: &'static str,
+    pub input: String,
+    /// Rows after `dropped` known-poisoned rows were removed.
+    pub rows: usize,
+    pub dropped: usize,
+    pub seed: u64,
+    pub results: Vec<BenchCell>,
+}
+
 /// Run one cell of the matrix.
 pub fn run_case(
     ds: &Dataset,

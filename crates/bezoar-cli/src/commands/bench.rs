@@ -4,16 +4,15 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use bezoar_redteam::bench::{run_case, without_poisoned, BenchRow};
+use bezoar_redteam::bench::{
+    run_case, without_poisoned, BenchCell, BenchDoc, BenchRow, BENCH_SCHEMA,
+};
 use bezoar_redteam::eval::num;
 use bezoar_redteam::{Attack, InjectConfig};
 use bezoar_scan::ScanConfig;
 
 use super::{attack_of, read_options, EXIT_CLEAN};
 use crate::cli::{BenchArgs, BenchFormat};
-
-/// The schema identifier of `bench --format json`.
-const BENCH_SCHEMA: &str = "bezoar.bench/1";
 
 const COLUMNS: [&str; 11] = [
     "attack", "rate", "rows", "poisoned", "AUROC", "AP", "recall@k", "P", "R", "F1", "seconds",
@@ -38,7 +37,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let scan = ScanConfig::default();
 
     let mut out = io::stdout().lock();
-    let mut results: Vec<serde_json::Value> = Vec::new();
+    let mut results: Vec<BenchCell> = Vec::new();
     if args.format != BenchFormat::Json {
         let mut intro = format!("{}: {} rows", args.data.display(), ds.len());
         if dropped > 0 {
@@ -59,13 +58,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             };
             let result = run_case(&ds, &cfg, &scan);
             match args.format {
-                BenchFormat::Json => results.push(match &result {
-                    Ok(row) => serde_json::to_value(row).context("cannot serialise a bench row")?,
-                    Err(e) => serde_json::json!({
-                        "attack": attack.name(),
-                        "rate": rate.fraction(),
-                        "error": e.to_string(),
-                    }),
+                BenchFormat::Json => results.push(match result {
+                    Ok(row) => BenchCell::Done(row),
+                    Err(e) => BenchCell::NotRun {
+                        attack: attack.name().to_string(),
+                        rate: rate.fraction(),
+                        error: e.to_string(),
+                    },
                 }),
                 fmt => {
                     let line = match &result {
@@ -78,14 +77,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if args.format == BenchFormat::Json {
-        let doc = serde_json::json!({
-            "schema": BENCH_SCHEMA,
-            "input": args.data.display().to_string(),
-            "rows": ds.len(),
-            "dropped": dropped,
-            "seed": args.seed,
-            "results": results,
-        });
+        let doc = BenchDoc {
+            schema: BENCH_SCHEMA,
+            input: args.data.display().to_string(),
+            rows: ds.len(),
+            dropped,
+            seed: args.seed,
+            results,
+        };
         let mut s = serde_json::to_string_pretty(&doc).context("cannot serialise the bench")?;
         s.push('\n');
         emit(&mut out, &s)?;
