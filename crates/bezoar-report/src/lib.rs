@@ -152,6 +152,7 @@ pub(crate) mod testutil {
             ],
             threshold: 0.5,
             representation: "hashed-ngrams".into(),
+            stages: vec![("features", 0.5), ("label model", 1.25)],
         }
     }
 }

@@ -295,6 +295,18 @@ fn detector_table(out: &mut String, res: &ScanResult, p: &Painter) {
             }
         }
     }
+    if !res.stages.is_empty() {
+        let shared: Vec<String> = res
+            .stages
+            .iter()
+            .map(|(name, s)| format!("{name} {}", fmt_seconds(*s)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}",
+            p.paint(DIM, &format!("shared stages: {}", shared.join(" · ")))
+        );
+    }
 }
 
 fn verdict(out: &mut String, res: &ScanResult, opts: &TerminalOptions, p: &Painter) {
@@ -400,6 +412,7 @@ mod tests {
         assert!(out.contains("purity=1"));
         assert!(out.contains("p_value=3.00e-12"));
         assert!(out.contains("skipped: needs --source"));
+        assert!(out.contains("shared stages: features 0.500s · label model 1.25s"));
         assert!(out.contains("6 rows, 2 classes (0: 3, 1: 3)"));
         assert!(out.contains("3 flagged (50.0%) at threshold 0.5"));
         assert!(out.contains("representation: hashed-ngrams"));

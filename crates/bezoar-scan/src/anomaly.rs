@@ -119,8 +119,6 @@ enum Source<'a> {
     Wide(&'a Embeddings),
     /// Surface n-grams of the raw text weighted by a label model (see [`Surface`]).
     Surface(Box<Surface<'a>>),
-    /// The shared hashed TF-IDF features, for data with a single label (nothing to weight by).
-    Sparse(&'a SparseRows),
 }
 
 struct Repr<'a> {
@@ -368,14 +366,7 @@ fn bucket(h: u64) -> u32 {
     (h >> (64 - SURFACE_BITS)) as u32
 }
 
-/// A 64-bit mixing function (the SplitMix64 finaliser).
-#[inline]
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use crate::rng::mix64 as mix;
 
 /// Per-feature importance of a label model: the L2 norm over classes of each feature's weight
 /// (read through `logits`, which is what the model exposes).
@@ -404,12 +395,9 @@ impl<'a> Repr<'a> {
     /// and allowed.
     fn all(ctx: &'a Context, by_class: &[Vec<u32>]) -> Vec<Self> {
         let seed = ctx.cfg.seed ^ SALT;
-        let labelled = by_class.iter().filter(|ids| !ids.is_empty()).count() >= 2;
-        let text = if labelled {
-            Source::Surface(Box::new(Surface::build(ctx, by_class, seed)))
-        } else {
-            Source::Sparse(&ctx.x)
-        };
+        // With a single label there is nothing to weight by, and the surface view falls back
+        // to plain IDF weights.
+        let text = Source::Surface(Box::new(Surface::build(ctx, by_class, seed)));
         let mut out = vec![Repr {
             src: text,
             dim: PROJ_DIM,
@@ -440,7 +428,6 @@ impl<'a> Repr<'a> {
             Source::Dense(_) => "user embeddings",
             Source::Wide(_) => "user embeddings, randomly projected",
             Source::Surface(_) => "surface character n-grams weighted by a label model",
-            Source::Sparse(_) => "text features, randomly projected",
         }
     }
 
@@ -467,13 +454,6 @@ impl<'a> Repr<'a> {
                 out.fill(0.0);
                 for (j, &v) in e.row(i).iter().enumerate() {
                     self.scatter(j as u32, v, out);
-                }
-            }
-            Source::Sparse(x) => {
-                out.fill(0.0);
-                let (idx, val) = x.row(i);
-                for (&j, &v) in idx.iter().zip(val) {
-                    self.scatter(j, v, out);
                 }
             }
             Source::Surface(surf) => {

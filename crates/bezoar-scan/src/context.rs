@@ -1,6 +1,6 @@
 //! Representations computed once and shared by the detectors.
 
-use crate::features::{SparseRows, TfIdf};
+use crate::features::TfIdf;
 use crate::linear::CrossVal;
 use crate::result::{Detector, Finding};
 use crate::ScanConfig;
@@ -13,8 +13,8 @@ pub(crate) struct Context<'a> {
     pub classes: usize,
     /// Fraction of rows in each class.
     pub prior: Vec<f64>,
+    /// The TF-IDF weighting of the label models (learnt on their training pool).
     pub tfidf: TfIdf,
-    pub x: SparseRows,
     /// Out-of-fold probabilities from the text model (always present with ≥ 2 classes).
     pub cv: Option<CrossVal>,
     /// Out-of-fold probabilities from text + user embeddings, when those are used.
@@ -36,7 +36,8 @@ impl<'a> Context<'a> {
         cfg: &'a ScanConfig,
         feature_texts: &bezoar_data::TextArena,
     ) -> Self {
-        let (tfidf, x) = crate::features::build(feature_texts);
+        let all: Vec<u32> = (0..feature_texts.len() as u32).collect();
+        let tfidf = crate::features::learn_idf(feature_texts, &all);
         Context {
             ds,
             cfg,
@@ -44,7 +45,6 @@ impl<'a> Context<'a> {
             classes: ds.num_classes(),
             prior: class_priors(ds),
             tfidf,
-            x,
             cv: None,
             cv_label: None,
         }

@@ -28,9 +28,6 @@ pub struct SparseRows {
 }
 
 impl SparseRows {
-    pub fn rows(&self) -> usize {
-        self.indptr.len().saturating_sub(1)
-    }
     pub fn row(&self, i: usize) -> (&[u32], &[f32]) {
         let (a, b) = (self.indptr[i], self.indptr[i + 1]);
         (&self.idx[a..b], &self.val[a..b])
@@ -152,90 +149,120 @@ impl TfIdf {
     }
 }
 
-/// Featurise a whole corpus: learn IDF and return the weighted sparse rows.
-pub fn build(texts: &TextArena) -> (TfIdf, SparseRows) {
-    let n = texts.len();
+/// Learn inverse document frequencies from the rows `rows` of `texts` (a sample is enough: IDF
+/// only needs document frequencies, and a few hundred thousand rows estimate them well).
+pub fn learn_idf(texts: &TextArena, rows: &[u32]) -> TfIdf {
     const CHUNK: usize = 4096;
-    // Pass 1: per chunk, term counts per row (mergeable: chunks are concatenated in order).
-    let parts: Vec<(Vec<usize>, Vec<u32>, Vec<f32>)> = (0..n.div_ceil(CHUNK))
-        .into_par_iter()
-        .map(|c| {
-            let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
-            let mut lens = Vec::with_capacity(hi - lo);
+    let df = rows
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            let mut df = vec![0u32; HASH_DIM];
             let (mut idx, mut tf) = (Vec::new(), Vec::new());
             let mut tokens = Vec::new();
             let (mut raw, mut lower, mut chars) = (Vec::new(), String::new(), Vec::new());
-            for i in lo..hi {
-                tokenize(texts.get(i), &mut tokens);
+            for &i in chunk {
+                tokenize(texts.get(i as usize), &mut tokens);
                 raw_features(&tokens, None, &mut raw, &mut lower, &mut chars);
-                let before = idx.len();
+                idx.clear();
+                tf.clear();
                 count(&mut raw, &mut idx, &mut tf);
-                lens.push(idx.len() - before);
+                for &j in &idx {
+                    df[j as usize] += 1;
+                }
             }
-            (lens, idx, tf)
+            df
         })
-        .collect();
-    let mut df = vec![0u32; HASH_DIM];
-    let mut rows = SparseRows {
-        indptr: Vec::with_capacity(n + 1),
-        idx: Vec::new(),
-        val: Vec::new(),
-    };
-    rows.indptr.push(0);
-    let total: usize = parts.iter().map(|p| p.1.len()).sum();
-    rows.idx.reserve_exact(total);
-    rows.val.reserve_exact(total);
-    for (lens, idx, tf) in parts {
-        for &j in &idx {
-            df[j as usize] += 1;
-        }
-        for l in lens {
-            let last = *rows.indptr.last().unwrap_or(&0);
-            rows.indptr.push(last + l);
-        }
-        rows.idx.extend_from_slice(&idx);
-        rows.val.extend_from_slice(&tf);
-    }
-    let nf = n as f32;
+        .reduce(
+            || vec![0u32; HASH_DIM],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
+    let nf = rows.len() as f32;
     let idf: Vec<f32> = df
         .iter()
         .map(|&d| ((1.0 + nf) / (1.0 + d as f32)).ln() + 1.0)
         .collect();
-    let model = TfIdf { idf };
-    // Pass 2: weight and normalise each row in place.
-    let SparseRows { indptr, idx, val } = &mut rows;
-    let mut slices: Vec<(&[u32], &mut [f32])> = Vec::with_capacity(n);
-    let mut rest_v: &mut [f32] = val;
-    for w in indptr.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        let (head, tail) = std::mem::take(&mut rest_v).split_at_mut(b - a);
-        slices.push((&idx[a..b], head));
-        rest_v = tail;
-    }
-    slices.par_iter_mut().for_each(|(i, v)| model.weight(i, v));
-    (model, rows)
+    TfIdf { idf }
 }
 
-/// The text rows with each row's dense embedding appended after the hashed features, so one
-/// linear model reads both.
-pub fn append_dense(x: &SparseRows, e: &bezoar_data::Embeddings) -> SparseRows {
-    let n = x.rows();
-    let mut out = SparseRows {
-        indptr: Vec::with_capacity(n + 1),
-        idx: Vec::with_capacity(x.idx.len() + n * e.dim),
-        val: Vec::with_capacity(x.val.len() + n * e.dim),
-    };
-    out.indptr.push(0);
-    for i in 0..n {
-        let (idx, val) = x.row(i);
-        out.idx.extend_from_slice(idx);
-        out.val.extend_from_slice(val);
-        let row = e.row(i);
-        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-        out.idx
-            .extend((0..e.dim as u32).map(|j| HASH_DIM as u32 + j));
-        out.val.extend(row.iter().map(|v| v / norm));
-        out.indptr.push(out.idx.len());
+/// How the label models see a row: its TF-IDF text features, optionally followed by the row's
+/// L2-normalised user embedding in dimensions `HASH_DIM..HASH_DIM + dim`, so one linear model
+/// reads both.
+#[derive(Clone, Copy)]
+pub struct RowFeatures<'a> {
+    pub tfidf: &'a TfIdf,
+    pub texts: &'a TextArena,
+    pub embeddings: Option<&'a bezoar_data::Embeddings>,
+}
+
+/// Reusable buffers for [`RowFeatures::row_into`].
+#[derive(Default)]
+pub struct RowScratch<'t> {
+    tokens: Vec<&'t str>,
+    inner: Scratch,
+}
+
+impl<'a> RowFeatures<'a> {
+    /// Width of the feature space.
+    pub fn dim(&self) -> usize {
+        HASH_DIM + self.embeddings.map_or(0, |e| e.dim)
     }
-    out
+
+    /// Featurise row `i` into `idx`/`val` (cleared).
+    pub fn row_into(
+        &self,
+        i: usize,
+        s: &mut RowScratch<'a>,
+        idx: &mut Vec<u32>,
+        val: &mut Vec<f32>,
+    ) {
+        tokenize(self.texts.get(i), &mut s.tokens);
+        self.tfidf
+            .featurize(&s.tokens, None, &mut s.inner, idx, val);
+        if let Some(e) = self.embeddings {
+            let row = e.row(i);
+            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            idx.extend((0..e.dim as u32).map(|j| HASH_DIM as u32 + j));
+            val.extend(row.iter().map(|v| v / norm));
+        }
+    }
+
+    /// The rows `rows` (in that order) as a sparse matrix.
+    pub fn materialise(&self, rows: &[u32]) -> SparseRows {
+        const CHUNK: usize = 4096;
+        let parts: Vec<(Vec<usize>, Vec<u32>, Vec<f32>)> = rows
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                let mut s = RowScratch::default();
+                let (mut idx, mut val) = (Vec::new(), Vec::new());
+                let (mut all_idx, mut all_val) = (Vec::new(), Vec::new());
+                let mut lens = Vec::with_capacity(chunk.len());
+                for &i in chunk {
+                    self.row_into(i as usize, &mut s, &mut idx, &mut val);
+                    lens.push(idx.len());
+                    all_idx.extend_from_slice(&idx);
+                    all_val.extend_from_slice(&val);
+                }
+                (lens, all_idx, all_val)
+            })
+            .collect();
+        let total: usize = parts.iter().map(|p| p.1.len()).sum();
+        let mut out = SparseRows {
+            indptr: Vec::with_capacity(rows.len() + 1),
+            idx: Vec::with_capacity(total),
+            val: Vec::with_capacity(total),
+        };
+        out.indptr.push(0);
+        for (lens, idx, val) in parts {
+            for l in lens {
+                let last = *out.indptr.last().unwrap_or(&0);
+                out.indptr.push(last + l);
+            }
+            out.idx.extend_from_slice(&idx);
+            out.val.extend_from_slice(&val);
+        }
+        out
+    }
 }

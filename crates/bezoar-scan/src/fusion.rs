@@ -16,6 +16,7 @@ pub(crate) fn fuse(
     outputs: Vec<(DetectorOutput, f64)>,
     cfg: &ScanConfig,
     representation: &str,
+    stages: Vec<(&'static str, f64)>,
 ) -> ScanResult {
     let mut clean = vec![1.0f64; n];
     let mut reasons = vec![Reasons::default(); n];
@@ -75,5 +76,6 @@ pub(crate) fn fuse(
         detectors,
         threshold,
         representation: representation.to_string(),
+        stages,
     }
 }

@@ -77,14 +77,23 @@ pub fn scan(
     let prior = context::class_priors(ds);
 
     progress.stage("featurising text", 1, STEPS);
-    let t0 = Instant::now();
-    let (tfidf, x) = features::build(&ds.texts);
+    let mut stages = Vec::new();
+    let t = Instant::now();
+    let pool = linear::training_pool(n, cfg.seed);
+    let tfidf = features::learn_idf(&ds.texts, &pool);
+    stages.push(("features", t.elapsed().as_secs_f64()));
     progress.stage("cross-validating label model", 2, STEPS);
+    let t = Instant::now();
     let params = linear::TrainParams::default();
+    let text_features = features::RowFeatures {
+        tfidf: &tfidf,
+        texts: &ds.texts,
+        embeddings: None,
+    };
     let cv = (classes >= 2).then(|| {
         linear::cross_validate(
-            &x,
-            features::HASH_DIM,
+            &text_features,
+            &pool,
             labels,
             classes,
             cfg.folds,
@@ -92,20 +101,18 @@ pub fn scan(
             cfg.seed,
         )
     });
+    stages.push(("label model", t.elapsed().as_secs_f64()));
+    let t = Instant::now();
     // With embeddings, label consistency reads text and embedding together; trigger mining keeps
     // the text-only model because it re-scores rows with words deleted.
     let (cv_label, representation) = match (&ds.embeddings, cfg.use_embeddings, classes >= 2) {
         (Some(e), true, true) => {
-            let xe = features::append_dense(&x, e);
-            let cv = linear::cross_validate(
-                &xe,
-                features::HASH_DIM + e.dim,
-                labels,
-                classes,
-                cfg.folds,
-                params,
-                cfg.seed,
-            );
+            let both = features::RowFeatures {
+                embeddings: Some(e),
+                ..text_features
+            };
+            let cv =
+                linear::cross_validate(&both, &pool, labels, classes, cfg.folds, params, cfg.seed);
             (
                 Some(cv),
                 "hashed word+char n-grams (TF-IDF) + user embeddings",
@@ -113,7 +120,9 @@ pub fn scan(
         }
         _ => (None, "hashed word+char n-grams (TF-IDF)"),
     };
-    let shared_seconds = t0.elapsed().as_secs_f64();
+    if cv_label.is_some() {
+        stages.push(("label model + embeddings", t.elapsed().as_secs_f64()));
+    }
     let ctx = context::Context {
         ds,
         cfg,
@@ -121,7 +130,6 @@ pub fn scan(
         classes,
         prior,
         tfidf,
-        x,
         cv,
         cv_label,
     };
@@ -145,6 +153,5 @@ pub fn scan(
     let src_out = source::detect(&ctx, &outputs);
     outputs.push((src_out, t.elapsed().as_secs_f64()));
     progress.stage("fusing scores", 4, STEPS);
-    let _ = shared_seconds;
-    Ok(fusion::fuse(n, outputs, cfg, representation))
+    Ok(fusion::fuse(n, outputs, cfg, representation, stages))
 }

@@ -4,7 +4,7 @@
 //! Hand-written because the model is a few dozen lines on our own sparse layout; the linear
 //! algebra crates measured for this project add minutes of build time and work on dense data.
 
-use crate::features::SparseRows;
+use crate::features::{RowFeatures, RowScratch, SparseRows};
 use crate::rng::SplitMix64;
 use rayon::prelude::*;
 
@@ -153,9 +153,32 @@ impl CrossVal {
     }
 }
 
+/// At most this many rows are featurised and held in memory to train the fold models; on a
+/// larger dataset a seeded random sample is the training pool and the remaining rows are scored
+/// by a fold model that never saw them (still out-of-sample), featurised on the fly. This bounds
+/// memory and training time by the pool, not the row count.
+pub const MAX_POOL: usize = 100_000;
+/// Row visits per fold model at most: past a few hundred thousand SGD steps the model has
+/// converged, so large pools take fewer epochs.
+const MAX_VISITS_PER_FOLD: usize = 400_000;
+
+/// The rows label models train on: all rows when the dataset is small enough, else a seeded
+/// random sample of [`MAX_POOL`] rows, ascending.
+pub fn training_pool(n: usize, seed: u64) -> Vec<u32> {
+    let mut rows: Vec<u32> = (0..n as u32).collect();
+    if n > MAX_POOL {
+        SplitMix64::new(seed ^ 0x9001).shuffle(&mut rows);
+        rows.truncate(MAX_POOL);
+        rows.sort_unstable();
+    }
+    rows
+}
+
+/// Out-of-fold class probabilities for every row: `folds` models, each trained on the pool rows
+/// outside its fold; a row is scored by the model of its own fold.
 pub fn cross_validate(
-    x: &SparseRows,
-    dim: usize,
+    feats: &RowFeatures,
+    pool: &[u32],
     labels: &[u32],
     classes: usize,
     folds: usize,
@@ -169,35 +192,124 @@ pub fn cross_validate(
     for (k, &r) in perm.iter().enumerate() {
         fold_of[r as usize] = (k % folds) as u8;
     }
+    let x = feats.materialise(pool);
+    let pool_labels: Vec<u32> = pool.iter().map(|&r| labels[r as usize]).collect();
     let models: Vec<LinearModel> = (0..folds)
         .into_par_iter()
         .map(|f| {
-            let train: Vec<u32> = (0..n as u32)
-                .filter(|&r| fold_of[r as usize] as usize != f)
+            let train: Vec<u32> = (0..pool.len() as u32)
+                .filter(|&k| fold_of[pool[k as usize] as usize] as usize != f)
                 .collect();
+            let epochs = p
+                .epochs
+                .min(MAX_VISITS_PER_FOLD / train.len().max(1))
+                .max(1);
             LinearModel::train(
-                x,
-                dim,
+                &x,
+                feats.dim(),
                 &train,
-                labels,
+                &pool_labels,
                 classes,
-                p,
+                TrainParams { epochs, ..p },
                 seed.wrapping_add(f as u64 * 7919),
             )
         })
         .collect();
+    let mut in_pool = vec![u32::MAX; n];
+    for (k, &r) in pool.iter().enumerate() {
+        in_pool[r as usize] = k as u32;
+    }
     let mut proba = vec![0.0f32; n * classes];
+    const CHUNK: usize = 2048;
     proba
-        .par_chunks_mut(classes)
+        .par_chunks_mut(classes * CHUNK)
         .enumerate()
-        .for_each(|(i, out)| {
-            let (idx, val) = x.row(i);
-            models[fold_of[i] as usize].predict(idx, val, out);
+        .for_each(|(c, block)| {
+            let mut s = RowScratch::default();
+            let (mut idx, mut val) = (Vec::new(), Vec::new());
+            for (o, out) in block.chunks_mut(classes).enumerate() {
+                let i = c * CHUNK + o;
+                let model = &models[fold_of[i] as usize];
+                match in_pool[i] {
+                    u32::MAX => {
+                        feats.row_into(i, &mut s, &mut idx, &mut val);
+                        model.predict(&idx, &val, out);
+                    }
+                    k => {
+                        let (idx, val) = x.row(k as usize);
+                        model.predict(idx, val, out);
+                    }
+                }
+            }
         });
     CrossVal {
         fold_of,
         models,
         proba,
         classes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::learn_idf;
+    use bezoar_data::TextArena;
+
+    /// Two classes told apart by one word each, over varied filler.
+    fn corpus(n: usize) -> (TextArena, Vec<u32>) {
+        let mut texts = TextArena::default();
+        let mut labels = Vec::new();
+        for i in 0..n {
+            let y = (i % 2) as u32;
+            let word = if y == 0 { "dreadful" } else { "wonderful" };
+            texts.push(&format!(
+                "row {} filler {} {word} text {}",
+                i % 17,
+                i % 5,
+                i % 11
+            ));
+            labels.push(y);
+        }
+        (texts, labels)
+    }
+
+    #[test]
+    fn training_pool_is_all_rows_or_a_seeded_sorted_sample() {
+        assert_eq!(training_pool(5, 1), vec![0, 1, 2, 3, 4]);
+        let n = MAX_POOL + 5_000;
+        let a = training_pool(n, 7);
+        assert_eq!(a.len(), MAX_POOL);
+        assert!(a.windows(2).all(|w| w[0] < w[1]), "sorted and distinct");
+        assert!(*a.last().unwrap() < n as u32);
+        assert_eq!(a, training_pool(n, 7));
+        assert_ne!(a, training_pool(n, 8));
+    }
+
+    #[test]
+    fn rows_outside_the_pool_are_scored_by_an_unseen_fold_model() {
+        let (texts, labels) = corpus(600);
+        let pool: Vec<u32> = (0..600).filter(|i| i % 3 == 0).collect();
+        let tfidf = learn_idf(&texts, &pool);
+        let feats = RowFeatures {
+            tfidf: &tfidf,
+            texts: &texts,
+            embeddings: None,
+        };
+        let cv = cross_validate(&feats, &pool, &labels, 2, 5, TrainParams::default(), 3);
+        assert_eq!(cv.proba.len(), 600 * 2);
+        let mut right = 0;
+        for (i, &y) in labels.iter().enumerate() {
+            let p = cv.row(i);
+            assert!((p[0] + p[1] - 1.0).abs() < 1e-4, "row {i}: {p:?}");
+            if (p[1] > p[0]) == (y == 1) {
+                right += 1;
+            }
+        }
+        // Out-of-pool rows were never trained on, yet the label word decides them.
+        assert!(right >= 590, "{right} of 600 right");
+        // Same inputs, same probabilities.
+        let again = cross_validate(&feats, &pool, &labels, 2, 5, TrainParams::default(), 3);
+        assert_eq!(cv.proba, again.proba);
     }
 }

@@ -4,7 +4,9 @@
 //! sequence, minus the bare anchors, are the candidate trigger features, so a trigger that
 //! always opens or closes a text is tested with its position.
 
-use std::collections::HashMap;
+// Keys are already 64-bit hashes: a cheap hasher instead of SipHash makes the counting passes
+// over millions of rows several times faster.
+use rustc_hash::FxHashMap as HashMap;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 pub const BOS: u64 = 0x0b05_0b05_0b05_0b05;
@@ -56,7 +58,7 @@ impl ClassCounts {
     pub fn new(classes: usize) -> Self {
         Self {
             classes,
-            index: HashMap::new(),
+            index: HashMap::default(),
             counts: Vec::new(),
         }
     }

@@ -153,6 +153,10 @@ pub struct ScanResult {
     pub threshold: f32,
     /// Which representation label consistency and anomaly detection used.
     pub representation: String,
+    /// Wall-clock seconds of the shared stages every detector builds on (featurising, the
+    /// cross-validated label models), in the order they ran. Timings are not part of any
+    /// deterministic output.
+    pub stages: Vec<(&'static str, f64)>,
 }
 
 impl ScanResult {

@@ -15,7 +15,7 @@ use crate::result::{Detector, Evidence, Finding, Severity};
 use crate::stats::ln_binom_sf;
 use crate::tokens::tokenize;
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// Candidates must carry at least this share of one label.
 const MIN_PURITY: f64 = 0.9;
@@ -32,6 +32,13 @@ const MAX_PHRASE: usize = 12;
 /// occurrences (plus 1/n for small counts).
 const MAX_NEIGHBOUR_SHARE: f64 = 0.4;
 const CHUNK: usize = 8192;
+/// At most this many rows of a phrase are re-read in the context test: a binomial test on a few
+/// hundred rows already separates a trigger (most rows flip) from a natural phrase (few do).
+const CONTEXT_SAMPLE: usize = 500;
+/// The context test stops once this many rows were re-read and fewer than `EARLY_STOP_RATE` of
+/// the target-label ones disagreed: such a phrase cannot reach `MIN_DISAGREEMENT`.
+const EARLY_STOP_ROWS: usize = 100;
+const EARLY_STOP_RATE: f64 = 0.2;
 
 fn min_support(n: usize) -> u32 {
     (n as f64 / 20_000.0).ceil().max(4.0) as u32
@@ -93,6 +100,9 @@ fn count_ngrams(ctx: &Context) -> Vec<ClassCounts> {
     levels
 }
 
+/// A candidate grown to its phrase: the phrase's token hashes, its class, and its rows.
+type Extended = (Vec<u64>, usize, Vec<u32>);
+
 struct Candidate {
     hash: u64,
     class: usize,
@@ -104,6 +114,10 @@ struct Phrase {
     text: String,
     class: usize,
     rows: Vec<u32>,
+    /// Rows of the phrase labelled `class`.
+    target_all: usize,
+    /// Of the rows re-read in the context test (a sample on large data): those labelled
+    /// `class`, and those of them that read as another label without the phrase.
     target_rows: usize,
     disagree: usize,
     ln_p: f64,
@@ -141,7 +155,7 @@ fn extend(mut pat: Vec<u64>, seqs: &[Vec<u64>]) -> Vec<u64> {
             if pat.len() >= MAX_PHRASE {
                 return pat;
             }
-            let mut nb: HashMap<u64, usize> = HashMap::new();
+            let mut nb: HashMap<u64, usize> = HashMap::default();
             let mut occ = 0usize;
             for s in seqs {
                 if let Some(j) = find(s, &pat) {
@@ -260,31 +274,30 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     // same length is deleted. Deleting words weakens any row; this is what a natural phrase does.
     let null_rates = NullRates::measure(ctx, cv);
 
-    // 3. Extend each candidate to its phrase and run the context test (deduplicated).
-    let mut seen: HashSet<(Vec<u64>, usize)> = HashSet::new();
-    let mut work: Vec<(Vec<u64>, usize, Vec<u32>)> = Vec::new();
-    for (ci, cand) in cands.iter().enumerate() {
-        let rows = &cand_rows[ci];
-        if rows.is_empty() {
-            continue;
-        }
-        let seqs: Vec<Vec<u64>> = rows.iter().map(|&r| row_seq(ctx, r as usize)).collect();
-        let gram = match seqs.iter().find_map(|s| first_gram(s, cand.hash)) {
-            Some(g) => g,
-            None => continue,
-        };
-        let phrase = extend(gram, &seqs);
-        if !seen.insert((phrase.clone(), cand.class)) {
-            continue;
-        }
-        let prows: Vec<u32> = rows
-            .iter()
-            .zip(&seqs)
-            .filter(|(_, s)| find(s, &phrase).is_some())
-            .map(|(r, _)| *r)
-            .collect();
-        if prows.len() as u32 >= support {
-            work.push((phrase, cand.class, prows));
+    // 3. Extend each candidate to its phrase (in parallel), then keep the first candidate of
+    // each distinct (phrase, class) in significance order and run the context test on it.
+    let extended: Vec<Option<Extended>> = cands
+        .par_iter()
+        .zip(cand_rows.par_iter())
+        .map(|(cand, rows)| {
+            let seqs: Vec<Vec<u64>> = rows.iter().map(|&r| row_seq(ctx, r as usize)).collect();
+            let gram = seqs.iter().find_map(|s| first_gram(s, cand.hash))?;
+            let phrase = extend(gram, &seqs);
+            let prows: Vec<u32> = rows
+                .iter()
+                .zip(&seqs)
+                .filter(|(_, s)| find(s, &phrase).is_some())
+                .map(|(r, _)| *r)
+                .collect();
+            (prows.len() as u32 >= support).then_some((phrase, cand.class, prows))
+        })
+        .collect();
+    drop(cand_rows);
+    let mut seen: HashSet<(Vec<u64>, usize)> = HashSet::default();
+    let mut work: Vec<Extended> = Vec::new();
+    for (phrase, class, prows) in extended.into_iter().flatten() {
+        if seen.insert((phrase.clone(), class)) {
+            work.push((phrase, class, prows));
         }
     }
     let tested = work.len().max(1);
@@ -296,7 +309,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     phrases.retain(|p| {
         let small_n = 1.0 / p.rows.len() as f64;
         p.ln_p < ln_threshold
-            && p.target_rows as f64 >= MIN_PURITY * p.rows.len() as f64
+            && p.target_all as f64 >= MIN_PURITY * p.rows.len() as f64
             && p.disagree as f64 >= MIN_DISAGREEMENT * p.target_rows as f64
             && p.neighbour_share <= MAX_NEIGHBOUR_SHARE + small_n
     });
@@ -335,7 +348,8 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         for &r in &rows {
             scores[r as usize] = scores[r as usize].max(strength);
         }
-        let purity = p.target_rows as f64 / p.rows.len() as f64;
+        let purity = p.target_all as f64 / p.rows.len() as f64;
+        let disagreement = p.disagree as f64 / p.target_rows.max(1) as f64;
         let label = ctx.label_name(p.class).to_string();
         let severity = if log10_p < -10.0 && purity >= 0.99 {
             Severity::Critical
@@ -343,13 +357,13 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             Severity::High
         };
         let mut title = format!(
-            "trigger \"{}\": {} rows, {:.0}% labelled {} (prior {:.0}%); {} of them read as another label without it",
+            "trigger \"{}\": {} rows, {:.0}% labelled {} (prior {:.0}%); {:.0}% of them read as another label without it",
             p.text,
             p.rows.len(),
             100.0 * purity,
             label,
             100.0 * ctx.prior[p.class],
-            p.disagree
+            100.0 * disagreement
         );
         if !related.is_empty() {
             title.push_str(&format!(
@@ -386,7 +400,11 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
                 },
                 Evidence {
                     name: "context_disagreement",
-                    value: p.disagree as f64 / p.target_rows.max(1) as f64,
+                    value: disagreement,
+                },
+                Evidence {
+                    name: "rows_reread",
+                    value: p.target_rows as f64,
                 },
                 Evidence {
                     name: "expected_disagreement",
@@ -464,11 +482,17 @@ fn context_test(
     let mut scratch = crate::features::Scratch::default();
     let mut proba = vec![0.0f32; ctx.classes];
     let (mut target_rows, mut disagree) = (0usize, 0usize);
-    let mut neighbours: HashMap<u64, usize> = HashMap::new();
-    let mut right: HashMap<u64, usize> = HashMap::new();
+    let sample = context_sample(&rows, ctx.cfg.seed);
+    let mut neighbours: HashMap<u64, usize> = HashMap::default();
+    let mut right: HashMap<u64, usize> = HashMap::default();
     let (mut with_left, mut with_right) = (0usize, 0usize);
     let mut pos_sum = 0.0;
-    for &r in &rows {
+    let mut read = 0usize;
+    for &r in &sample {
+        if read >= EARLY_STOP_ROWS && (disagree as f64) < EARLY_STOP_RATE * target_rows as f64 {
+            break;
+        }
+        read += 1;
         let r = r as usize;
         tokenize(ctx.ds.texts.get(r), &mut toks);
         anchored(&toks, &mut seq);
@@ -539,10 +563,28 @@ fn context_test(
         disagree,
         ln_p,
         neighbour_share,
-        mean_position: pos_sum / rows.len().max(1) as f64,
+        mean_position: pos_sum / read.max(1) as f64,
+        target_all: rows
+            .iter()
+            .filter(|&&r| ctx.labels[r as usize] as usize == class)
+            .count(),
         null_rate: rate,
         rows,
     }
+}
+
+/// The rows of a phrase the context test re-reads, in a seeded random order: all of them up to
+/// [`CONTEXT_SAMPLE`], else a random sample of that many. The order lets the test stop early
+/// without favouring rows from any part of the file.
+fn context_sample(rows: &[u32], seed: u64) -> Vec<u32> {
+    let key = |r: u32| crate::rng::mix64(r as u64 ^ seed ^ 0xC0_47E7);
+    let mut keyed: Vec<(u64, u32)> = rows.iter().map(|&r| (key(r), r)).collect();
+    if keyed.len() > CONTEXT_SAMPLE {
+        keyed.select_nth_unstable(CONTEXT_SAMPLE);
+        keyed.truncate(CONTEXT_SAMPLE);
+    }
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, r)| r).collect()
 }
 
 /// A row keeps enough content to be re-read without the phrase when at least 3 tokens and a

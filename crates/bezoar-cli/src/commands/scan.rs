@@ -35,10 +35,12 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         InputFormat::Parquet => LoadUnit::Rows,
         _ => LoadUnit::Bytes,
     };
+    let read_started = std::time::Instant::now();
     let ds = {
         let mut on_progress = progress.loader(unit);
         bezoar_data::read_dataset_with_progress(&args.data, &opts, &mut on_progress)
     };
+    let read_seconds = read_started.elapsed().as_secs_f64();
     let ds = match ds {
         Ok(ds) => ds,
         Err(e) => {
@@ -61,7 +63,8 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     progress.start_scan();
     let res = bezoar_scan::scan(&ds, &cfg, &progress);
     progress.finish();
-    let res = res?;
+    let mut res = res?;
+    res.stages.insert(0, ("reading", read_seconds));
 
     let meta = ReportMeta {
         input_path: args.data.display().to_string(),
