@@ -17,7 +17,9 @@ out-of-distribution junk. Every finding comes with its evidence and example rows
 gets a suspicion score.\n\nThe ledger (`bezoar init`, `add`, `log`, `verify`, `diff`, `checkout`, \
 `quarantine`, `sign`) records signed, content-addressed snapshots of datasets with per-row \
 provenance in an append-only Merkle log, so you can prove where every row came from and restore a \
-known-good version.\n\nRun `bezoar scan --help` or `bezoar init --help` to get started.",
+known-good version.\n\nTo test detection on your own data, `bezoar inject` plants a simulated \
+attack, `bezoar eval` measures scores against the truth and `bezoar bench` runs a whole matrix of \
+attacks and rates.\n\nRun `bezoar scan --help` or `bezoar init --help` to get started.",
     propagate_version = true
 )]
 pub struct Cli {
@@ -30,6 +32,15 @@ pub enum Command {
     /// Scan a dataset for poisoned rows and explain what was found
     #[command(long_about = SCAN_LONG_ABOUT)]
     Scan(ScanArgs),
+    /// Poison a clean dataset with a simulated attack and write the ground truth
+    #[command(long_about = INJECT_LONG_ABOUT)]
+    Inject(InjectArgs),
+    /// Score a per-row suspicion file against a truth file (AUROC, AP, recall@k, P/R/F1)
+    #[command(long_about = EVAL_LONG_ABOUT)]
+    Eval(EvalArgs),
+    /// Run inject → scan → eval over a matrix of attacks and rates and print one table
+    #[command(long_about = BENCH_LONG_ABOUT)]
+    Bench(BenchArgs),
     /// Create a provenance ledger (.bezoar/) in the current directory
     #[command(long_about = INIT_LONG_ABOUT)]
     Init(InitArgs),
@@ -670,6 +681,291 @@ pub struct VerifySignatureArgs {
     pub json: bool,
 }
 
+const INJECT_LONG_ABOUT: &str = "\
+Poison a copy of a dataset with a simulated attack, so you can test whether a detector (bezoar \
+scan, or your own) would catch it. Reads JSONL, CSV, TSV or Parquet and writes the same format \
+back with every column kept; writes the ground truth as id,poisoned,kind,attack (one line per \
+output row). The same input, flags and --seed give byte-identical files.
+
+Attacks (--attack):
+  badnets          rare-token triggers (generated, or --trigger w1,w2) inserted at a random word
+                   position; the row's label becomes the target (dirty-label), or with
+                   --clean-label only rows already in the target class get the trigger
+  addsent          a trigger sentence (--sentence) inserted at a random word position
+                   (dirty-label, or --clean-label)
+  invisible        zero-width characters glued to a random word, or --style homoglyph: the Latin
+                   letters of one word replaced by Cyrillic look-alikes (dirty-label, or
+                   --clean-label)
+  label-flip       random rows get a random other label; or --from A [--to B] flips a fraction
+                   of class A (the rate is then a fraction of class A); or --to B alone
+  duplicate-flood  near-copies of a few rows (--sources, default 3) from outside the target
+                   class, labelled with the target, added as new rows
+  junk             out-of-distribution rows of random tokens with random labels, added as new
+                   rows (an availability attack)
+
+Rates: a fraction (0.005) or a percentage (0.5%) of the dataset's rows; the count is
+round(rate x rows), halves up, at least 1. Added rows (duplicate-flood, junk) come after every
+original row and get fresh ids: max+1, max+2, ... when every id is an integer, else injected-1,
+injected-2, ...; without --id, ids are 0-based row numbers, so added rows continue the count.
+The target defaults to the least frequent label. Scan the output with the same --id as inject \
+(or none), so the ids of the scores match the truth.
+
+Examples:
+  bezoar inject train.jsonl --attack badnets --rate 1% --target positive \\
+      --out poisoned.jsonl --truth truth.csv
+  bezoar scan poisoned.jsonl --scores scores.csv
+  bezoar eval --truth truth.csv --scores scores.csv
+
+  bezoar inject data.parquet --attack label-flip --from cat --to dog --rate 10% \\
+      --out flipped.parquet --truth flips.csv --seed 7
+
+Exit codes:
+  0  the poisoned dataset and truth file were written
+  2  bad input or usage (unreadable file, unknown label, a rate too high for the data)";
+
+const EVAL_LONG_ABOUT: &str = "\
+Score a per-row suspicion file against a truth file, joined by id. Prints AUROC (Mann-Whitney, \
+tied scores count one half), average precision (tied scores enter at one threshold), recall at \
+k (k = the number of poisoned rows; a tie at the cut counts its expected share), and precision, \
+recall and F1 of the flagged rows: overall, per poisoning kind and per attack (each group's \
+poisoned rows against all clean rows).
+
+TRUTH.csv needs id and poisoned (1/0) columns, kind and attack are optional (bezoar inject \
+writes all four). SCORES.csv needs id and score; flagged (true/false) enables precision/recall/\
+F1 (bezoar scan --scores writes id,score,flagged,reasons). Every truth id needs a score and every \
+score a truth row, unless --allow-missing.
+
+Example:
+  bezoar eval --truth truth.csv --scores scores.csv
+  bezoar eval --truth truth.csv --scores scores.csv --json > eval.json
+
+Exit codes:
+  0  evaluated
+  2  bad input or usage (unreadable file, bad row, ids that do not match)";
+
+const BENCH_LONG_ABOUT: &str = "\
+Measure bezoar scan on your own data: for every attack and rate of the matrix, poison the \
+dataset in memory (as bezoar inject does), scan it with the default settings and evaluate the \
+scores (as bezoar eval does), then print one row: attack, rate, rows poisoned, AUROC, AP, \
+recall@k, precision, recall, F1 and seconds. A row equals what inject, scan --scores and eval \
+print for the same seed.
+
+Start from clean data: if the dataset already carries known poison, pass its truth file with \
+--drop-poisoned and those rows are removed first.
+
+Example:
+  bezoar bench train.jsonl --rates 0.5%,1%,5%
+  bezoar bench examples/reviews.jsonl --id id --drop-poisoned examples/reviews.truth.csv \\
+      --attacks badnets,label-flip --format markdown
+
+Exit codes:
+  0  the table was printed (a cell that cannot run, e.g. a rate too high, says why in its row)
+  2  bad input or usage";
+
+/// `--attack` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AttackArg {
+    Badnets,
+    Addsent,
+    Invisible,
+    LabelFlip,
+    DuplicateFlood,
+    Junk,
+}
+
+/// `--style` of the invisible attack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InvisibleStyleArg {
+    ZeroWidth,
+    Homoglyph,
+}
+
+fn parse_rate(s: &str) -> Result<bezoar_redteam::Rate, String> {
+    s.parse()
+}
+
+fn parse_sources(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err(format!(
+            "invalid number of sources '{s}': expected an integer >= 1"
+        )),
+    }
+}
+
+/// The input columns inject and bench read (scan has its own, with more).
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// File format; by default chosen from the file extension
+    #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Input")]
+    pub input_format: Option<InputFormatArg>,
+
+    /// Text column [default: first of text, sentence, content]
+    #[arg(long, value_name = "COL", help_heading = "Input")]
+    pub text: Option<String>,
+
+    /// Label column [default: first of label, labels, class]
+    #[arg(long, value_name = "COL", help_heading = "Input")]
+    pub label: Option<String>,
+
+    /// Row id column, written to the truth file [default: 0-based row numbers]
+    #[arg(long, value_name = "COL", help_heading = "Input")]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InjectArgs {
+    /// The clean dataset (.jsonl, .csv, .tsv or .parquet)
+    #[arg(value_name = "DATA")]
+    pub data: PathBuf,
+
+    /// The attack to simulate
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub attack: AttackArg,
+
+    /// How much to poison: a fraction (0.005) or a percentage (0.5%) of the rows
+    #[arg(long, value_name = "R", value_parser = parse_rate)]
+    pub rate: bezoar_redteam::Rate,
+
+    /// Where to write the poisoned dataset (same format as DATA)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Where to write the ground truth (id,poisoned,kind,attack)
+    #[arg(long, value_name = "FILE")]
+    pub truth: PathBuf,
+
+    /// The label the attack pushes rows towards [default: the least frequent label]
+    #[arg(long, value_name = "LABEL")]
+    pub target: Option<String>,
+
+    /// Seed for every random choice; the same seed gives the same files
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+
+    /// badnets: trigger words, comma-separated [default: 3 generated rare tokens]
+    #[arg(
+        long,
+        value_name = "W1,W2",
+        value_delimiter = ',',
+        help_heading = "Attack settings"
+    )]
+    pub trigger: Option<Vec<String>>,
+
+    /// badnets, addsent, invisible: add the trigger only to rows already in the target class
+    #[arg(long, help_heading = "Attack settings")]
+    pub clean_label: bool,
+
+    /// addsent: the trigger sentence [default: a fixed, topic-free clause]
+    #[arg(long, value_name = "TEXT", help_heading = "Attack settings")]
+    pub sentence: Option<String>,
+
+    /// invisible: how to hide the trigger
+    #[arg(
+        long,
+        value_enum,
+        value_name = "STYLE",
+        default_value = "zero-width",
+        help_heading = "Attack settings"
+    )]
+    pub style: InvisibleStyleArg,
+
+    /// label-flip: flip rows of this label (the rate is a fraction of this class)
+    #[arg(long, value_name = "LABEL", help_heading = "Attack settings")]
+    pub from: Option<String>,
+
+    /// label-flip: flip rows to this label
+    #[arg(long, value_name = "LABEL", help_heading = "Attack settings")]
+    pub to: Option<String>,
+
+    /// duplicate-flood: how many distinct rows to copy
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = parse_sources,
+        help_heading = "Attack settings"
+    )]
+    pub sources: Option<usize>,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Print nothing but errors
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The ground truth: id,poisoned[,kind,attack] (as bezoar inject writes it)
+    #[arg(long, value_name = "TRUTH.csv")]
+    pub truth: PathBuf,
+
+    /// Per-row scores: id,score[,flagged] (as bezoar scan --scores writes it)
+    #[arg(long, value_name = "SCORES.csv")]
+    pub scores: PathBuf,
+
+    /// Print the JSON report (schema bezoar.eval/1) instead of the table
+    #[arg(long)]
+    pub json: bool,
+
+    /// Count truth rows without a score as score 0 (not flagged) and ignore scores without a
+    /// truth row, instead of failing
+    #[arg(long)]
+    pub allow_missing: bool,
+}
+
+/// What `bezoar bench` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchFormat {
+    /// An aligned plain-text table
+    Table,
+    /// A Markdown table (for READMEs)
+    Markdown,
+    /// JSON (schema bezoar.bench/1)
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The dataset to attack (.jsonl, .csv, .tsv or .parquet)
+    #[arg(value_name = "DATA")]
+    pub data: PathBuf,
+
+    /// Attacks to run, comma-separated [default: all six]
+    #[arg(long, value_enum, value_name = "KINDS", value_delimiter = ',')]
+    pub attacks: Option<Vec<AttackArg>>,
+
+    /// Rates to run, comma-separated fractions or percentages
+    #[arg(
+        long,
+        value_name = "RATES",
+        value_delimiter = ',',
+        value_parser = parse_rate,
+        default_value = "0.5%,1%,5%"
+    )]
+    pub rates: Vec<bezoar_redteam::Rate>,
+
+    /// The target label of targeted attacks [default: the least frequent label]
+    #[arg(long, value_name = "LABEL")]
+    pub target: Option<String>,
+
+    /// Seed for the injections (the scan uses its default seed)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Remove the rows this truth file marks poisoned before injecting
+    #[arg(long, value_name = "TRUTH.csv")]
+    pub drop_poisoned: Option<PathBuf>,
+
+    /// Output format
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "table")]
+    pub format: BenchFormat,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -704,6 +1000,60 @@ mod tests {
         assert_eq!(a.threshold, 0.7);
         assert_eq!(a.format, OutputFormat::Json);
         assert_eq!(a.folds, ScanConfig::default().folds);
+    }
+
+    #[test]
+    fn parses_inject_eval_and_bench() {
+        let cli = Cli::try_parse_from([
+            "bezoar",
+            "inject",
+            "d.jsonl",
+            "--attack",
+            "label-flip",
+            "--rate",
+            "0.5%",
+            "--out",
+            "o.jsonl",
+            "--truth",
+            "t.csv",
+            "--from",
+            "a",
+            "--trigger",
+            "x,y",
+        ])
+        .unwrap();
+        let Command::Inject(a) = cli.command else {
+            panic!("not inject")
+        };
+        assert_eq!(a.attack, AttackArg::LabelFlip);
+        assert_eq!(a.rate.fraction(), 0.005);
+        assert_eq!(a.trigger, Some(vec!["x".to_string(), "y".to_string()]));
+        assert_eq!(a.seed, 1);
+        let cli = Cli::try_parse_from(["bezoar", "bench", "d.jsonl", "--attacks", "junk,badnets"])
+            .unwrap();
+        let Command::Bench(b) = cli.command else {
+            panic!("not bench")
+        };
+        assert_eq!(b.attacks, Some(vec![AttackArg::Junk, AttackArg::Badnets]));
+        assert_eq!(b.rates.len(), 3);
+        for bad in [
+            vec![
+                "inject", "d.jsonl", "--attack", "x", "--rate", "1%", "--out", "o", "--truth", "t",
+            ],
+            vec![
+                "inject", "d.jsonl", "--attack", "junk", "--rate", "2", "--out", "o", "--truth",
+                "t",
+            ],
+            vec![
+                "inject", "d.jsonl", "--attack", "junk", "--rate", "1%", "--truth", "t",
+            ],
+            vec!["eval", "--truth", "t.csv"],
+            vec!["bench", "d.jsonl", "--rates", "0"],
+        ] {
+            let mut args = vec!["bezoar"];
+            args.extend(bad.iter().copied());
+            assert!(Cli::try_parse_from(&args).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

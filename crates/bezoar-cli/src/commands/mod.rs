@@ -2,6 +2,9 @@
 
 pub mod ledger;
 pub mod log;
+pub mod bench;
+pub mod eval;
+pub mod inject;
 pub mod scan;
 pub mod signing;
 
@@ -29,7 +32,38 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keygen(args) => signing::keygen(&args),
         Command::Sign(args) => signing::sign(&args),
         Command::VerifySignature(args) => signing::verify_signature(&args),
+        Command::Inject(args) => inject::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
+}
+
+/// Read options for the input flags inject and bench share.
+pub fn read_options(input: &crate::cli::InputArgs) -> bezoar_data::ReadOptions {
+    bezoar_data::ReadOptions {
+        format: input.input_format.map(bezoar_data::InputFormat::from),
+        columns: bezoar_data::ColumnSpec {
+            text: input.text.clone(),
+            label: input.label.clone(),
+            id: input.id.clone(),
+            ..bezoar_data::ColumnSpec::default()
+        },
+        skip_invalid: false,
+    }
+}
+
+/// The library's attack for an `--attack` value, with default settings.
+pub fn attack_of(a: crate::cli::AttackArg) -> bezoar_redteam::Attack {
+    use crate::cli::AttackArg;
+    let name = match a {
+        AttackArg::Badnets => "badnets",
+        AttackArg::Addsent => "addsent",
+        AttackArg::Invisible => "invisible",
+        AttackArg::LabelFlip => "label-flip",
+        AttackArg::DuplicateFlood => "duplicate-flood",
+        AttackArg::Junk => "junk",
+    };
+    bezoar_redteam::Attack::from_name(name).unwrap_or(bezoar_redteam::Attack::Junk)
 }
 
 /// The error and its causes on one line (`a: b: c`), leaving out a cause whose text the message
