@@ -1,10 +1,10 @@
 //! One module per subcommand; each returns the process exit code or an error (exit 2).
 
-pub mod ledger;
-pub mod log;
 pub mod bench;
 pub mod eval;
 pub mod inject;
+pub mod ledger;
+pub mod log;
 pub mod scan;
 pub mod signing;
 
