@@ -131,13 +131,7 @@ macro_rules! floor {
 }
 
 floor!(badnets_text, "sst2-badnets-1pct", false, f1 >= 0.9);
-floor!(
-    badnets_embeddings,
-    "sst2-badnets-1pct",
-    true,
-    f1 >= 0.9,
-    "floor not met yet (issue #2 open); run with --ignored to measure"
-);
+floor!(badnets_embeddings, "sst2-badnets-1pct", true, f1 >= 0.9);
 floor!(addsent_text, "sst2-addsent-20pct", false, f1 >= 0.9);
 floor!(addsent_embeddings, "sst2-addsent-20pct", true, f1 >= 0.9);
 floor!(
