@@ -1212,6 +1212,11 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         }
         findings.extend(f);
     }
+    let (junk, finding) = crate::vocab::detect(ctx);
+    for (a, b) in scores.iter_mut().zip(&junk) {
+        *a = a.max(*b);
+    }
+    findings.extend(finding);
     DetectorOutput {
         detector: Detector::Anomaly,
         scores,

@@ -45,8 +45,9 @@ const MAX_LEADERS: usize = 32;
 const MAX_GROUP_FINDINGS: usize = 50;
 /// A flood has at least this many rows...
 const FLOOD_MIN: usize = 5;
-/// ...and is this many times the typical group size, or this share of the dataset.
-const FLOOD_FACTOR: usize = 20;
+/// ...and is this many times the typical group size, or this share of the dataset. Ordinary
+/// near-duplicates come in twos and threes; ten copies of one text is someone repeating it.
+const FLOOD_FACTOR: usize = 5;
 const FLOOD_SHARE: f64 = 0.005;
 /// Stands for "normalises to nothing" (never grouped on its normalised form).
 const EMPTY: u64 = 0x0e3b_7e3b_7e3b_7e3b;
@@ -57,7 +58,8 @@ const SCORE_MINORITY: f32 = 0.8;
 const SCORE_TIED: f32 = 0.4;
 const SCORE_MAJORITY: f32 = 0.3;
 const SCORE_FLOOD: f32 = 0.6;
-/// The first row of a flood: it may be the original text.
+/// The first row of a flood, and rows whose label differs from the flood's: either may be the
+/// original text the flood copies (a flood that pushes a label copies a row of another label).
 const SCORE_FLOOD_FIRST: f32 = 0.3;
 /// Repeats in an ordinary, label-consistent duplicate group.
 const SCORE_REPEAT: f32 = 0.1;
@@ -555,9 +557,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         for (k, &r) in rows.iter().enumerate() {
             let minority = count_of(r) < top;
             let s = if gi.flood {
-                if minority {
-                    SCORE_MINORITY
-                } else if k == 0 {
+                if minority || k == 0 {
                     SCORE_FLOOD_FIRST
                 } else {
                     SCORE_FLOOD
@@ -984,7 +984,7 @@ mod tests {
         let out = run(&texts, &labels);
         assert_eq!(out.scores[1000], SCORE_FLOOD_FIRST);
         assert!(out.scores[1001..1029].iter().all(|&v| v == SCORE_FLOOD));
-        assert_eq!(out.scores[1029], SCORE_MINORITY);
+        assert_eq!(out.scores[1029], SCORE_FLOOD_FIRST);
         let f = &out.findings[0];
         assert!(f.title.starts_with("flood: 30 near-copies of one text, 97% labelled pos (conflicting labels: 29 × pos, 1 × neg)"), "{}", f.title);
         assert_eq!(f.severity, Severity::High);

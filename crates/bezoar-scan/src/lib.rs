@@ -21,6 +21,7 @@ mod stats;
 mod tokens;
 mod trigger;
 mod unusual;
+mod vocab;
 
 pub use config::{Budget, ScanConfig};
 pub use result::{Detector, DetectorSummary, Evidence, Finding, Reasons, ScanResult, Severity};

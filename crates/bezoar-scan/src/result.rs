@@ -14,7 +14,7 @@ pub enum Detector {
     LabelConsistency,
     /// Exact, normalised or near duplicates; conflicting labels; floods.
     Duplicates,
-    /// Outliers and tight sub-clusters in the representation.
+    /// Outliers and tight sub-clusters in the representation; rows of words no other row uses.
     Anomaly,
     /// Per-source concentration of flagged rows or label skew.
     Source,
