@@ -133,7 +133,7 @@ fn row_words<'a>(text: &'a str, toks: &mut Vec<&'a str>, lower: &mut String, wor
             continue;
         }
         lower_into(t, lower);
-        words.push(xxh3_64_with_seed(lower.as_bytes(), 0x766f_6361_62));
+        words.push(xxh3_64_with_seed(lower.as_bytes(), 0x0076_6f63_6162));
     }
 }
 
