@@ -83,6 +83,10 @@ const TIGHTNESS: f64 = 0.9;
 /// A sub-cluster that is not tighter must be this much more label-exclusive than the rest of
 /// its class (relative to what is left to 1, and in absolute terms).
 const MIN_EXCESS: f64 = 0.4;
+/// A sub-cluster's rows must have neighbours of their own label at least this far from the
+/// class prior towards 1: a backdoor's restyled rows neighbour almost only each other, while an
+/// ordinary topical group of a class is merely leaning towards its label.
+const MIN_EXCLUSIVE: f64 = 0.6;
 const MIN_EXCESS_ABS: f64 = 0.1;
 /// Robust cutoff for outliers: median + this × MAD.
 const MAD_CUTOFF: f64 = 6.0;
@@ -1032,7 +1036,7 @@ fn split(
         // Label-exclusive well beyond the class prior, and either tighter than the rest of the
         // class or clearly more exclusive than its ordinary rows (a restyled group need not be
         // tighter, but its neighbours are its own kind).
-        let exclusive_enough = exclusive >= prior + 0.5 * (1.0 - prior);
+        let exclusive_enough = exclusive >= prior + MIN_EXCLUSIVE * (1.0 - prior);
         let distinct = tight_ratio < TIGHTNESS
             || (excess >= MIN_EXCESS && exclusive - baseline >= MIN_EXCESS_ABS);
         if !(exclusive_enough && distinct) {
