@@ -25,3 +25,8 @@ trig = [f for f in rep["findings"] if f["detector"] == "trigger"]
 print(f"rows={rows} seconds={secs:.1f} rows_per_second={rows/secs:,.0f} peak_rss_mib={rss_kb/1024:.0f} exit={code}")
 print("top trigger finding:", trig[0]["title"] if trig else "NONE")
 PY
+truth="${data%.jsonl}.truth.csv"
+if [ -s "$truth" ]; then
+  target/release/bezoar eval --truth "$truth" --scores "$dir/scores.csv" | sed -n '3,4p'
+fi
+grep 'shared stages' -B8 "$dir/summary.txt" || true
