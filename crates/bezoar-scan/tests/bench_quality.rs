@@ -145,8 +145,7 @@ floor!(
     labelflip_embeddings,
     "sst2-labelflip-5pct",
     true,
-    f1 >= 0.45,
-    "floor not met yet (issue #2 open); run with --ignored to measure"
+    f1 >= 0.45
 );
 floor!(synbkd_text, "sst2-synbkd-20pct", false, auroc >= 0.8);
 floor!(synbkd_embeddings, "sst2-synbkd-20pct", true, auroc >= 0.8);
