@@ -81,7 +81,7 @@ const MIN_SUB_ROWS: usize = 5;
 /// The sub-cluster's mean distance to its centroid must be below this times the rest's.
 const TIGHTNESS: f64 = 0.9;
 /// A sub-cluster that is not tighter must be this much more label-exclusive than the rest of
-/// its class (relative to what is left to 1, and in absolute terms).
+/// its class (relative to what is left to 1); any sub-cluster, by the absolute margin.
 const MIN_EXCESS: f64 = 0.4;
 /// A sub-cluster's rows must have neighbours of their own label at least this far from the
 /// class prior towards 1: a backdoor's restyled rows neighbour almost only each other, while an
@@ -1037,8 +1037,10 @@ fn split(
         // class or clearly more exclusive than its ordinary rows (a restyled group need not be
         // tighter, but its neighbours are its own kind).
         let exclusive_enough = exclusive >= prior + MIN_EXCLUSIVE * (1.0 - prior);
-        let distinct = tight_ratio < TIGHTNESS
-            || (excess >= MIN_EXCESS && exclusive - baseline >= MIN_EXCESS_ABS);
+        // Either way it must be clearly more exclusive than the rest of its class: in a class
+        // whose rows already neighbour only their own label, a tight group is just a topic.
+        let distinct = (tight_ratio < TIGHTNESS || excess >= MIN_EXCESS)
+            && exclusive - baseline >= MIN_EXCESS_ABS;
         if !(exclusive_enough && distinct) {
             continue;
         }
