@@ -12,6 +12,8 @@ const CONFIDENT_DISAGREEMENT: f32 = 0.2;
 /// Chosen for precision: on clean data a linear text model is rarely this sure a label is wrong.
 const FLAG_ALONE: f32 = 0.05;
 
+/// The most doubt a row gets while the models read it as labelled.
+const AGREE_DOUBT: f32 = 0.05;
 /// Score of a row flagged as one of the estimated noisy rows.
 const SCORE_NOISY: f32 = 0.6;
 /// Rows the models are this sure about, one way or the other, estimate the noise rate.
@@ -67,7 +69,15 @@ impl NoiseEstimate {
 /// below the flag threshold unless every view is nearly certain the label is wrong (`p_most` is
 /// the largest P(label) of any view).
 fn suspicion(p_mean: f32, p_most: f32) -> f32 {
-    let doubt = 0.35 * (1.0 - p_mean).clamp(0.0, 1.0);
+    let p = p_mean.clamp(0.0, 1.0);
+    // Rows the models read as labelled keep a trace of doubt (so ranking still orders them), too
+    // small to tip another detector's weak evidence over the flag threshold; doubt proper starts
+    // where the models read the row as another label.
+    let doubt = if p >= 0.5 {
+        AGREE_DOUBT * 2.0 * (1.0 - p)
+    } else {
+        AGREE_DOUBT + (0.35 - AGREE_DOUBT) * (0.5 - p) / 0.5
+    };
     if p_most < FLAG_ALONE {
         doubt + 0.2
     } else {
@@ -232,5 +242,8 @@ mod tests {
         assert!(suspicion(0.02, 0.04) >= 0.5);
         assert!(suspicion(0.02, 0.3) < 0.5);
         assert!(suspicion(0.6, 0.6) < suspicion(0.3, 0.6));
+        // Agreeing rows carry at most a trace, which cannot lift a 0.45 score to 0.5.
+        assert!(suspicion(0.5, 0.5) <= AGREE_DOUBT);
+        assert!(1.0 - 0.55 * (1.0 - suspicion(0.51, 0.51)) < 0.5);
     }
 }

@@ -91,4 +91,13 @@ fn trigger_found_in_all_rows_beyond_the_training_pool() {
         .find(|d| d.detector == Detector::Trigger)
         .expect("trigger detector ran");
     assert_eq!(by_trigger.rows_flagged, planted.len());
+    // Other detectors may flag a few clean rows, but under 0.5% of them (a combination of weak
+    // signals once flagged 2% here).
+    let titles: Vec<&str> = res.findings.iter().map(|f| f.title.as_str()).collect();
+    assert!(
+        flagged.len() - planted.len() < ROWS / 200,
+        "{} flagged for {} planted: {titles:#?}",
+        flagged.len(),
+        planted.len()
+    );
 }
