@@ -10,9 +10,12 @@
 //! [`checkpoint`] (C2SP signed notes), [`snapshot`] (add, resolve, load, quarantine), [`diff`],
 //! [`verify`], [`signing`] (OpenSSF model-signing bundles).
 
+pub mod auth;
 pub mod checkpoint;
 pub mod diff;
 mod error;
+pub mod grants;
+pub mod identity;
 pub mod keys;
 pub mod merkle;
 pub mod objects;
