@@ -71,6 +71,24 @@ pub enum Command {
     /// Check a model-signing bundle against a dataset directory
     #[command(name = "verify-signature", long_about = VERIFY_SIGNATURE_LONG_ABOUT)]
     VerifySignature(VerifySignatureArgs),
+    /// Manage identities (people, service accounts, agents) and audit their privileges
+    #[command(long_about = crate::cli_gov::IDENTITY_LONG_ABOUT)]
+    Identity(crate::cli_gov::IdentityArgs),
+    /// Grant (or revoke) a role on a dataset to an identity
+    #[command(long_about = crate::cli_gov::GRANT_LONG_ABOUT)]
+    Grant(crate::cli_gov::GrantArgs),
+    /// Validate the retraining policy in bezoar.toml
+    #[command(long_about = crate::cli_gov::POLICY_LONG_ABOUT)]
+    Policy(crate::cli_gov::PolicyArgs),
+    /// Sign a snapshot's approval (adds your signature to its t-of-n DSSE envelope)
+    #[command(long_about = crate::cli_gov::APPROVE_LONG_ABOUT)]
+    Approve(crate::cli_gov::ApproveArgs),
+    /// Decide whether a snapshot may be used for training; write a verification summary
+    #[command(long_about = crate::cli_gov::GATE_LONG_ABOUT)]
+    Gate(crate::cli_gov::GateArgs),
+    /// Write a CycloneDX 1.6 ML-BOM for a snapshot
+    #[command(long_about = crate::cli_gov::BOM_LONG_ABOUT)]
+    Bom(crate::cli_gov::BomArgs),
 }
 
 const INIT_LONG_ABOUT: &str = "\
@@ -399,6 +417,15 @@ pub struct ScanArgs {
     #[arg(long, help_heading = "Output")]
     pub record: bool,
 
+    /// API token for --record [default: $BEZOAR_TOKEN] (a plain scan needs none)
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        help_heading = "Output",
+        requires = "record"
+    )]
+    pub token: Option<String>,
+
     /// Don't use colours in the summary (also off when NO_COLOR is set or stdout is not a terminal)
     #[arg(long, help_heading = "Output")]
     pub no_color: bool,
@@ -490,7 +517,11 @@ impl ColumnArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct InitArgs {}
+pub struct InitArgs {
+    /// Name of the first admin identity (human, admin on every dataset)
+    #[arg(long, value_name = "NAME", default_value = "admin")]
+    pub admin: String,
+}
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
@@ -520,6 +551,9 @@ pub struct AddArgs {
 
     #[command(flatten)]
     pub columns: ColumnArgs,
+
+    #[command(flatten)]
+    pub auth: crate::cli_gov::AuthArgs,
 }
 
 #[derive(Debug, Args)]
@@ -633,6 +667,9 @@ pub struct QuarantineArgs {
     /// Why, recorded with the snapshot
     #[arg(long, short, value_name = "M")]
     pub message: Option<String>,
+
+    #[command(flatten)]
+    pub auth: crate::cli_gov::AuthArgs,
 }
 
 #[derive(Debug, Args)]
@@ -645,6 +682,16 @@ pub struct KeygenArgs {
     /// Overwrite existing files
     #[arg(long)]
     pub force: bool,
+
+    /// Key type: ECDSA P-256 (model signing and approvals) or Ed25519 (approvals only)
+    #[arg(long, value_enum, default_value = "p256")]
+    pub algorithm: KeyAlgorithm,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyAlgorithm {
+    P256,
+    Ed25519,
 }
 
 #[derive(Debug, Args)]
@@ -660,6 +707,9 @@ pub struct SignArgs {
     /// Where to write the signature bundle (JSON)
     #[arg(long, value_name = "SIG")]
     pub signature: PathBuf,
+
+    #[command(flatten)]
+    pub auth: crate::cli_gov::AuthArgs,
 }
 
 #[derive(Debug, Args)]

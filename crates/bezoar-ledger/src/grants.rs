@@ -101,14 +101,26 @@ impl GrantInfo {
 #[derive(Debug, Clone)]
 pub enum Action<'a> {
     /// New rows or new text for existing rows, written as `source`.
-    AddRows { dataset: &'a str, source: &'a str },
+    AddRows {
+        dataset: &'a str,
+        source: &'a str,
+    },
     /// Label-only changes to existing rows, written as `source`.
-    Relabel { dataset: &'a str, source: &'a str },
+    Relabel {
+        dataset: &'a str,
+        source: &'a str,
+    },
     /// Removing rows (`quarantine`, `add --replace`).
-    RemoveRows { dataset: &'a str },
-    Approve { dataset: &'a str },
+    RemoveRows {
+        dataset: &'a str,
+    },
+    Approve {
+        dataset: &'a str,
+    },
     /// Granting or revoking roles on a dataset.
-    ManageGrants { dataset: &'a str },
+    ManageGrants {
+        dataset: &'a str,
+    },
     /// Adding, rotating and revoking identities.
     ManageIdentities,
     /// Recording evidence (scan results, signatures, gate decisions).

@@ -113,7 +113,9 @@ impl PublicKey {
     /// securesystemslib key id: hex SHA-256 of the canonical key dict. DSSE signatures carry it
     /// so that securesystemslib's threshold check pairs each signature with its key.
     pub fn keyid(&self) -> String {
-        hex(&Sha256::digest(self.securesystemslib_canonical().as_bytes()))
+        hex(&Sha256::digest(
+            self.securesystemslib_canonical().as_bytes(),
+        ))
     }
 
     /// Verify a DSSE signature over `msg` (ECDSA: DER over SHA-256; Ed25519: 64 raw bytes).
@@ -126,8 +128,9 @@ impl PublicKey {
                     let s = s.normalize_s().unwrap_or(s);
                     k.verify(msg, &s).is_ok()
                 }),
-            PublicKey::Ed25519(k) => ed25519_dalek::Signature::from_slice(sig)
-                .is_ok_and(|s| k.verify(msg, &s).is_ok()),
+            PublicKey::Ed25519(k) => {
+                ed25519_dalek::Signature::from_slice(sig).is_ok_and(|s| k.verify(msg, &s).is_ok())
+            }
         }
     }
 }
@@ -213,7 +216,20 @@ pub fn parse_time(s: &str) -> std::result::Result<i64, String> {
         d.parse().map_err(|_| bad())?,
     );
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let dim = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let dim = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if y.to_string().len() != 4 || !(1..=12).contains(&m) || d < 1 || d > dim[m as usize - 1] {
         return Err(bad());
     }
@@ -589,7 +605,13 @@ mod tests {
             crate::util::rfc3339(parse_time("2026-11-21T07:32:05Z").unwrap()),
             "2026-11-21T07:32:05Z"
         );
-        for bad in ["2026-02-30", "2026-13-01", "26-01-01", "tomorrow", "2026-01-01T25:00:00Z"] {
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "26-01-01",
+            "tomorrow",
+            "2026-01-01T25:00:00Z",
+        ] {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
     }

@@ -10,6 +10,7 @@
 //! [`checkpoint`] (C2SP signed notes), [`snapshot`] (add, resolve, load, quarantine), [`diff`],
 //! [`verify`], [`signing`] (OpenSSF model-signing bundles).
 
+pub mod audit;
 pub mod auth;
 pub mod checkpoint;
 pub mod diff;

@@ -13,11 +13,11 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{io_err, LedgerError, Result};
+use crate::grants::Action;
 use crate::merkle::{self, Hash};
 use crate::objects::ObjectStore;
 use crate::rows::{chunk_boundaries, decode_rows, RowContent};
 use crate::store::{blob32, Ledger, LogAppender};
-use crate::grants::Action;
 use crate::util::{hex, now_unix};
 
 /// A snapshot as recorded in the ledger.

@@ -118,11 +118,15 @@ impl Ledger {
         log.append(
             &tx,
             "init",
-            now_unix(),
+            now,
             json!({
                 "origin": origin,
                 "log_key": vkey.to_text().trim_end(),
                 "tool": concat!("bezoar ", env!("CARGO_PKG_VERSION")),
+                // The first identity is part of the init event, so the log starts with one
+                // event as before and the admin's existence is covered from the first leaf.
+                "admin": {"name": admin_name, "kind": "human", "token_id": token.token_id,
+                          "grant": {"dataset": "*", "role": "admin", "source": null}},
             }),
         )?;
         tx.execute(
@@ -134,21 +138,6 @@ impl Ledger {
         tx.execute(
             "INSERT INTO grants(identity_id, dataset, role, source, created_at, created_by) VALUES (?1, '*', 'admin', NULL, ?2, NULL)",
             params![admin_id, now],
-        )?;
-        let grant_id = tx.last_insert_rowid();
-        log.append(
-            &tx,
-            "identity",
-            now,
-            json!({"action": "add", "name": admin_name, "kind": "human", "expires": null,
-                   "token_id": token.token_id, "by": null}),
-        )?;
-        log.append(
-            &tx,
-            "grant",
-            now,
-            json!({"action": "grant", "grant": grant_id, "identity": admin_name, "dataset": "*",
-                   "role": "admin", "source": null, "by": null}),
         )?;
         log.checkpoint(&tx, &signer)?;
         tx.commit()?;

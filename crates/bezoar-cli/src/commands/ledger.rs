@@ -22,8 +22,8 @@ fn short(h: &str) -> &str {
     &h[..h.len().min(16)]
 }
 
-pub fn init(_args: &InitArgs) -> anyhow::Result<ExitCode> {
-    let ledger = Ledger::init(&workdir()?)?;
+pub fn init(args: &InitArgs) -> anyhow::Result<ExitCode> {
+    let mut ledger = Ledger::init_with_admin(&workdir()?, &args.admin)?;
     println!(
         "Initialised an empty bezoar ledger in {}",
         ledger.dir().display()
@@ -31,12 +31,21 @@ pub fn init(_args: &InitArgs) -> anyhow::Result<ExitCode> {
     println!("log origin:   {}", ledger.origin());
     println!("verifier key: {}", ledger.verifier().to_text().trim_end());
     println!("The log signing key is .bezoar/log.key (mode 0600): keep it private.");
-    println!("Next: bezoar add DATA --dataset NAME --source SOURCE --id COL");
+    println!("Next: export BEZOAR_TOKEN=<the token below>; bezoar identity add NAME --kind human|service|agent; bezoar grant ...; bezoar add DATA --dataset NAME --source SOURCE --id COL");
+    let token = ledger
+        .take_issued_token()
+        .context("init issued no admin token")?;
+    println!(
+        "Admin identity '{}' (admin on every dataset). Its API token, shown once (store it as a secret):",
+        args.admin
+    );
+    // Last line of stdout, so scripts can take it with `tail -n 1`.
+    println!("{token}");
     Ok(ExitCode::from(EXIT_CLEAN))
 }
 
 pub fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
-    let mut ledger = open()?;
+    let mut ledger = super::identity::open_as(&args.auth)?;
     let opts = AddOptions {
         dataset: args.dataset.clone(),
         source: args.source.clone(),
@@ -331,7 +340,7 @@ pub fn checkout(args: &CheckoutArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn quarantine(args: &QuarantineArgs) -> anyhow::Result<ExitCode> {
-    let mut ledger = open()?;
+    let mut ledger = super::identity::open_as(&args.auth)?;
     let base = match &args.dataset {
         Some(d) => ledger.resolve(d)?,
         None => {
