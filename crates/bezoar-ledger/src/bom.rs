@@ -60,8 +60,13 @@ impl Ledger {
             .collect();
         sources.sort();
         sources.dedup();
-        let owners: Vec<String> = match &eff.owners {
-            Some(o) => o.clone(),
+        // Owners named in the policy are teams (organizations); by default the owners are the
+        // dataset's admin identities (contacts).
+        let owners: Vec<Value> = match &eff.owners {
+            Some(o) => o
+                .iter()
+                .map(|n| json!({"organization": {"name": n}}))
+                .collect(),
             None => {
                 let grants = self.grants()?;
                 let mut own: Vec<String> = grants
@@ -80,7 +85,7 @@ impl Ledger {
                 }
                 own.sort();
                 own.dedup();
-                own
+                own.iter().map(|o| contact(o)).collect()
             }
         };
         let (sigs, _, _) = self.check_approvals(snap, eff.approvers.as_deref(), now_unix())?;
@@ -91,10 +96,7 @@ impl Ledger {
             .collect();
         approvers.dedup();
         let mut governance = serde_json::Map::new();
-        governance.insert(
-            "owners".into(),
-            Value::Array(owners.iter().map(|o| contact(o)).collect()),
-        );
+        governance.insert("owners".into(), Value::Array(owners));
         if !approvers.is_empty() {
             governance.insert(
                 "stewards".into(),
