@@ -666,10 +666,10 @@ fn approvals_are_t_of_n_signed_and_never_self() {
         .unwrap();
     let mut e: Value = serde_json::from_str(&text).unwrap();
     let sig = e["signatures"][1]["sig"].as_str().unwrap().to_string();
-    let flipped = if sig.starts_with('A') {
-        format!("B{}", &sig[1..])
-    } else {
-        format!("A{}", &sig[1..])
+    // Change the first base64 character: still base64, no longer the signature.
+    let flipped = match sig.strip_prefix('A') {
+        Some(rest) => format!("B{rest}"),
+        None => format!("A{}", &sig[1..]),
     };
     e["signatures"][1]["sig"] = Value::String(flipped);
     c.execute(

@@ -135,7 +135,20 @@ pub struct SignatureStatus {
     pub problem: Option<String>,
 }
 
-fn parse_envelope(text: &str) -> Result<(Vec<u8>, Vec<(String, Vec<u8>)>)> {
+/// (keyid, raw signature bytes) per signature.
+type Signatures = Vec<(String, Vec<u8>)>;
+
+/// The signatures of a snapshot's envelope, checked (see [`Ledger::check_approvals`]).
+#[derive(Debug, Clone, Default)]
+pub struct ApprovalCheck {
+    pub signatures: Vec<SignatureStatus>,
+    /// The statement bytes; `None` when there is no (readable) envelope.
+    pub payload: Option<Vec<u8>>,
+    /// Problems with the envelope as a whole.
+    pub problems: Vec<String>,
+}
+
+fn parse_envelope(text: &str) -> Result<(Vec<u8>, Signatures)> {
     let bad = |m: &str| LedgerError::Corrupt(format!("approval envelope: {m}"));
     let env: Value = serde_json::from_str(text).map_err(|_| bad("not JSON"))?;
     if env.get("payloadType").and_then(Value::as_str) != Some(PAYLOAD_TYPE) {
@@ -348,23 +361,26 @@ impl Ledger {
         })
     }
 
-    /// Check every signature of `snap`'s envelope against the registered keys and the rules.
-    /// Returns the statuses and the payload (None when there is no envelope).
+    /// Check every signature of `snap`'s envelope against the registered keys and the rules
+    /// (`allowed`: the policy's approvers list, if any).
     pub fn check_approvals(
         &self,
         snap: &SnapshotInfo,
         allowed: Option<&[String]>,
         now: i64,
-    ) -> Result<(Vec<SignatureStatus>, Option<Vec<u8>>, Vec<String>)> {
+    ) -> Result<ApprovalCheck> {
         let mut problems = Vec::new();
         let Some(text) = self.approval_envelope(snap.id)? else {
-            return Ok((Vec::new(), None, problems));
+            return Ok(ApprovalCheck::default());
         };
         let (payload, sigs) = match parse_envelope(&text) {
             Ok(x) => x,
             Err(e) => {
                 problems.push(e.to_string());
-                return Ok((Vec::new(), None, problems));
+                return Ok(ApprovalCheck {
+                    problems,
+                    ..ApprovalCheck::default()
+                });
             }
         };
         let subject_ok = serde_json::from_slice::<Value>(&payload)
@@ -446,6 +462,10 @@ impl Ledger {
             }
             out.push(st);
         }
-        Ok((out, Some(payload), problems))
+        Ok(ApprovalCheck {
+            signatures: out,
+            payload: Some(payload),
+            problems,
+        })
     }
 }

@@ -88,8 +88,9 @@ impl Ledger {
                 own.iter().map(|o| contact(o)).collect()
             }
         };
-        let (sigs, _, _) = self.check_approvals(snap, eff.approvers.as_deref(), now_unix())?;
-        let mut approvers: Vec<String> = sigs
+        let check = self.check_approvals(snap, eff.approvers.as_deref(), now_unix())?;
+        let mut approvers: Vec<String> = check
+            .signatures
             .iter()
             .filter(|s| s.counts)
             .filter_map(|s| s.identity.clone())

@@ -5,7 +5,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::approval::{resource_uri, SignatureStatus, STATEMENT_TYPE, VSA_PREDICATE};
+use crate::approval::{
+    resource_uri, ApprovalCheck, SignatureStatus, STATEMENT_TYPE, VSA_PREDICATE,
+};
 use crate::error::{LedgerError, Result};
 use crate::grants::Action;
 use crate::policy::{looks_like_keyid, severity_rank, Policy};
@@ -60,12 +62,11 @@ impl Ledger {
             .into_iter()
             .filter(|e| e.kind == "scan")
             .map(|e| (e.seq, e.json()))
-            .filter(|(_, b)| {
+            .rfind(|(_, b)| {
                 b.get("snapshots")
                     .and_then(Value::as_array)
                     .is_some_and(|a| a.iter().any(|x| x.as_i64() == Some(snap.id)))
-            })
-            .next_back())
+            }))
     }
 
     /// Evaluate the gate for `snap` under `policy` (which must be free of errors), record the
@@ -119,8 +120,11 @@ impl Ledger {
         } else {
             eff.required_approvals
         };
-        let (sigs, payload, env_problems) =
-            self.check_approvals(snap, eff.approvers.as_deref(), now)?;
+        let ApprovalCheck {
+            signatures: sigs,
+            problems: env_problems,
+            ..
+        } = self.check_approvals(snap, eff.approvers.as_deref(), now)?;
         let approvals = sigs.iter().filter(|s| s.counts).count() as u32;
         let mut reasons: Vec<String> = env_problems;
         for s in &sigs {
@@ -330,7 +334,6 @@ impl Ledger {
             )?;
             Ok(seq)
         })?;
-        let _ = payload;
         Ok(GateVerdict {
             passed,
             snapshot: snap.clone(),
