@@ -17,7 +17,9 @@ out-of-distribution junk. Every finding comes with its evidence and example rows
 gets a suspicion score.\n\nThe ledger (`bezoar init`, `add`, `log`, `verify`, `diff`, `checkout`, \
 `quarantine`, `sign`) records signed, content-addressed snapshots of datasets with per-row \
 provenance in an append-only Merkle log, so you can prove where every row came from and restore a \
-known-good version.\n\nTo test detection on your own data, `bezoar inject` plants a simulated \
+known-good version. Every write authenticates with an identity's token (BEZOAR_TOKEN); `bezoar \
+identity`, `grant`, `policy`, `approve`, `gate` and `bom` govern who may write what, require \
+t-of-n approvals and turn retraining into an evidenced gate decision.\n\nTo test detection on your own data, `bezoar inject` plants a simulated \
 attack, `bezoar eval` measures scores against the truth and `bezoar bench` runs a whole matrix of \
 attacks and rates.\n\nRun `bezoar scan --help` or `bezoar init --help` to get started.",
     propagate_version = true
