@@ -1145,3 +1145,63 @@ fn securesystemslib_and_cyclonedx_interop() {
         out(&o)
     );
 }
+
+#[test]
+fn grants_and_identities_changed_behind_bezoars_back_are_detected() {
+    let env = setup();
+    env.ok("admin", &["verify"]);
+    // Privilege escalation by editing the database: vendor becomes a global admin.
+    env.sql(
+        "INSERT INTO grants(identity_id, dataset, role, source, created_at) \
+         SELECT id, '*', 'admin', NULL, 0 FROM identities WHERE name = 'vendor'",
+    );
+    let o = env.expect("admin", 1, &["verify"]);
+    assert!(
+        o.contains("TAMPERED: grant")
+            && o.contains("vendor admin on every dataset")
+            && o.contains("inserted behind"),
+        "{o}"
+    );
+    env.sql("DELETE FROM grants WHERE role = 'admin' AND identity_id = (SELECT id FROM identities WHERE name = 'vendor')");
+    env.ok("admin", &["verify"]);
+    // Un-revoking an identity, or swapping in a token hash, is caught too.
+    env.ok("admin", &["identity", "revoke", "carol"]);
+    env.sql("UPDATE identities SET revoked_at = NULL WHERE name = 'carol'");
+    let o = env.expect("admin", 1, &["verify"]);
+    assert!(
+        o.contains("identity 'carol'") && o.contains("revocation"),
+        "{o}"
+    );
+    env.sql("UPDATE identities SET revoked_at = 1 WHERE name = 'carol'; UPDATE identities SET token_id = 'aaaaaaaaaaaa' WHERE name = 'bob'");
+    let o = env.expect("admin", 1, &["verify"]);
+    assert!(o.contains("identity 'bob'") && o.contains("token"), "{o}");
+}
+
+#[test]
+fn a_ledger_without_identities_gets_its_first_admin_from_init() {
+    // What a ledger created before identities existed looks like after the schema migration.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    assert_eq!(code(&bezoar(d, None, &["init"])), 0);
+    let c = rusqlite::Connection::open(d.join(".bezoar/ledger.db")).unwrap();
+    c.execute_batch("DELETE FROM grants; DELETE FROM identities;")
+        .unwrap();
+    let o = bezoar(d, None, &["init"]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    let token = last_line(&o);
+    assert!(token.starts_with("bzr_"), "{}", out(&o));
+    let o = bezoar(
+        d,
+        Some(&token),
+        &["identity", "add", "x", "--kind", "human"],
+    );
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    // Once an identity exists, init refuses.
+    let o = bezoar(d, None, &["init"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        out(&o).contains("already holds a bezoar ledger"),
+        "{}",
+        out(&o)
+    );
+}

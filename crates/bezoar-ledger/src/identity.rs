@@ -308,6 +308,60 @@ pub(crate) fn insert_key(
 }
 
 impl Ledger {
+    /// For a ledger created before identities existed (schema v1, now migrated): create the
+    /// first admin, as `init` does for new ledgers. Refused once any identity exists — after
+    /// that, identities are managed by admins. Whoever can write `.bezoar/` is trusted here,
+    /// exactly as with `init`.
+    pub fn bootstrap_admin(workdir: &Path, name: &str) -> Result<Ledger> {
+        validate_name(name)?;
+        let mut ledger = Ledger::open(workdir)?;
+        let n: i64 = ledger
+            .conn
+            .query_row("SELECT COUNT(*) FROM identities", [], |r| r.get(0))?;
+        if n > 0 {
+            return Err(LedgerError::AlreadyInitialized {
+                dir: ledger.dir.clone(),
+            });
+        }
+        let token = issue_token();
+        let now = now_unix();
+        let (id, _) = ledger.in_write_tx(|tx, log| {
+            tx.execute(
+                "INSERT INTO identities(name, kind, created_at, created_by, token_id, token_salt, token_hash, token_created_at) \
+                 VALUES (?1, 'human', ?2, NULL, ?3, ?4, ?5, ?2)",
+                params![name, now, token.token_id, token.salt.to_vec(), token.hash.to_vec()],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO grants(identity_id, dataset, role, source, created_at, created_by) VALUES (?1, '*', 'admin', NULL, ?2, NULL)",
+                params![id, now],
+            )?;
+            let grant = tx.last_insert_rowid();
+            log.append(
+                tx,
+                "identity",
+                now,
+                json!({"action": "add", "name": name, "kind": "human", "expires": null,
+                       "token_id": token.token_id, "by": null, "bootstrap": true}),
+            )?;
+            log.append(
+                tx,
+                "grant",
+                now,
+                json!({"action": "grant", "grant": grant, "identity": name, "dataset": "*",
+                       "role": "admin", "source": null, "by": null}),
+            )?;
+            Ok((id, grant))
+        })?;
+        ledger.actor = Some(crate::auth::Actor {
+            id,
+            name: name.to_string(),
+            kind: IdentityKind::Human,
+        });
+        ledger.issued_token = Some(token.text);
+        Ok(ledger)
+    }
+
     /// Every identity with its keys and grants, by name.
     pub fn identities(&self) -> Result<Vec<IdentityInfo>> {
         let mut st = self.conn.prepare(
@@ -590,6 +644,231 @@ impl Ledger {
             Ok(())
         })?;
         self.identity(name)
+    }
+}
+
+/// The identities, keys and grants the event log says exist, replayed from `init`, `identity`
+/// and `grant` events; `verify` compares them with the tables, so an identity, key or grant
+/// inserted, changed or un-revoked behind bezoar's back is named.
+#[derive(Debug, Default)]
+struct Replayed {
+    /// name → (kind, expires, token_id, revoked)
+    identities: std::collections::BTreeMap<String, (String, Option<String>, Option<String>, bool)>,
+    /// keyid → (identity, revoked)
+    keys: std::collections::BTreeMap<String, (String, bool)>,
+    /// grant id → (identity, dataset, role, source, revoked)
+    grants: std::collections::BTreeMap<i64, (String, String, String, Option<String>, bool)>,
+}
+
+fn replay(events: &[crate::store::Event]) -> Replayed {
+    use serde_json::Value;
+    let mut r = Replayed::default();
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    for e in events {
+        let b = e.json();
+        match e.kind.as_str() {
+            "init" => {
+                if let Some(a) = b.get("admin") {
+                    let name = s(a, "name").unwrap_or_default();
+                    r.identities.insert(
+                        name.clone(),
+                        (
+                            s(a, "kind").unwrap_or_default(),
+                            None,
+                            s(a, "token_id"),
+                            false,
+                        ),
+                    );
+                    if let Some(g) = a.get("grant") {
+                        if let Some(id) = g.get("id").and_then(Value::as_i64) {
+                            r.grants.insert(
+                                id,
+                                (
+                                    name,
+                                    s(g, "dataset").unwrap_or_default(),
+                                    s(g, "role").unwrap_or_default(),
+                                    s(g, "source"),
+                                    false,
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            "identity" => {
+                let name = s(&b, "name").unwrap_or_default();
+                match s(&b, "action").as_deref() {
+                    Some("add") => {
+                        r.identities.insert(
+                            name,
+                            (
+                                s(&b, "kind").unwrap_or_default(),
+                                s(&b, "expires"),
+                                s(&b, "token_id"),
+                                false,
+                            ),
+                        );
+                    }
+                    Some("rotate") => {
+                        if let Some(i) = r.identities.get_mut(&name) {
+                            if let Some(t) = s(&b, "token_id") {
+                                i.2 = Some(t);
+                            }
+                            if let Some(x) = s(&b, "expires") {
+                                i.1 = Some(x);
+                            }
+                        }
+                        for k in b
+                            .get("revoked_keys")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                        {
+                            if let Some(k) = k.as_str().and_then(|k| r.keys.get_mut(k)) {
+                                k.1 = true;
+                            }
+                        }
+                    }
+                    Some("key-add") => {
+                        if let Some(k) = s(&b, "keyid") {
+                            r.keys.insert(k, (name, false));
+                        }
+                    }
+                    Some("revoke") => {
+                        if let Some(i) = r.identities.get_mut(&name) {
+                            i.3 = true;
+                        }
+                        for k in r.keys.values_mut().filter(|k| k.0 == name) {
+                            k.1 = true;
+                        }
+                        for g in r.grants.values_mut().filter(|g| g.0 == name) {
+                            g.4 = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "grant" => {
+                let Some(id) = b.get("grant").and_then(Value::as_i64) else {
+                    continue;
+                };
+                match s(&b, "action").as_deref() {
+                    Some("grant") => {
+                        r.grants.insert(
+                            id,
+                            (
+                                s(&b, "identity").unwrap_or_default(),
+                                s(&b, "dataset").unwrap_or_default(),
+                                s(&b, "role").unwrap_or_default(),
+                                s(&b, "source"),
+                                false,
+                            ),
+                        );
+                    }
+                    Some("revoke") => {
+                        if let Some(g) = r.grants.get_mut(&id) {
+                            g.4 = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    r
+}
+
+impl Ledger {
+    /// Compare the identities, keys and grants tables with what the event log records.
+    pub(crate) fn check_identity_records(&self, problems: &mut Vec<String>) -> Result<()> {
+        let r = replay(&self.events()?);
+        let ids = self.identities()?;
+        for i in &ids {
+            let Some((kind, expires, token_id, revoked)) = r.identities.get(&i.name) else {
+                problems.push(format!(
+                    "identity '{}': no event in the log creates it: it was inserted behind bezoar's back",
+                    i.name
+                ));
+                continue;
+            };
+            let mut bad = Vec::new();
+            if kind != i.kind.as_str() {
+                bad.push("kind");
+            }
+            if expires.as_deref() != i.expires_at.map(crate::util::rfc3339).as_deref() {
+                bad.push("expiry");
+            }
+            if token_id != &i.token_id {
+                bad.push("token");
+            }
+            if *revoked != i.revoked_at.is_some() {
+                bad.push("revocation");
+            }
+            if !bad.is_empty() {
+                problems.push(format!(
+                    "identity '{}': {} in the database differ(s) from the log: rewritten behind bezoar's back",
+                    i.name,
+                    bad.join(", ")
+                ));
+            }
+            for k in &i.keys {
+                match r.keys.get(&k.keyid) {
+                    None => problems.push(format!(
+                        "key {} of '{}': no event in the log registers it",
+                        k.keyid, i.name
+                    )),
+                    Some((owner, rev)) if owner != &i.name || *rev != k.revoked_at.is_some() => {
+                        problems.push(format!(
+                            "key {} of '{}': owner or revocation differs from the log",
+                            k.keyid, i.name
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for name in r.identities.keys() {
+            if !ids.iter().any(|i| &i.name == name) {
+                problems.push(format!(
+                    "identity '{name}' is in the log but missing from the database (deleted behind bezoar's back)"
+                ));
+            }
+        }
+        let grants = self.grants()?;
+        for g in &grants {
+            let want = r.grants.get(&g.id);
+            let have = (
+                g.identity.clone(),
+                g.dataset.clone(),
+                g.role.as_str().to_string(),
+                g.source.clone(),
+                g.revoked_at.is_some(),
+            );
+            match want {
+                None => problems.push(format!(
+                    "grant {} ({} {}): no event in the log records it: it was inserted behind bezoar's back",
+                    g.id,
+                    g.identity,
+                    g.describe()
+                )),
+                Some(w) if *w != have => problems.push(format!(
+                    "grant {} ({} {}): differs from its event in the log (rewritten behind bezoar's back)",
+                    g.id,
+                    g.identity,
+                    g.describe()
+                )),
+                _ => {}
+            }
+        }
+        for id in r.grants.keys() {
+            if !grants.iter().any(|g| g.id == *id) {
+                problems.push(format!(
+                    "grant {id} is in the log but missing from the database"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -115,6 +115,17 @@ impl Ledger {
             params![origin],
         )?;
         let mut log = LogAppender::load(&tx)?;
+        tx.execute(
+            "INSERT INTO identities(name, kind, created_at, created_by, token_id, token_salt, token_hash, token_created_at) \
+             VALUES (?1, 'human', ?2, NULL, ?3, ?4, ?5, ?2)",
+            params![admin_name, now, token.token_id, token.salt.to_vec(), token.hash.to_vec()],
+        )?;
+        let admin_id = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO grants(identity_id, dataset, role, source, created_at, created_by) VALUES (?1, '*', 'admin', NULL, ?2, NULL)",
+            params![admin_id, now],
+        )?;
+        let grant_id = tx.last_insert_rowid();
         log.append(
             &tx,
             "init",
@@ -126,18 +137,8 @@ impl Ledger {
                 // The first identity is part of the init event, so the log starts with one
                 // event as before and the admin's existence is covered from the first leaf.
                 "admin": {"name": admin_name, "kind": "human", "token_id": token.token_id,
-                          "grant": {"dataset": "*", "role": "admin", "source": null}},
+                          "grant": {"id": grant_id, "dataset": "*", "role": "admin", "source": null}},
             }),
-        )?;
-        tx.execute(
-            "INSERT INTO identities(name, kind, created_at, created_by, token_id, token_salt, token_hash, token_created_at) \
-             VALUES (?1, 'human', ?2, NULL, ?3, ?4, ?5, ?2)",
-            params![admin_name, now, token.token_id, token.salt.to_vec(), token.hash.to_vec()],
-        )?;
-        let admin_id = tx.last_insert_rowid();
-        tx.execute(
-            "INSERT INTO grants(identity_id, dataset, role, source, created_at, created_by) VALUES (?1, '*', 'admin', NULL, ?2, NULL)",
-            params![admin_id, now],
         )?;
         log.checkpoint(&tx, &signer)?;
         tx.commit()?;

@@ -23,7 +23,21 @@ fn short(h: &str) -> &str {
 }
 
 pub fn init(args: &InitArgs) -> anyhow::Result<ExitCode> {
-    let mut ledger = Ledger::init_with_admin(&workdir()?, &args.admin)?;
+    let dir = workdir()?;
+    let mut ledger = match Ledger::init_with_admin(&dir, &args.admin) {
+        Ok(l) => l,
+        // A ledger from before identities existed gets its first admin instead.
+        Err(e @ bezoar_ledger::LedgerError::AlreadyInitialized { .. }) => {
+            match Ledger::bootstrap_admin(&dir, &args.admin) {
+                Ok(l) => {
+                    println!("This ledger had no identities yet (created by an older bezoar): created its first admin");
+                    l
+                }
+                Err(_) => return Err(e.into()),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
     println!(
         "Initialised an empty bezoar ledger in {}",
         ledger.dir().display()
