@@ -99,8 +99,14 @@ content-addressed object store .bezoar/objects/, and the Ed25519 key that signs 
 checkpoints (.bezoar/log.key, mode 0600; its public half is .bezoar/log.pub). Every other ledger \
 command works on the .bezoar/ of the current directory.
 
-Example:
+It also creates the first identity (`admin`, or --admin NAME: a human, admin on every dataset) and \
+prints its API token, once, as the last line of stdout. Every write authenticates with a token in \
+BEZOAR_TOKEN (or --token). Run in a ledger made by an older bezoar (no identities yet), init \
+creates that first admin.
+
+Examples:
   bezoar init
+  export BEZOAR_TOKEN=$(bezoar init | tail -n 1)
 
 Exit codes:
   0  created
@@ -119,6 +125,13 @@ previous state intact.
 Adding a file already recorded for the dataset, or rows identical to the latest snapshot, creates \
 no snapshot and says so.
 
+The write is made as the identity of the token in BEZOAR_TOKEN (or --token), or, with --key, as \
+the owner of that registered private key (a signed upload: the signature over the file's SHA-256 \
+is kept in the log). It needs a contributor grant for the rows' source (new rows, or new text for \
+existing ids), or a labeler grant when the file only changes labels of existing rows (same id, \
+same text); removing rows with --replace needs admin. A denial names the identity, the right it \
+lacks and the `bezoar grant` that would allow it.
+
 Row ids come from --id; without it they are 0-based row numbers, which is only allowed for the \
 first snapshot or with --replace (use --id for incremental feeds).
 
@@ -129,7 +142,8 @@ Examples:
 
 Exit codes:
   0  snapshot recorded (or nothing new to record)
-  2  bad input (unreadable file, missing column, duplicate id) or no ledger (run `bezoar init`)";
+  2  bad input (unreadable file, missing column, duplicate id), no ledger (run `bezoar init`),
+     missing, unknown, revoked or expired token, or permission denied";
 
 const LOG_LONG_ABOUT: &str = "\
 Show the ledger's append-only event history: ledger creation, snapshots (with their identity, \
@@ -216,7 +230,8 @@ Examples:
 
 Exit codes:
   0  snapshot recorded
-  2  nothing to remove, unknown source or snapshot, or no ledger";
+  2  nothing to remove, unknown source or snapshot, no ledger, missing token, or permission
+     denied (quarantine needs the admin role on the dataset)";
 
 const KEYGEN_LONG_ABOUT: &str = "\
 Generate an ECDSA P-256 key pair for `bezoar sign`: the private key as PKCS#8 PEM (mode 0600) and \
@@ -235,14 +250,16 @@ Sign a dataset directory with an ECDSA P-256 key. Writes an OpenSSF model-signin
 (Sigstore bundle v0.3, DSSE envelope over an in-toto Statement v1 with predicate \
 https://model_signing/signature/v1.0, SHA-256 of every file), which `model_signing verify key` \
 accepts. When the current directory has a ledger, the signature is also recorded in its log \
-against every snapshot whose recorded file is in the directory.
+against every snapshot whose recorded file is in the directory, under the identity of the token in \
+BEZOAR_TOKEN (or --token), which is then required.
 
 Example:
   bezoar sign data/reviews --key signing.pem --signature reviews.sig.json
 
 Exit codes:
   0  signed
-  2  bad key, unreadable directory, or symbolic links in the directory";
+  2  bad key, unreadable directory, symbolic links in the directory, or (with a ledger here)
+     a missing or invalid token";
 
 const VERIFY_SIGNATURE_LONG_ABOUT: &str = "\
 Check a model-signing bundle (written by `bezoar sign` or by the OpenSSF model-signing tool) \
@@ -553,6 +570,11 @@ pub struct AddArgs {
 
     #[command(flatten)]
     pub columns: ColumnArgs,
+
+    /// Signed upload: authenticate with this registered private key (PEM, P-256 or Ed25519)
+    /// instead of a token, and record its signature over the file's SHA-256 in the log
+    #[arg(long, value_name = "KEY.pem", help_heading = "Authentication")]
+    pub key: Option<PathBuf>,
 
     #[command(flatten)]
     pub auth: crate::cli_gov::AuthArgs,

@@ -400,7 +400,9 @@ and add the signature to the snapshot's DSSE envelope, which carries one signatu
 add/rotate --key`), you need the approver role on the dataset, and you cannot approve a snapshot \
 you recorded (nor one whose unapproved ancestors you recorded). The envelope is kept in the \
 ledger and written to .bezoar/approvals/NAME@N.dsse.json; key ids follow securesystemslib, so \
-`Envelope.verify(keys, threshold)` checks it.
+`Envelope.verify(keys, threshold)` checks it. With a token (BEZOAR_TOKEN or --token) the token's \
+identity approves and the key must be its own; without one, the registered key itself \
+authenticates (identities created with --no-token).
 
 Examples:
   BEZOAR_TOKEN=$ALICE_TOKEN bezoar approve reviews --key alice.pem

@@ -1205,3 +1205,111 @@ fn a_ledger_without_identities_gets_its_first_admin_from_init() {
         out(&o)
     );
 }
+
+#[test]
+fn key_only_identities_upload_and_approve_with_their_key() {
+    let env = setup();
+    env.ok(
+        "admin",
+        &["keygen", "--out", "up.pem", "--algorithm", "ed25519"],
+    );
+    env.ok("admin", &["keygen", "--out", "dave.pem"]);
+    for (who, key) in [("uploader", "up.pub.pem"), ("dave", "dave.pub.pem")] {
+        let o = env.ok(
+            "admin",
+            &[
+                "identity",
+                "add",
+                who,
+                "--kind",
+                "service",
+                "--no-token",
+                "--key",
+                key,
+                "--expires",
+                "2099-01-01",
+            ],
+        );
+        assert!(
+            !o.contains("bzr_"),
+            "a key-only identity gets no token: {o}"
+        );
+    }
+    env.ok(
+        "admin",
+        &[
+            "grant",
+            "uploader",
+            "--dataset",
+            "reviews",
+            "--role",
+            "contributor",
+            "--source",
+            "feed",
+        ],
+    );
+    env.ok(
+        "admin",
+        &[
+            "grant",
+            "dave",
+            "--dataset",
+            "reviews",
+            "--role",
+            "approver",
+        ],
+    );
+    env.write("more.jsonl", &more_rows(0, 2));
+    let args = [
+        "add",
+        "more.jsonl",
+        "--dataset",
+        "reviews",
+        "--source",
+        "feed",
+        "--id",
+        "id",
+        "--key",
+        "up.pem",
+    ];
+    let o = bezoar(&env.dir, None, &args);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    let ev = env.events_of("snapshot").last().unwrap().clone();
+    assert_eq!(ev["identity"], "uploader");
+    let sig = &ev["upload_signature"];
+    assert_eq!(sig["payloadType"], "application/vnd.bezoar.upload.v1+json");
+    assert!(sig["payload"]
+        .as_str()
+        .unwrap()
+        .contains(ev["file"]["sha256"].as_str().unwrap()));
+    assert_eq!(sig["keyid"].as_str().unwrap().len(), 64);
+    // An unregistered key cannot write.
+    env.ok("admin", &["keygen", "--out", "stray.pem"]);
+    env.write("more.jsonl", &more_rows(5, 2));
+    let o = bezoar(
+        &env.dir,
+        None,
+        &[
+            "add",
+            "more.jsonl",
+            "--dataset",
+            "reviews",
+            "--source",
+            "feed",
+            "--id",
+            "id",
+            "--key",
+            "stray.pem",
+        ],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(out(&o).contains("not registered"), "{}", out(&o));
+    // A key-only approver approves with its key alone.
+    let o = bezoar(
+        &env.dir,
+        None,
+        &["approve", "reviews@1", "--key", "dave.pem"],
+    );
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert!(out(&o).contains("'dave' approved reviews@1"), "{}", out(&o));
+}

@@ -75,6 +75,25 @@ impl ApprovalKey {
     }
 }
 
+/// DSSE payload type of a signed upload.
+pub const UPLOAD_PAYLOAD_TYPE: &str = "application/vnd.bezoar.upload.v1+json";
+
+/// Sign an upload: the payload is compact JSON `{"dataset","file_sha256","source"}` and the
+/// signature is over `PAE(UPLOAD_PAYLOAD_TYPE, payload)`, as in the approval envelopes.
+pub fn sign_upload(key: &ApprovalKey, dataset: &str, source: &str, file_sha256: &str) -> Value {
+    let payload = serde_json::to_string(
+        &json!({"dataset": dataset, "file_sha256": file_sha256, "source": source}),
+    )
+    .expect("JSON encoding");
+    let sig = key.sign(&pae(UPLOAD_PAYLOAD_TYPE, payload.as_bytes()));
+    json!({
+        "payloadType": UPLOAD_PAYLOAD_TYPE,
+        "payload": payload,
+        "keyid": key.public().keyid(),
+        "sig": B64.encode(sig),
+    })
+}
+
 /// `bezoar://<log origin>/datasets/<name>/snapshots/<id>`: names the snapshot in this ledger.
 pub fn resource_uri(origin: &str, snap: &SnapshotInfo) -> String {
     format!(
@@ -191,6 +210,43 @@ fn envelope_json(payload: &[u8], sigs: &[(String, Vec<u8>)]) -> String {
 }
 
 impl Ledger {
+    /// Authenticate by possession of a registered private key (signed uploads, approvals by
+    /// key-only identities): the key's id must be registered, unrevoked, and its identity
+    /// active.
+    pub fn authenticate_key(&mut self, key: &ApprovalKey) -> Result<crate::auth::Actor> {
+        let keyid = key.public().keyid();
+        let Some((owner, k)) = self.key_owner(&keyid)? else {
+            return Err(LedgerError::BadToken(format!(
+                "key {keyid} is not registered to any identity (an admin registers a public key with `bezoar identity add NAME --key PUB.pem` or `identity rotate NAME --key PUB.pem`)"
+            )));
+        };
+        if k.revoked_at.is_some() {
+            return Err(LedgerError::BadToken(format!(
+                "key {} of '{owner}' was revoked",
+                &keyid[..16]
+            )));
+        }
+        let ident = self.identity(&owner)?;
+        let now = now_unix();
+        if !ident.active_at(now) {
+            return Err(LedgerError::BadToken(format!(
+                "identity '{owner}' is {}",
+                ident.status(now)
+            )));
+        }
+        self.conn.execute(
+            "UPDATE identities SET last_used_at = ?1 WHERE id = ?2",
+            params![now, ident.id],
+        )?;
+        let actor = crate::auth::Actor {
+            id: ident.id,
+            name: ident.name,
+            kind: ident.kind,
+        };
+        self.actor = Some(actor.clone());
+        Ok(actor)
+    }
+
     /// The stored approval envelope of a snapshot (JSON text).
     pub fn approval_envelope(&self, snapshot: i64) -> Result<Option<String>> {
         Ok(self

@@ -389,8 +389,32 @@ impl Ledger {
             .collect()
     }
 
-    /// Record a dataset file as a new snapshot of `opts.dataset`.
+    /// Record a dataset file as a new snapshot of `opts.dataset`, as the authenticated
+    /// identity.
     pub fn add(&mut self, path: &Path, opts: &AddOptions) -> Result<AddOutcome> {
+        self.add_inner(path, opts, None)
+    }
+
+    /// A signed upload: authenticate with a registered private key instead of a token (see
+    /// [`Ledger::authenticate_key`]), and record in the snapshot event a signature by that key
+    /// over the upload (dataset, source, file SHA-256), which anyone can check later against
+    /// the key in the log.
+    pub fn add_signed(
+        &mut self,
+        path: &Path,
+        opts: &AddOptions,
+        key: &crate::approval::ApprovalKey,
+    ) -> Result<AddOutcome> {
+        self.authenticate_key(key)?;
+        self.add_inner(path, opts, Some(key))
+    }
+
+    fn add_inner(
+        &mut self,
+        path: &Path,
+        opts: &AddOptions,
+        key: Option<&crate::approval::ApprovalKey>,
+    ) -> Result<AddOutcome> {
         if opts.dataset.trim().is_empty() || opts.dataset.contains('@') {
             return Err(LedgerError::Invalid(format!(
                 "invalid dataset name '{}': it must be non-empty and must not contain '@'",
@@ -448,8 +472,13 @@ impl Ledger {
             }
         }
         let expected_head = Some(parent.as_ref().map(|p| p.id));
+        let file_sha = file.sha256.clone();
         let kind = if opts.replace { "replace" } else { "add" };
-        let extra = json!({ "source": opts.source, "changes": changes });
+        let mut extra = json!({ "source": opts.source, "changes": changes });
+        if let Some(k) = key {
+            extra["upload_signature"] =
+                crate::approval::sign_upload(k, &opts.dataset, &opts.source, &file_sha);
+        }
         let new = NewSnapshot {
             dataset: &opts.dataset,
             parent: parent.as_ref(),

@@ -86,9 +86,17 @@ pub fn approve(a: &ApproveArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .or_else(|| std::env::var_os("BEZOAR_APPROVAL_KEY").map(Into::into))
         .context("approve signs with your private key: pass --key KEY.pem or set BEZOAR_APPROVAL_KEY (create one with `bezoar keygen --out KEY.pem` and register its .pub.pem with `bezoar identity rotate NAME --key`)")?;
-    let mut ledger = super::identity::open_as(&a.auth)?;
-    let snap = ledger.resolve(&a.snapshot)?;
     let key = ApprovalKey::load(&key_path)?;
+    // With a token, the token's identity approves (and the key must be its own); without one,
+    // possession of a registered key authenticates (key-only approvers).
+    let mut ledger = if a.auth.token().is_some() {
+        super::identity::open_as(&a.auth)?
+    } else {
+        let mut l = super::ledger::open()?;
+        l.authenticate_key(&key)?;
+        l
+    };
+    let snap = ledger.resolve(&a.snapshot)?;
     let ap = ledger.approve(&snap, &key)?;
     if let Some(out) = &a.out {
         std::fs::copy(&ap.envelope_path, out)

@@ -59,7 +59,15 @@ pub fn init(args: &InitArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
-    let mut ledger = super::identity::open_as(&args.auth)?;
+    let key = args
+        .key
+        .as_deref()
+        .map(bezoar_ledger::approval::ApprovalKey::load)
+        .transpose()?;
+    let mut ledger = match &key {
+        Some(_) => open()?,
+        None => super::identity::open_as(&args.auth)?,
+    };
     let opts = AddOptions {
         dataset: args.dataset.clone(),
         source: args.source.clone(),
@@ -68,7 +76,10 @@ pub fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
         read: args.columns.read_options(),
     };
     let started = std::time::Instant::now();
-    let outcome = ledger.add(&args.data, &opts)?;
+    let outcome = match &key {
+        Some(k) => ledger.add_signed(&args.data, &opts, k)?,
+        None => ledger.add(&args.data, &opts)?,
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
         return Ok(ExitCode::from(EXIT_CLEAN));
