@@ -24,13 +24,14 @@ fn short(h: &str) -> &str {
 
 pub fn init(args: &InitArgs) -> anyhow::Result<ExitCode> {
     let dir = workdir()?;
+    let mut bootstrapped = false;
     let mut ledger = match Ledger::init_with_admin(&dir, &args.admin) {
         Ok(l) => l,
         // A ledger from before identities existed gets its first admin instead.
         Err(e @ bezoar_ledger::LedgerError::AlreadyInitialized { .. }) => {
             match Ledger::bootstrap_admin(&dir, &args.admin) {
                 Ok(l) => {
-                    println!("This ledger had no identities yet (created by an older bezoar): created its first admin");
+                    bootstrapped = true;
                     l
                 }
                 Err(_) => return Err(e.into()),
@@ -38,10 +39,17 @@ pub fn init(args: &InitArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    println!(
-        "Initialised an empty bezoar ledger in {}",
-        ledger.dir().display()
-    );
+    if bootstrapped {
+        println!(
+            "The ledger in {} had no identities yet (created by an older bezoar): created its first admin",
+            ledger.dir().display()
+        );
+    } else {
+        println!(
+            "Initialised an empty bezoar ledger in {}",
+            ledger.dir().display()
+        );
+    }
     println!("log origin:   {}", ledger.origin());
     println!("verifier key: {}", ledger.verifier().to_text().trim_end());
     println!("The log signing key is .bezoar/log.key (mode 0600): keep it private.");

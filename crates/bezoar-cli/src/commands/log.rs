@@ -202,8 +202,12 @@ pub fn run(args: &LogArgs) -> anyhow::Result<ExitCode> {
                 s("by")
             ),
             "grant" => format!(
-                "grant {}: {} {} on {}{} by {}",
-                s("action"),
+                "{}: {} {} on {}{} by {}",
+                if s("action") == "revoke" {
+                    "grant revoked"
+                } else {
+                    "grant"
+                },
                 s("identity"),
                 s("role"),
                 s("dataset"),
