@@ -17,7 +17,9 @@ out-of-distribution junk. Every finding comes with its evidence and example rows
 gets a suspicion score.\n\nThe ledger (`bezoar init`, `add`, `log`, `verify`, `diff`, `checkout`, \
 `quarantine`, `sign`) records signed, content-addressed snapshots of datasets with per-row \
 provenance in an append-only Merkle log, so you can prove where every row came from and restore a \
-known-good version.\n\nTo test detection on your own data, `bezoar inject` plants a simulated \
+known-good version. Every write authenticates with an identity's token (BEZOAR_TOKEN); `bezoar \
+identity`, `grant`, `policy`, `approve`, `gate` and `bom` govern who may write what, require \
+t-of-n approvals and turn retraining into an evidenced gate decision.\n\nTo test detection on your own data, `bezoar inject` plants a simulated \
 attack, `bezoar eval` measures scores against the truth and `bezoar bench` runs a whole matrix of \
 attacks and rates.\n\nRun `bezoar scan --help` or `bezoar init --help` to get started.",
     propagate_version = true
@@ -71,6 +73,24 @@ pub enum Command {
     /// Check a model-signing bundle against a dataset directory
     #[command(name = "verify-signature", long_about = VERIFY_SIGNATURE_LONG_ABOUT)]
     VerifySignature(VerifySignatureArgs),
+    /// Manage identities (people, service accounts, agents) and audit their privileges
+    #[command(long_about = crate::cli_gov::IDENTITY_LONG_ABOUT)]
+    Identity(crate::cli_gov::IdentityArgs),
+    /// Grant (or revoke) a role on a dataset to an identity
+    #[command(long_about = crate::cli_gov::GRANT_LONG_ABOUT)]
+    Grant(crate::cli_gov::GrantArgs),
+    /// Validate the retraining policy in bezoar.toml
+    #[command(long_about = crate::cli_gov::POLICY_LONG_ABOUT)]
+    Policy(crate::cli_gov::PolicyArgs),
+    /// Sign a snapshot's approval (adds your signature to its t-of-n DSSE envelope)
+    #[command(long_about = crate::cli_gov::APPROVE_LONG_ABOUT)]
+    Approve(crate::cli_gov::ApproveArgs),
+    /// Decide whether a snapshot may be used for training; write a verification summary
+    #[command(long_about = crate::cli_gov::GATE_LONG_ABOUT)]
+    Gate(crate::cli_gov::GateArgs),
+    /// Write a CycloneDX 1.6 ML-BOM for a snapshot
+    #[command(long_about = crate::cli_gov::BOM_LONG_ABOUT)]
+    Bom(crate::cli_gov::BomArgs),
 }
 
 const INIT_LONG_ABOUT: &str = "\
@@ -79,8 +99,14 @@ content-addressed object store .bezoar/objects/, and the Ed25519 key that signs 
 checkpoints (.bezoar/log.key, mode 0600; its public half is .bezoar/log.pub). Every other ledger \
 command works on the .bezoar/ of the current directory.
 
-Example:
+It also creates the first identity (`admin`, or --admin NAME: a human, admin on every dataset) and \
+prints its API token, once, as the last line of stdout. Every write authenticates with a token in \
+BEZOAR_TOKEN (or --token). Run in a ledger made by an older bezoar (no identities yet), init \
+creates that first admin.
+
+Examples:
   bezoar init
+  export BEZOAR_TOKEN=$(bezoar init | tail -n 1)
 
 Exit codes:
   0  created
@@ -99,6 +125,13 @@ previous state intact.
 Adding a file already recorded for the dataset, or rows identical to the latest snapshot, creates \
 no snapshot and says so.
 
+The write is made as the identity of the token in BEZOAR_TOKEN (or --token), or, with --key, as \
+the owner of that registered private key (a signed upload: the signature over the file's SHA-256 \
+is kept in the log). It needs a contributor grant for the rows' source (new rows, or new text for \
+existing ids), or a labeler grant when the file only changes labels of existing rows (same id, \
+same text); removing rows with --replace needs admin. A denial names the identity, the right it \
+lacks and the `bezoar grant` that would allow it.
+
 Row ids come from --id; without it they are 0-based row numbers, which is only allowed for the \
 first snapshot or with --replace (use --id for incremental feeds).
 
@@ -109,7 +142,8 @@ Examples:
 
 Exit codes:
   0  snapshot recorded (or nothing new to record)
-  2  bad input (unreadable file, missing column, duplicate id) or no ledger (run `bezoar init`)";
+  2  bad input (unreadable file, missing column, duplicate id), no ledger (run `bezoar init`),
+     missing, unknown, revoked or expired token, or permission denied";
 
 const LOG_LONG_ABOUT: &str = "\
 Show the ledger's append-only event history: ledger creation, snapshots (with their identity, \
@@ -196,7 +230,8 @@ Examples:
 
 Exit codes:
   0  snapshot recorded
-  2  nothing to remove, unknown source or snapshot, or no ledger";
+  2  nothing to remove, unknown source or snapshot, no ledger, missing token, or permission
+     denied (quarantine needs the admin role on the dataset)";
 
 const KEYGEN_LONG_ABOUT: &str = "\
 Generate an ECDSA P-256 key pair for `bezoar sign`: the private key as PKCS#8 PEM (mode 0600) and \
@@ -215,14 +250,16 @@ Sign a dataset directory with an ECDSA P-256 key. Writes an OpenSSF model-signin
 (Sigstore bundle v0.3, DSSE envelope over an in-toto Statement v1 with predicate \
 https://model_signing/signature/v1.0, SHA-256 of every file), which `model_signing verify key` \
 accepts. When the current directory has a ledger, the signature is also recorded in its log \
-against every snapshot whose recorded file is in the directory.
+against every snapshot whose recorded file is in the directory, under the identity of the token in \
+BEZOAR_TOKEN (or --token), which is then required.
 
 Example:
   bezoar sign data/reviews --key signing.pem --signature reviews.sig.json
 
 Exit codes:
   0  signed
-  2  bad key, unreadable directory, or symbolic links in the directory";
+  2  bad key, unreadable directory, symbolic links in the directory, or (with a ledger here)
+     a missing or invalid token";
 
 const VERIFY_SIGNATURE_LONG_ABOUT: &str = "\
 Check a model-signing bundle (written by `bezoar sign` or by the OpenSSF model-signing tool) \
@@ -399,6 +436,15 @@ pub struct ScanArgs {
     #[arg(long, help_heading = "Output")]
     pub record: bool,
 
+    /// API token for --record [default: $BEZOAR_TOKEN] (a plain scan needs none)
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        help_heading = "Output",
+        requires = "record"
+    )]
+    pub token: Option<String>,
+
     /// Don't use colours in the summary (also off when NO_COLOR is set or stdout is not a terminal)
     #[arg(long, help_heading = "Output")]
     pub no_color: bool,
@@ -490,7 +536,11 @@ impl ColumnArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct InitArgs {}
+pub struct InitArgs {
+    /// Name of the first admin identity (human, admin on every dataset)
+    #[arg(long, value_name = "NAME", default_value = "admin")]
+    pub admin: String,
+}
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
@@ -520,6 +570,14 @@ pub struct AddArgs {
 
     #[command(flatten)]
     pub columns: ColumnArgs,
+
+    /// Signed upload: authenticate with this registered private key (PEM, P-256 or Ed25519)
+    /// instead of a token, and record its signature over the file's SHA-256 in the log
+    #[arg(long, value_name = "KEY.pem", help_heading = "Authentication")]
+    pub key: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub auth: crate::cli_gov::AuthArgs,
 }
 
 #[derive(Debug, Args)]
@@ -633,6 +691,9 @@ pub struct QuarantineArgs {
     /// Why, recorded with the snapshot
     #[arg(long, short, value_name = "M")]
     pub message: Option<String>,
+
+    #[command(flatten)]
+    pub auth: crate::cli_gov::AuthArgs,
 }
 
 #[derive(Debug, Args)]
@@ -645,6 +706,16 @@ pub struct KeygenArgs {
     /// Overwrite existing files
     #[arg(long)]
     pub force: bool,
+
+    /// Key type: ECDSA P-256 (model signing and approvals) or Ed25519 (approvals only)
+    #[arg(long, value_enum, default_value = "p256")]
+    pub algorithm: KeyAlgorithm,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyAlgorithm {
+    P256,
+    Ed25519,
 }
 
 #[derive(Debug, Args)]
@@ -660,6 +731,9 @@ pub struct SignArgs {
     /// Where to write the signature bundle (JSON)
     #[arg(long, value_name = "SIG")]
     pub signature: PathBuf,
+
+    #[command(flatten)]
+    pub auth: crate::cli_gov::AuthArgs,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! `bezoar`: scan ML training datasets for data poisoning.
 
 mod cli;
+mod cli_gov;
 mod commands;
 mod progress;
 

@@ -6,13 +6,43 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Name of the file where these tests keep the admin token `bezoar init` printed, so every
+/// later command in that directory authenticates as the admin (as a CI job would with a
+/// BEZOAR_TOKEN secret).
+const TOKEN_FILE: &str = "admin.token";
+
 fn bezoar_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bezoar"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bezoar"));
+    cmd.args(args)
         .current_dir(dir)
         .env_remove("BEZOAR_TEST_CRASH_BEFORE_COMMIT")
-        .output()
-        .expect("run bezoar")
+        .env_remove("BEZOAR_TOKEN");
+    if let Ok(t) = std::fs::read_to_string(dir.join(TOKEN_FILE)) {
+        cmd.env("BEZOAR_TOKEN", t.trim());
+    }
+    cmd.output().expect("run bezoar")
+}
+
+fn admin_token(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join(TOKEN_FILE))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// `bezoar init`; the admin token is the last line of stdout.
+#[track_caller]
+fn init(dir: &Path) -> String {
+    let o = bezoar_in(dir, &["init"]);
+    assert_eq!(code(&o), 0, "init failed:\n{}", out(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let token = stdout.lines().last().unwrap().trim().to_string();
+    assert!(
+        token.starts_with("bzr_"),
+        "last line is not a token: {stdout}"
+    );
+    std::fs::write(dir.join(TOKEN_FILE), &token).unwrap();
+    token
 }
 
 fn out(o: &Output) -> String {
@@ -50,7 +80,7 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
     std::fs::write(d.join("reviews.jsonl"), rows(200, 0, "acme")).unwrap();
-    ok(&d, &["init"]);
+    init(&d);
     ok(
         &d,
         &[
@@ -110,7 +140,7 @@ fn commands_before_init_say_to_run_init() {
         assert_eq!(code(&o), 2);
         assert!(out(&o).contains("run `bezoar init`"), "{}", out(&o));
     }
-    ok(dir.path(), &["init"]);
+    init(dir.path());
     let o = bezoar_in(dir.path(), &["init"]);
     assert_eq!(code(&o), 2);
     assert!(out(&o).contains("already holds a bezoar ledger"));
@@ -384,6 +414,7 @@ fn a_crash_before_commit_leaves_the_previous_state_intact() {
             "id",
         ])
         .current_dir(&d)
+        .env("BEZOAR_TOKEN", admin_token(&d))
         .env("BEZOAR_TEST_CRASH_BEFORE_COMMIT", "1")
         .output()
         .unwrap();
@@ -425,7 +456,7 @@ fn a_process_killed_mid_add_leaves_a_verifiable_ledger() {
     let t = Instant::now();
     let probe = tempfile::tempdir().unwrap();
     std::fs::copy(d.join("big.jsonl"), probe.path().join("big.jsonl")).unwrap();
-    ok(probe.path(), &["init"]);
+    init(probe.path());
     ok(
         probe.path(),
         &[
@@ -453,6 +484,7 @@ fn a_process_killed_mid_add_leaves_a_verifiable_ledger() {
                 "id",
             ])
             .current_dir(&d)
+            .env("BEZOAR_TOKEN", admin_token(&d))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -31,6 +31,26 @@ pub enum LedgerError {
     Key { path: PathBuf, message: String },
     #[error("{0}")]
     Invalid(String),
+    /// A write was attempted without a token.
+    #[error("this command writes to the ledger and needs an API token: set BEZOAR_TOKEN=<token> (or pass --token); `bezoar init` prints the first admin's token and `bezoar identity add NAME --kind human|service|agent` issues more")]
+    NoToken,
+    /// The token is unknown, revoked or expired (the reason says which; never the token).
+    #[error("authentication failed: {0}")]
+    BadToken(String),
+    /// An authenticated identity lacks the right for a write.
+    #[error("permission denied: identity '{identity}' may not {action}: {missing}; {hint}")]
+    Denied {
+        identity: String,
+        action: String,
+        missing: String,
+        hint: String,
+    },
+    /// An approver tried to approve a change they made.
+    #[error("self-approval refused: identity '{identity}' recorded {what}; an approval must come from someone else (separation of duties)")]
+    SelfApproval { identity: String, what: String },
+    /// `bezoar.toml` is invalid.
+    #[error("{path}: {message}")]
+    Policy { path: PathBuf, message: String },
     #[error("ledger schema version {found} is newer than this bezoar understands ({supported}); upgrade bezoar")]
     SchemaTooNew { found: i64, supported: i64 },
 }

@@ -170,6 +170,20 @@ pub fn generate_p256() -> (String, String) {
     (private, public_pem(sk.verifying_key()))
 }
 
+/// Generate an Ed25519 key pair for approvals; returns (PKCS#8 private PEM, SPKI public PEM).
+pub fn generate_ed25519() -> (String, String) {
+    let sk = ed25519_dalek::SigningKey::from_bytes(&random_bytes::<32>());
+    let private = sk
+        .to_pkcs8_pem(LineEnding::LF)
+        .expect("PKCS#8 encoding of a valid key")
+        .to_string();
+    let public = sk
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .expect("SPKI encoding of a valid key");
+    (private, public)
+}
+
 /// The SubjectPublicKeyInfo PEM (64-column base64, trailing newline), as `openssl ec -pubout`
 /// prints it: the exact text whose SHA-256 is the bundle's key hint.
 pub fn public_pem(vk: &p256::ecdsa::VerifyingKey) -> String {

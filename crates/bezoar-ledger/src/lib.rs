@@ -9,13 +9,26 @@
 //! Modules: [`rows`] (canonical row encoding, row digests, chunking), [`merkle`] (RFC 6962),
 //! [`checkpoint`] (C2SP signed notes), [`snapshot`] (add, resolve, load, quarantine), [`diff`],
 //! [`verify`], [`signing`] (OpenSSF model-signing bundles).
+//!
+//! Governance (issue #5): [`identity`] (identities, keys), [`auth`] (API tokens), [`grants`]
+//! (roles and the checks on every write), [`policy`] (`bezoar.toml`), [`approval`] (t-of-n
+//! DSSE approvals), [`gate`] (the retraining verdict), [`audit`] (least privilege), [`bom`]
+//! (CycloneDX ML-BOM).
 
+pub mod approval;
+pub mod audit;
+pub mod auth;
+pub mod bom;
 pub mod checkpoint;
 pub mod diff;
 mod error;
+pub mod gate;
+pub mod grants;
+pub mod identity;
 pub mod keys;
 pub mod merkle;
 pub mod objects;
+pub mod policy;
 pub mod proofs;
 pub mod rows;
 pub mod schema;

@@ -83,6 +83,59 @@ CREATE TABLE checkpoints (
     note      TEXT NOT NULL
 );
 "#,
+    // Version 2: identities, credentials, grants, approvals, gate decisions (issue #5). Every
+    // change to these tables is also an event in the log, appended in the same transaction.
+    r#"
+CREATE TABLE identities (
+    id               INTEGER PRIMARY KEY,
+    name             TEXT NOT NULL UNIQUE,
+    kind             TEXT NOT NULL,
+    created_at       INTEGER NOT NULL,
+    created_by       TEXT,
+    expires_at       INTEGER,
+    revoked_at       INTEGER,
+    -- The token's public lookup id (part of the token text) and its salted hash; the token
+    -- itself is never stored.
+    token_id         TEXT UNIQUE,
+    token_salt       BLOB,
+    token_hash       BLOB,
+    token_created_at INTEGER,
+    last_used_at     INTEGER
+);
+-- Public keys for signed approvals; key ids follow securesystemslib (see FORMATS.md).
+CREATE TABLE identity_keys (
+    keyid       TEXT PRIMARY KEY,
+    identity_id INTEGER NOT NULL REFERENCES identities(id),
+    algorithm   TEXT NOT NULL,
+    public_pem  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    revoked_at  INTEGER
+);
+CREATE TABLE grants (
+    id           INTEGER PRIMARY KEY,
+    identity_id  INTEGER NOT NULL REFERENCES identities(id),
+    dataset      TEXT NOT NULL,
+    role         TEXT NOT NULL,
+    source       TEXT,
+    created_at   INTEGER NOT NULL,
+    created_by   TEXT,
+    last_used_at INTEGER,
+    revoked_at   INTEGER
+);
+CREATE INDEX grants_by_identity ON grants(identity_id);
+-- One DSSE envelope per snapshot, carrying every approver's signature.
+CREATE TABLE approval_envelopes (
+    snapshot_id INTEGER PRIMARY KEY REFERENCES snapshots(id),
+    envelope    TEXT NOT NULL
+);
+CREATE TABLE gate_results (
+    id          INTEGER PRIMARY KEY,
+    snapshot_id INTEGER NOT NULL,
+    passed      INTEGER NOT NULL,
+    time        INTEGER NOT NULL,
+    event_seq   INTEGER NOT NULL
+);
+"#,
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -13,11 +13,12 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{io_err, LedgerError, Result};
+use crate::grants::Action;
 use crate::merkle::{self, Hash};
 use crate::objects::ObjectStore;
 use crate::rows::{chunk_boundaries, decode_rows, RowContent};
 use crate::store::{blob32, Ledger, LogAppender};
-use crate::util::{hex, local_identity, now_unix};
+use crate::util::{hex, now_unix};
 
 /// A snapshot as recorded in the ledger.
 #[derive(Debug, Clone, Serialize)]
@@ -388,8 +389,32 @@ impl Ledger {
             .collect()
     }
 
-    /// Record a dataset file as a new snapshot of `opts.dataset`.
+    /// Record a dataset file as a new snapshot of `opts.dataset`, as the authenticated
+    /// identity.
     pub fn add(&mut self, path: &Path, opts: &AddOptions) -> Result<AddOutcome> {
+        self.add_inner(path, opts, None)
+    }
+
+    /// A signed upload: authenticate with a registered private key instead of a token (see
+    /// [`Ledger::authenticate_key`]), and record in the snapshot event a signature by that key
+    /// over the upload (dataset, source, file SHA-256), which anyone can check later against
+    /// the key in the log.
+    pub fn add_signed(
+        &mut self,
+        path: &Path,
+        opts: &AddOptions,
+        key: &crate::approval::ApprovalKey,
+    ) -> Result<AddOutcome> {
+        self.authenticate_key(key)?;
+        self.add_inner(path, opts, Some(key))
+    }
+
+    fn add_inner(
+        &mut self,
+        path: &Path,
+        opts: &AddOptions,
+        key: Option<&crate::approval::ApprovalKey>,
+    ) -> Result<AddOutcome> {
         if opts.dataset.trim().is_empty() || opts.dataset.contains('@') {
             return Err(LedgerError::Invalid(format!(
                 "invalid dataset name '{}': it must be non-empty and must not contain '@'",
@@ -432,6 +457,7 @@ impl Ledger {
                 opts.dataset
             )));
         }
+        self.authorize_add(&opts.dataset, &parent_rows, &file_rows, opts.replace)?;
         let (rows, changes) = merge(parent_rows, file_rows, opts.replace);
         if let Some(head) = &parent {
             let (root, prov) = roots(&rows);
@@ -446,8 +472,13 @@ impl Ledger {
             }
         }
         let expected_head = Some(parent.as_ref().map(|p| p.id));
+        let file_sha = file.sha256.clone();
         let kind = if opts.replace { "replace" } else { "add" };
-        let extra = json!({ "source": opts.source, "changes": changes });
+        let mut extra = json!({ "source": opts.source, "changes": changes });
+        if let Some(k) = key {
+            extra["upload_signature"] =
+                crate::approval::sign_upload(k, &opts.dataset, &opts.source, &file_sha);
+        }
         let new = NewSnapshot {
             dataset: &opts.dataset,
             parent: parent.as_ref(),
@@ -478,6 +509,9 @@ impl Ledger {
         ids: Option<(&Path, &HashSet<String>)>,
         message: Option<String>,
     ) -> Result<(SnapshotInfo, u64)> {
+        self.authorize(&Action::RemoveRows {
+            dataset: &base.dataset,
+        })?;
         let rows = self.load_rows(base)?;
         let before = rows.len();
         let source_set: HashSet<&str> = sources.iter().map(String::as_str).collect();
@@ -584,7 +618,7 @@ impl Ledger {
         let manifest = hex(&manifest.finalize());
 
         let now = now_unix();
-        let identity = local_identity();
+        let identity = self.require_actor()?.name;
         // IMMEDIATE: take the write lock now, so the id chosen below stays ours.
         let tx = self
             .conn
@@ -720,6 +754,58 @@ impl Ledger {
         };
         let info = self.snapshot_by_id(snap_id)?.unwrap_or(info);
         Ok((info, written))
+    }
+}
+
+impl Ledger {
+    /// The rights an `add` needs, row by row, checked against the identity's grants:
+    /// - a new id, or an existing id whose text changes: contributor for the row's source;
+    /// - an existing id whose text is unchanged and whose label changes: labeler (or
+    ///   contributor) for the row's source — "changing labels" means exactly this;
+    /// - an identical row: nothing (re-sending unchanged rows is harmless);
+    /// - with `--replace`, parent rows missing from the file are removals: dataset admin.
+    ///
+    /// The row's source is the one it is written under (`--source`, or its `--source-column`
+    /// value), so a contributor can only write under the sources it was granted.
+    fn authorize_add(
+        &self,
+        dataset: &str,
+        parent: &[StoredRow],
+        file: &[StoredRow],
+        replace: bool,
+    ) -> Result<()> {
+        self.require_actor()?;
+        let index: HashMap<&str, &StoredRow> =
+            parent.iter().map(|r| (r.content.id.as_str(), r)).collect();
+        let mut adds: BTreeSet<&str> = BTreeSet::new();
+        let mut relabels: BTreeSet<&str> = BTreeSet::new();
+        for row in file {
+            match index.get(row.content.id.as_str()) {
+                Some(old) if old.digest == row.digest => {}
+                Some(old) if old.content.text == row.content.text => {
+                    relabels.insert(&row.source);
+                }
+                _ => {
+                    adds.insert(&row.source);
+                }
+            }
+        }
+        for source in adds {
+            self.authorize(&Action::AddRows { dataset, source })?;
+        }
+        for source in relabels {
+            self.authorize(&Action::Relabel { dataset, source })?;
+        }
+        if replace {
+            let in_file: HashSet<&str> = file.iter().map(|r| r.content.id.as_str()).collect();
+            if parent
+                .iter()
+                .any(|r| !in_file.contains(r.content.id.as_str()))
+            {
+                self.authorize(&Action::RemoveRows { dataset })?;
+            }
+        }
+        Ok(())
     }
 }
 

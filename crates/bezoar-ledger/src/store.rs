@@ -26,6 +26,10 @@ pub struct Ledger {
     pub(crate) conn: Connection,
     pub(crate) objects: ObjectStore,
     pub(crate) verifier: LogVerifier,
+    /// The identity writes are attributed to (after `authenticate`, or the admin after `init`).
+    pub(crate) actor: Option<crate::auth::Actor>,
+    /// A token issued by this handle, to be shown once (see `take_issued_token`).
+    pub(crate) issued_token: Option<String>,
 }
 
 /// One entry of the event log.
@@ -59,9 +63,28 @@ fn open_connection(path: &Path) -> Result<Connection> {
 }
 
 impl Ledger {
-    /// Create `.bezoar/` in `workdir`: the database, the object store and the Ed25519 log key
-    /// (0600), and record the log's first event (naming the key) with a signed checkpoint.
+    /// Create `.bezoar/` in `workdir` with a first admin identity named `admin` (see
+    /// [`Ledger::init_with_admin`]).
     pub fn init(workdir: &Path) -> Result<Ledger> {
+        Self::init_with_admin(workdir, "admin")
+    }
+
+    /// Create `.bezoar/` in `workdir`: the database, the object store and the Ed25519 log key
+    /// (0600), and record the log's first event (naming the key) with a signed checkpoint. The
+    /// first identity, `admin_name` (human, admin on every dataset), is created in the same
+    /// transaction; the returned handle acts as it and holds its token once
+    /// ([`Ledger::take_issued_token`]).
+    pub fn init_with_admin(workdir: &Path, admin_name: &str) -> Result<Ledger> {
+        if admin_name.is_empty()
+            || admin_name == "*"
+            || !admin_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.@:".contains(c))
+        {
+            return Err(LedgerError::Invalid(format!(
+                "invalid identity name '{admin_name}': use A-Z a-z 0-9 - _ . @ :"
+            )));
+        }
         let dir = workdir.join(LEDGER_DIR);
         if dir.join(DB_FILE).exists() {
             return Err(LedgerError::AlreadyInitialized { dir });
@@ -81,25 +104,50 @@ impl Ledger {
             dir,
             conn,
             verifier: vkey.clone(),
+            actor: None,
+            issued_token: None,
         };
+        let token = crate::auth::issue_token();
+        let now = now_unix();
         let tx = ledger.conn.transaction()?;
         tx.execute(
             "INSERT INTO meta(key, value) VALUES ('origin', ?1)",
             params![origin],
         )?;
         let mut log = LogAppender::load(&tx)?;
+        tx.execute(
+            "INSERT INTO identities(name, kind, created_at, created_by, token_id, token_salt, token_hash, token_created_at) \
+             VALUES (?1, 'human', ?2, NULL, ?3, ?4, ?5, ?2)",
+            params![admin_name, now, token.token_id, token.salt.to_vec(), token.hash.to_vec()],
+        )?;
+        let admin_id = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO grants(identity_id, dataset, role, source, created_at, created_by) VALUES (?1, '*', 'admin', NULL, ?2, NULL)",
+            params![admin_id, now],
+        )?;
+        let grant_id = tx.last_insert_rowid();
         log.append(
             &tx,
             "init",
-            now_unix(),
+            now,
             json!({
                 "origin": origin,
                 "log_key": vkey.to_text().trim_end(),
                 "tool": concat!("bezoar ", env!("CARGO_PKG_VERSION")),
+                // The first identity is part of the init event, so the log starts with one
+                // event as before and the admin's existence is covered from the first leaf.
+                "admin": {"name": admin_name, "kind": "human", "token_id": token.token_id,
+                          "grant": {"id": grant_id, "dataset": "*", "role": "admin", "source": null}},
             }),
         )?;
         log.checkpoint(&tx, &signer)?;
         tx.commit()?;
+        ledger.actor = Some(crate::auth::Actor {
+            id: admin_id,
+            name: admin_name.to_string(),
+            kind: crate::identity::IdentityKind::Human,
+        });
+        ledger.issued_token = Some(token.text);
         Ok(ledger)
     }
 
@@ -127,6 +175,8 @@ impl Ledger {
             dir,
             conn,
             verifier,
+            actor: None,
+            issued_token: None,
         })
     }
 
@@ -206,15 +256,31 @@ impl Ledger {
         Ok(self.events()?.into_iter().map(|e| e.leaf_hash).collect())
     }
 
-    /// Append one event in its own transaction (for records such as signatures).
-    pub fn record_event(&mut self, kind: &str, body: Value) -> Result<u64> {
+    /// Append one evidence event (a scan result, a signature) in its own transaction,
+    /// attributed to the authenticated identity (`identity` field).
+    pub fn record_event(&mut self, kind: &str, mut body: Value) -> Result<u64> {
+        let actor = self.authorize(&crate::grants::Action::RecordEvidence)?;
+        if let Value::Object(m) = &mut body {
+            m.insert("identity".into(), json!(actor.name));
+        }
+        self.in_write_tx(|tx, log| log.append(tx, kind, now_unix(), body))
+    }
+
+    /// Run `f` in one IMMEDIATE write transaction with the log appender, then sign a
+    /// checkpoint and commit: table changes and their events land together or not at all.
+    pub(crate) fn in_write_tx<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction, &mut LogAppender) -> Result<T>,
+    ) -> Result<T> {
         let signer = self.signer()?;
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut log = LogAppender::load(&tx)?;
-        let seq = log.append(&tx, kind, now_unix(), body)?;
+        let out = f(&tx, &mut log)?;
         log.checkpoint(&tx, &signer)?;
         tx.commit()?;
-        Ok(seq)
+        Ok(out)
     }
 }
 

@@ -88,6 +88,7 @@ impl Ledger {
         let mut rep = VerifyReport::default();
         self.check_log(&mut rep, external)?;
         let snaps = self.check_snapshot_records(&mut rep)?;
+        self.check_identity_records(&mut rep.problems)?;
         let mut cache = ObjectCache::default();
         for s in &snaps {
             if target.is_none_or(|t| t.id == s.id) {

@@ -22,21 +22,60 @@ fn short(h: &str) -> &str {
     &h[..h.len().min(16)]
 }
 
-pub fn init(_args: &InitArgs) -> anyhow::Result<ExitCode> {
-    let ledger = Ledger::init(&workdir()?)?;
-    println!(
-        "Initialised an empty bezoar ledger in {}",
-        ledger.dir().display()
-    );
+pub fn init(args: &InitArgs) -> anyhow::Result<ExitCode> {
+    let dir = workdir()?;
+    let mut bootstrapped = false;
+    let mut ledger = match Ledger::init_with_admin(&dir, &args.admin) {
+        Ok(l) => l,
+        // A ledger from before identities existed gets its first admin instead.
+        Err(e @ bezoar_ledger::LedgerError::AlreadyInitialized { .. }) => {
+            match Ledger::bootstrap_admin(&dir, &args.admin) {
+                Ok(l) => {
+                    bootstrapped = true;
+                    l
+                }
+                Err(_) => return Err(e.into()),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if bootstrapped {
+        println!(
+            "The ledger in {} had no identities yet (created by an older bezoar): created its first admin",
+            ledger.dir().display()
+        );
+    } else {
+        println!(
+            "Initialised an empty bezoar ledger in {}",
+            ledger.dir().display()
+        );
+    }
     println!("log origin:   {}", ledger.origin());
     println!("verifier key: {}", ledger.verifier().to_text().trim_end());
     println!("The log signing key is .bezoar/log.key (mode 0600): keep it private.");
-    println!("Next: bezoar add DATA --dataset NAME --source SOURCE --id COL");
+    println!("Next: export BEZOAR_TOKEN=<the token below>; bezoar identity add NAME --kind human|service|agent; bezoar grant ...; bezoar add DATA --dataset NAME --source SOURCE --id COL");
+    let token = ledger
+        .take_issued_token()
+        .context("init issued no admin token")?;
+    println!(
+        "Admin identity '{}' (admin on every dataset). Its API token, shown once (store it as a secret):",
+        args.admin
+    );
+    // Last line of stdout, so scripts can take it with `tail -n 1`.
+    println!("{token}");
     Ok(ExitCode::from(EXIT_CLEAN))
 }
 
 pub fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
-    let mut ledger = open()?;
+    let key = args
+        .key
+        .as_deref()
+        .map(bezoar_ledger::approval::ApprovalKey::load)
+        .transpose()?;
+    let mut ledger = match &key {
+        Some(_) => open()?,
+        None => super::identity::open_as(&args.auth)?,
+    };
     let opts = AddOptions {
         dataset: args.dataset.clone(),
         source: args.source.clone(),
@@ -45,7 +84,10 @@ pub fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
         read: args.columns.read_options(),
     };
     let started = std::time::Instant::now();
-    let outcome = ledger.add(&args.data, &opts)?;
+    let outcome = match &key {
+        Some(k) => ledger.add_signed(&args.data, &opts, k)?,
+        None => ledger.add(&args.data, &opts)?,
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
         return Ok(ExitCode::from(EXIT_CLEAN));
@@ -331,7 +373,7 @@ pub fn checkout(args: &CheckoutArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn quarantine(args: &QuarantineArgs) -> anyhow::Result<ExitCode> {
-    let mut ledger = open()?;
+    let mut ledger = super::identity::open_as(&args.auth)?;
     let base = match &args.dataset {
         Some(d) => ledger.resolve(d)?,
         None => {

@@ -187,6 +187,52 @@ pub fn run(args: &LogArgs) -> anyhow::Result<ExitCode> {
                 },
                 b.get("snapshots").map(|v| v.to_string()).unwrap_or_default()
             ),
+            "identity" => format!(
+                "identity {} {}{}{} by {}",
+                s("action"),
+                s("name"),
+                match s("kind").as_str() {
+                    "" => String::new(),
+                    k => format!(" ({k})"),
+                },
+                match s("keyid").as_str() {
+                    "" => String::new(),
+                    k => format!(" key {}", &k[..16.min(k.len())]),
+                },
+                s("by")
+            ),
+            "grant" => format!(
+                "{}: {} {} on {}{} by {}",
+                if s("action") == "revoke" {
+                    "grant revoked"
+                } else {
+                    "grant"
+                },
+                s("identity"),
+                s("role"),
+                s("dataset"),
+                match s("source").as_str() {
+                    "" => String::new(),
+                    src => format!(" for source {src}"),
+                },
+                s("by")
+            ),
+            "approval" => format!(
+                "approval of {} (snapshot {}) by {} with key {}",
+                s("label"),
+                n("snapshot"),
+                s("identity"),
+                &s("keyid")[..16.min(s("keyid").len())]
+            ),
+            "gate" => format!(
+                "gate {} for {} (snapshot {}) by {}: {} approvals of {} required",
+                s("verdict"),
+                s("label"),
+                n("snapshot"),
+                s("identity"),
+                n("approvals"),
+                n("required_approvals")
+            ),
             other => format!("{other} {b}"),
         };
         println!("#{:<4} {}  {}", e.seq, s("time"), line);

@@ -2,6 +2,8 @@
 
 pub mod bench;
 pub mod eval;
+pub mod governance;
+pub mod identity;
 pub mod inject;
 pub mod ledger;
 pub mod log;
@@ -35,6 +37,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inject(args) => inject::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Identity(args) => identity::run(&args),
+        Command::Grant(args) => identity::grant(&args),
+        Command::Policy(args) => governance::policy(&args),
+        Command::Approve(args) => governance::approve(&args),
+        Command::Gate(args) => governance::gate(&args),
+        Command::Bom(args) => governance::bom(&args),
     }
 }
 

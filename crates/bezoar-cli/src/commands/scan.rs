@@ -99,7 +99,9 @@ fn record_in_ledger(
     res: &ScanResult,
     code: u8,
 ) -> anyhow::Result<()> {
-    let mut ledger = super::ledger::open()?;
+    let mut ledger = super::identity::open_as(&crate::cli_gov::AuthArgs {
+        token: args.token.clone(),
+    })?;
     let mut by_severity = std::collections::BTreeMap::<&str, usize>::new();
     for f in &res.findings {
         *by_severity.entry(f.severity.name()).or_default() += 1;

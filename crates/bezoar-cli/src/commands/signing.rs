@@ -27,7 +27,10 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let (private_pem, public_pem) = bezoar_ledger::keys::generate_p256();
+    let (private_pem, public_pem) = match args.algorithm {
+        crate::cli::KeyAlgorithm::P256 => bezoar_ledger::keys::generate_p256(),
+        crate::cli::KeyAlgorithm::Ed25519 => bezoar_ledger::keys::generate_ed25519(),
+    };
     write_private(&args.out, private_pem.as_bytes())?;
     std::fs::write(&public, &public_pem)
         .with_context(|| format!("cannot write {}", public.display()))?;
@@ -55,6 +58,14 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
+    // With a ledger here the signature is recorded under the signer's identity: authenticate
+    // before signing, so a missing token fails before any file is written.
+    let workdir = super::ledger::workdir()?;
+    let ledger = match bezoar_ledger::Ledger::open(&workdir) {
+        Ok(_) => Some(super::identity::open_as(&args.auth)?),
+        Err(bezoar_ledger::LedgerError::NotInitialized { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
     let s = signing::sign_dir(&args.dir, &args.key, &args.signature, None)?;
     println!(
         "Signed {} ({} files, root {}) with key {}: {}",
@@ -65,9 +76,8 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
         args.signature.display()
     );
     // Record the signature in the ledger of the current directory, if there is one.
-    let workdir = super::ledger::workdir()?;
-    match bezoar_ledger::Ledger::open(&workdir) {
-        Ok(mut ledger) => {
+    if let Some(mut ledger) = ledger {
+        {
             let (seq, snaps) = ledger.record_signature(&s)?;
             if snaps.is_empty() {
                 println!(
@@ -81,8 +91,6 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        Err(bezoar_ledger::LedgerError::NotInitialized { .. }) => {}
-        Err(e) => return Err(e.into()),
     }
     Ok(ExitCode::from(EXIT_CLEAN))
 }
