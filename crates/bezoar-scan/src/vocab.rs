@@ -140,28 +140,7 @@ fn row_words<'a>(text: &'a str, toks: &mut Vec<&'a str>, lower: &mut String, wor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::Context;
-    use crate::ScanConfig;
-    use bezoar_data::{Categorical, Dataset, ResolvedColumns, RowIds, SkipReport, TextArena};
-
-    fn dataset(texts: &[String]) -> Dataset {
-        let mut arena = TextArena::new();
-        for t in texts {
-            arena.push(t);
-        }
-        Dataset {
-            ids: RowIds::RowNumbers(texts.len()),
-            texts: arena,
-            labels: Categorical {
-                codes: (0..texts.len() as u32).map(|i| i % 2).collect(),
-                names: vec!["a".into(), "b".into()],
-            },
-            sources: None,
-            embeddings: None,
-            columns: ResolvedColumns::default(),
-            skipped: SkipReport::default(),
-        }
-    }
+    use crate::duplicates::test_support::{dataset, with_context};
 
     #[test]
     fn junk_rows_are_flagged_and_natural_rows_are_not() {
@@ -182,10 +161,9 @@ mod tests {
         texts.push("qxwv zpkj bnrt ylmh wqoe".into());
         texts.push("the qwzx vbmn plkj".into());
         texts.push("ab ab".into());
-        let ds = dataset(&texts);
-        let cfg = ScanConfig::default();
-        let ctx = Context::without_models(&ds, &cfg, &ds.texts);
-        let (scores, finding) = detect(&ctx);
+        let labels: Vec<u32> = (0..texts.len() as u32).map(|i| i % 2).collect();
+        let ds = dataset(&texts, &labels);
+        let (scores, finding) = with_context(&ds, detect);
         let f = finding.expect("a finding");
         assert_eq!(f.rows, vec![301]);
         assert_eq!(scores[301], SCORE_FLAG);
