@@ -4,9 +4,12 @@
 //! them.
 
 use std::collections::HashMap;
+mod common;
+
+use common::{code, out, python_venv};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -20,18 +23,6 @@ fn bezoar(dir: &Path, token: Option<&str>, args: &[&str]) -> Output {
         cmd.env("BEZOAR_TOKEN", t);
     }
     cmd.output().expect("run bezoar")
-}
-
-fn out(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
 }
 
 fn last_line(o: &Output) -> String {
@@ -1022,28 +1013,6 @@ fn the_bom_has_the_fixture_shape() {
     assert_eq!(bom["components"][0]["version"], "2");
 }
 
-/// Run a command with a time limit; None when it could not start or ran out of time.
-fn run_limited(cmd: &mut Command, limit: Duration) -> Option<Output> {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => return child.wait_with_output().ok(),
-            Ok(None) if start.elapsed() > limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(200)),
-            Err(_) => return None,
-        }
-    }
-}
-
 const INTEROP_PY: &str = r#"
 import json, sys
 from securesystemslib.dsse import Envelope
@@ -1091,36 +1060,16 @@ fn securesystemslib_and_cyclonedx_interop() {
     let Some(fx) = interop_dir() else {
         return skip("../shared/interop is not present");
     };
-    let venv = tempfile::tempdir().unwrap();
-    let Some(o) = run_limited(
-        Command::new("python3").args(["-m", "venv", venv.path().to_str().unwrap()]),
-        Duration::from_secs(60),
-    ) else {
-        return skip("python3 is not available");
-    };
-    if !o.status.success() {
-        return skip(&format!("python3 -m venv failed: {}", out(&o)));
-    }
-    let bin = venv.path().join("bin");
-    let Some(o) = run_limited(
-        Command::new(bin.join("pip")).args([
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "--retries",
-            "1",
-            "--timeout",
-            "20",
+    let (_venv, bin) = match python_venv(
+        &[
             "securesystemslib[crypto]==1.6.0",
             "cyclonedx-python-lib[validation]==11.12.0",
-        ]),
+        ],
         Duration::from_secs(240),
-    ) else {
-        return skip("pip install timed out or pip is missing");
+    ) {
+        Ok(v) => v,
+        Err(why) => return skip(&why),
     };
-    if !o.status.success() {
-        return skip(&format!("pip install failed (offline?): {}", out(&o)));
-    }
     let env = setup();
     policy(&env, TWO_OF_THREE);
     env.ok("alice", &["approve", "reviews", "--key", "alice.pem"]);

@@ -2,6 +2,9 @@
 //! safety, checkpoints and proofs, signing (and interop with the OpenSSF model-signing tool when
 //! python3 and pip can install it).
 
+mod common;
+
+use common::{code, out, python_venv};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -43,18 +46,6 @@ fn init(dir: &Path) -> String {
     );
     std::fs::write(dir.join(TOKEN_FILE), &token).unwrap();
     token
-}
-
-fn out(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
 }
 
 #[track_caller]
@@ -661,68 +652,19 @@ fn keygen_sign_verify_signature_and_record_in_the_ledger() {
     }
 }
 
-/// Run a command with a time limit; None when it could not start or ran out of time.
-fn run_limited(cmd: &mut Command, limit: Duration) -> Option<Output> {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => return child.wait_with_output().ok(),
-            Ok(None) if start.elapsed() > limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(200)),
-            Err(_) => return None,
-        }
-    }
-}
-
 /// Interop with the reference OpenSSF model-signing CLI: it verifies a bundle bezoar wrote, and
 /// bezoar verifies one it wrote. Installs `model-signing==1.1.1` and `pyopenssl` into a temporary
 /// virtualenv; skips with a message when python3, venv, pip or the network is unavailable.
 #[test]
 fn model_signing_interop() {
-    let venv = tempfile::tempdir().unwrap();
     let skip = |why: &str| eprintln!("SKIP model_signing_interop: {why}");
-    let Some(o) = run_limited(
-        Command::new("python3").args(["-m", "venv", venv.path().to_str().unwrap()]),
-        Duration::from_secs(60),
-    ) else {
-        return skip("python3 is not available");
-    };
-    if !o.status.success() {
-        return skip(&format!("python3 -m venv failed: {}", out(&o)));
-    }
-    let bin = venv.path().join("bin");
-    let Some(o) = run_limited(
-        Command::new(bin.join("pip")).args([
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            // Fail fast without a network instead of retrying for minutes.
-            "--retries",
-            "1",
-            "--timeout",
-            "20",
-            "model-signing==1.1.1",
-            "pyopenssl",
-        ]),
+    let (_venv, bin) = match python_venv(
+        &["model-signing==1.1.1", "pyopenssl"],
         Duration::from_secs(150),
-    ) else {
-        return skip("pip install timed out or pip is missing");
+    ) {
+        Ok(v) => v,
+        Err(why) => return skip(&why),
     };
-    if !o.status.success() {
-        return skip(&format!(
-            "pip install model-signing failed (offline?): {}",
-            out(&o)
-        ));
-    }
     let ms = bin.join("model_signing");
     let (_t, d) = setup();
     std::fs::create_dir_all(d.join("ds/a")).unwrap();
