@@ -18,7 +18,6 @@ mod error;
 pub mod eval;
 pub mod metrics;
 mod rate;
-mod rng;
 pub mod table;
 pub mod truth;
 

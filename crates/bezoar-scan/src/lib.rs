@@ -15,7 +15,7 @@ mod label;
 mod linear;
 mod ngrams;
 mod result;
-mod rng;
+pub mod rng;
 mod source;
 mod stats;
 mod tokens;

@@ -1,5 +1,8 @@
-//! A tiny seeded generator (SplitMix64): every random choice in a scan goes through it so the
-//! same seed gives byte-identical output. Not cryptographic; a crate would add nothing here.
+//! A tiny seeded generator (SplitMix64): every random choice in a scan (and in `bezoar-redteam`'s
+//! injections) goes through it so the same seed gives byte-identical output. Why not `rand`: a
+//! crate's stream may change between its releases, and "same seed, same output" must hold across
+//! bezoar versions; SplitMix64 is a few lines, fixed forever. Not cryptographic; nothing here
+//! needs that.
 
 #[derive(Debug, Clone)]
 pub struct SplitMix64(u64);
@@ -43,10 +46,41 @@ impl SplitMix64 {
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 
+    /// `k` distinct items of `pool`, returned in ascending order (partial Fisher–Yates), so the
+    /// rows picked are processed in file order whatever the draw.
+    pub fn sample(&mut self, pool: &[usize], k: usize) -> Vec<usize> {
+        let mut v = pool.to_vec();
+        let k = k.min(v.len());
+        for i in 0..k {
+            let j = i + self.below(v.len() - i);
+            v.swap(i, j);
+        }
+        v.truncate(k);
+        v.sort_unstable();
+        v
+    }
+
     pub fn shuffle<T>(&mut self, v: &mut [T]) {
         for i in (1..v.len()).rev() {
             let j = self.below(i + 1);
             v.swap(i, j);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_is_distinct_sorted_and_seeded() {
+        let pool: Vec<usize> = (0..100).collect();
+        let a = SplitMix64::new(7).sample(&pool, 10);
+        let b = SplitMix64::new(7).sample(&pool, 10);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 10);
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        assert_ne!(a, SplitMix64::new(8).sample(&pool, 10));
+        assert_eq!(SplitMix64::new(1).sample(&pool, 500).len(), 100);
     }
 }

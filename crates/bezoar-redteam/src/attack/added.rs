@@ -8,7 +8,7 @@
 use super::{Plan, PoisonKind};
 use crate::error::RedteamError;
 use crate::rate::Rate;
-use crate::rng::SplitMix64;
+use bezoar_scan::rng::SplitMix64;
 
 /// Copies the rows (from outside the target class) `sources` of them, `round(rate × n)` copies in
 /// all, spread evenly, each lightly perturbed and labelled with the target.

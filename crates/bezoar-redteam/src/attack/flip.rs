@@ -10,7 +10,7 @@
 use super::{too_few, Plan, PoisonKind};
 use crate::error::RedteamError;
 use crate::rate::Rate;
-use crate::rng::SplitMix64;
+use bezoar_scan::rng::SplitMix64;
 
 pub(crate) fn label_flip(
     plan: &mut Plan<'_>,

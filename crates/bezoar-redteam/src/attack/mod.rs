@@ -25,8 +25,8 @@ use bezoar_data::{Categorical, Dataset, RowIds, TextArena};
 
 use crate::error::RedteamError;
 use crate::rate::Rate;
-use crate::rng::SplitMix64;
 use crate::truth::TruthRow;
+use bezoar_scan::rng::SplitMix64;
 
 pub use ids::FreshIds;
 pub use trigger::{DEFAULT_SENTENCE, HOMOGLYPHS, ZERO_WIDTH};

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use super::{too_few, Plan, PoisonKind};
 use crate::error::RedteamError;
 use crate::rate::Rate;
-use crate::rng::SplitMix64;
+use bezoar_scan::rng::SplitMix64;
 
 use super::InvisibleStyle;
 
