@@ -37,7 +37,7 @@ impl<'a> Context<'a> {
         feature_texts: &bezoar_data::TextArena,
     ) -> Self {
         let all: Vec<u32> = (0..feature_texts.len() as u32).collect();
-        let tfidf = crate::features::learn_idf(feature_texts, &all);
+        let (tfidf, _) = crate::features::learn(feature_texts, &all);
         Context {
             ds,
             cfg,

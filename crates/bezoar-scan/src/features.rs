@@ -149,42 +149,92 @@ impl TfIdf {
     }
 }
 
-/// Learn inverse document frequencies from the rows `rows` of `texts` (a sample is enough: IDF
-/// only needs document frequencies, and a few hundred thousand rows estimate them well).
-pub fn learn_idf(texts: &TextArena, rows: &[u32]) -> TfIdf {
+/// Learn inverse document frequencies from the rows `rows` of `texts` and return them with those
+/// rows featurised, in one pass over the text (a sample is enough for IDF: it only needs
+/// document frequencies, and a hundred thousand rows estimate them well).
+pub fn learn(texts: &TextArena, rows: &[u32]) -> (TfIdf, SparseRows) {
     const CHUNK: usize = 4096;
-    let df = rows
+    // Per chunk, term counts per row (mergeable: chunks are concatenated in order).
+    let parts: Vec<(Vec<usize>, Vec<u32>, Vec<f32>)> = rows
         .par_chunks(CHUNK)
         .map(|chunk| {
-            let mut df = vec![0u32; HASH_DIM];
+            let mut lens = Vec::with_capacity(chunk.len());
             let (mut idx, mut tf) = (Vec::new(), Vec::new());
             let mut tokens = Vec::new();
             let (mut raw, mut lower, mut chars) = (Vec::new(), String::new(), Vec::new());
             for &i in chunk {
                 tokenize(texts.get(i as usize), &mut tokens);
                 raw_features(&tokens, None, &mut raw, &mut lower, &mut chars);
-                idx.clear();
-                tf.clear();
+                let before = idx.len();
                 count(&mut raw, &mut idx, &mut tf);
-                for &j in &idx {
-                    df[j as usize] += 1;
-                }
+                lens.push(idx.len() - before);
             }
-            df
+            (lens, idx, tf)
         })
-        .reduce(
-            || vec![0u32; HASH_DIM],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            },
-        );
+        .collect();
+    let mut df = vec![0u32; HASH_DIM];
+    let total: usize = parts.iter().map(|p| p.1.len()).sum();
+    let mut x = SparseRows {
+        indptr: Vec::with_capacity(rows.len() + 1),
+        idx: Vec::with_capacity(total),
+        val: Vec::with_capacity(total),
+    };
+    x.indptr.push(0);
+    for (lens, idx, tf) in parts {
+        for &j in &idx {
+            df[j as usize] += 1;
+        }
+        for l in lens {
+            let last = *x.indptr.last().unwrap_or(&0);
+            x.indptr.push(last + l);
+        }
+        x.idx.extend_from_slice(&idx);
+        x.val.extend_from_slice(&tf);
+    }
     let nf = rows.len() as f32;
     let idf: Vec<f32> = df
         .iter()
         .map(|&d| ((1.0 + nf) / (1.0 + d as f32)).ln() + 1.0)
         .collect();
-    TfIdf { idf }
+    let model = TfIdf { idf };
+    // Weight and normalise each row in place.
+    let SparseRows { indptr, idx, val } = &mut x;
+    let mut slices: Vec<(&[u32], &mut [f32])> = Vec::with_capacity(rows.len());
+    let mut rest: &mut [f32] = val;
+    for w in indptr.windows(2) {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(w[1] - w[0]);
+        slices.push((&idx[w[0]..w[1]], head));
+        rest = tail;
+    }
+    slices.par_iter_mut().for_each(|(i, v)| model.weight(i, v));
+    (model, x)
+}
+
+/// Append row `i`'s L2-normalised embedding in dimensions `HASH_DIM..HASH_DIM + dim`.
+fn push_embedding(e: &bezoar_data::Embeddings, i: usize, idx: &mut Vec<u32>, val: &mut Vec<f32>) {
+    let row = e.row(i);
+    let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+    idx.extend((0..e.dim as u32).map(|j| HASH_DIM as u32 + j));
+    val.extend(row.iter().map(|v| v / norm));
+}
+
+/// The text rows `x` (row k is dataset row `rows[k]`) with each row's embedding appended, as
+/// [`RowFeatures`] with embeddings featurises them.
+pub fn append_embeddings(x: &SparseRows, rows: &[u32], e: &bezoar_data::Embeddings) -> SparseRows {
+    let mut out = SparseRows {
+        indptr: Vec::with_capacity(rows.len() + 1),
+        idx: Vec::with_capacity(x.idx.len() + rows.len() * e.dim),
+        val: Vec::with_capacity(x.val.len() + rows.len() * e.dim),
+    };
+    out.indptr.push(0);
+    for (k, &i) in rows.iter().enumerate() {
+        let (idx, val) = x.row(k);
+        out.idx.extend_from_slice(idx);
+        out.val.extend_from_slice(val);
+        push_embedding(e, i as usize, &mut out.idx, &mut out.val);
+        out.indptr.push(out.idx.len());
+    }
+    out
 }
 
 /// How the label models see a row: its TF-IDF text features, optionally followed by the row's
@@ -222,47 +272,7 @@ impl<'a> RowFeatures<'a> {
         self.tfidf
             .featurize(&s.tokens, None, &mut s.inner, idx, val);
         if let Some(e) = self.embeddings {
-            let row = e.row(i);
-            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-            idx.extend((0..e.dim as u32).map(|j| HASH_DIM as u32 + j));
-            val.extend(row.iter().map(|v| v / norm));
+            push_embedding(e, i, idx, val);
         }
-    }
-
-    /// The rows `rows` (in that order) as a sparse matrix.
-    pub fn materialise(&self, rows: &[u32]) -> SparseRows {
-        const CHUNK: usize = 4096;
-        let parts: Vec<(Vec<usize>, Vec<u32>, Vec<f32>)> = rows
-            .par_chunks(CHUNK)
-            .map(|chunk| {
-                let mut s = RowScratch::default();
-                let (mut idx, mut val) = (Vec::new(), Vec::new());
-                let (mut all_idx, mut all_val) = (Vec::new(), Vec::new());
-                let mut lens = Vec::with_capacity(chunk.len());
-                for &i in chunk {
-                    self.row_into(i as usize, &mut s, &mut idx, &mut val);
-                    lens.push(idx.len());
-                    all_idx.extend_from_slice(&idx);
-                    all_val.extend_from_slice(&val);
-                }
-                (lens, all_idx, all_val)
-            })
-            .collect();
-        let total: usize = parts.iter().map(|p| p.1.len()).sum();
-        let mut out = SparseRows {
-            indptr: Vec::with_capacity(rows.len() + 1),
-            idx: Vec::with_capacity(total),
-            val: Vec::with_capacity(total),
-        };
-        out.indptr.push(0);
-        for (lens, idx, val) in parts {
-            for l in lens {
-                let last = *out.indptr.last().unwrap_or(&0);
-                out.indptr.push(last + l);
-            }
-            out.idx.extend_from_slice(&idx);
-            out.val.extend_from_slice(&val);
-        }
-        out
     }
 }

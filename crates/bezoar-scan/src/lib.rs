@@ -81,7 +81,7 @@ pub fn scan(
     let mut stages = Vec::new();
     let t = Instant::now();
     let pool = linear::training_pool(n, cfg.seed);
-    let tfidf = features::learn_idf(&ds.texts, &pool);
+    let (tfidf, x_pool) = features::learn(&ds.texts, &pool);
     stages.push(("features", t.elapsed().as_secs_f64()));
     progress.stage("cross-validating label model", 2, STEPS);
     let t = Instant::now();
@@ -93,6 +93,7 @@ pub fn scan(
     };
     let cv = (classes >= 2).then(|| {
         linear::cross_validate(
+            &x_pool,
             &text_features,
             &pool,
             labels,
@@ -112,8 +113,10 @@ pub fn scan(
                 embeddings: Some(e),
                 ..text_features
             };
-            let cv =
-                linear::cross_validate(&both, &pool, labels, classes, cfg.folds, params, cfg.seed);
+            let xe = features::append_embeddings(&x_pool, &pool, e);
+            let cv = linear::cross_validate(
+                &xe, &both, &pool, labels, classes, cfg.folds, params, cfg.seed,
+            );
             (
                 Some(cv),
                 "hashed word+char n-grams (TF-IDF) + user embeddings",
@@ -121,6 +124,7 @@ pub fn scan(
         }
         _ => (None, "hashed word+char n-grams (TF-IDF)"),
     };
+    drop(x_pool);
     if cv_label.is_some() {
         stages.push(("label model + embeddings", t.elapsed().as_secs_f64()));
     }

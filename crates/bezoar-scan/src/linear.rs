@@ -175,8 +175,11 @@ pub fn training_pool(n: usize, seed: u64) -> Vec<u32> {
 }
 
 /// Out-of-fold class probabilities for every row: `folds` models, each trained on the pool rows
-/// outside its fold; a row is scored by the model of its own fold.
+/// outside its fold; a row is scored by the model of its own fold. `x` holds the pool rows as
+/// `feats` featurises them (row k is dataset row `pool[k]`); other rows are featurised on the fly.
+#[allow(clippy::too_many_arguments)]
 pub fn cross_validate(
+    x: &SparseRows,
     feats: &RowFeatures,
     pool: &[u32],
     labels: &[u32],
@@ -192,7 +195,6 @@ pub fn cross_validate(
     for (k, &r) in perm.iter().enumerate() {
         fold_of[r as usize] = (k % folds) as u8;
     }
-    let x = feats.materialise(pool);
     let pool_labels: Vec<u32> = pool.iter().map(|&r| labels[r as usize]).collect();
     let models: Vec<LinearModel> = (0..folds)
         .into_par_iter()
@@ -205,7 +207,7 @@ pub fn cross_validate(
                 .min(MAX_VISITS_PER_FOLD / train.len().max(1))
                 .max(1);
             LinearModel::train(
-                &x,
+                x,
                 feats.dim(),
                 &train,
                 &pool_labels,
@@ -253,7 +255,7 @@ pub fn cross_validate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::learn_idf;
+    use crate::features::learn;
     use bezoar_data::TextArena;
 
     /// Two classes told apart by one word each, over varied filler.
@@ -290,13 +292,13 @@ mod tests {
     fn rows_outside_the_pool_are_scored_by_an_unseen_fold_model() {
         let (texts, labels) = corpus(600);
         let pool: Vec<u32> = (0..600).filter(|i| i % 3 == 0).collect();
-        let tfidf = learn_idf(&texts, &pool);
+        let (tfidf, x) = learn(&texts, &pool);
         let feats = RowFeatures {
             tfidf: &tfidf,
             texts: &texts,
             embeddings: None,
         };
-        let cv = cross_validate(&feats, &pool, &labels, 2, 5, TrainParams::default(), 3);
+        let cv = cross_validate(&x, &feats, &pool, &labels, 2, 5, TrainParams::default(), 3);
         assert_eq!(cv.proba.len(), 600 * 2);
         let mut right = 0;
         for (i, &y) in labels.iter().enumerate() {
@@ -309,7 +311,7 @@ mod tests {
         // Out-of-pool rows were never trained on, yet the label word decides them.
         assert!(right >= 590, "{right} of 600 right");
         // Same inputs, same probabilities.
-        let again = cross_validate(&feats, &pool, &labels, 2, 5, TrainParams::default(), 3);
+        let again = cross_validate(&x, &feats, &pool, &labels, 2, 5, TrainParams::default(), 3);
         assert_eq!(cv.proba, again.proba);
     }
 }
