@@ -494,21 +494,8 @@ pub struct ScanArgs {
 /// Column flags shared by `add` and `verify FILE` (the same meaning as for `scan`).
 #[derive(Debug, Args, Clone, Default)]
 pub struct ColumnArgs {
-    /// File format; by default chosen from the file extension
-    #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Input")]
-    pub input_format: Option<InputFormatArg>,
-
-    /// Text column [default: first of text, sentence, content]
-    #[arg(long, value_name = "COL", help_heading = "Input")]
-    pub text: Option<String>,
-
-    /// Label column [default: first of label, labels, class]
-    #[arg(long, value_name = "COL", help_heading = "Input")]
-    pub label: Option<String>,
-
-    /// Row id column: the row identity for updates and diffs [default: 0-based row numbers]
-    #[arg(long, value_name = "COL", help_heading = "Input")]
-    pub id: Option<String>,
+    #[command(flatten)]
+    pub input: InputArgs,
 
     /// Take each row's source from this column instead of --source
     #[arg(long, value_name = "COL", help_heading = "Input")]
@@ -521,17 +508,10 @@ pub struct ColumnArgs {
 
 impl ColumnArgs {
     pub fn read_options(&self) -> bezoar_data::ReadOptions {
-        bezoar_data::ReadOptions {
-            format: self.input_format.map(bezoar_data::InputFormat::from),
-            columns: bezoar_data::ColumnSpec {
-                text: self.text.clone(),
-                label: self.label.clone(),
-                id: self.id.clone(),
-                source: self.source_column.clone(),
-                embedding: None,
-            },
-            skip_invalid: self.skip_invalid,
-        }
+        let mut opts = self.input.read_options();
+        opts.columns.source = self.source_column.clone();
+        opts.skip_invalid = self.skip_invalid;
+        opts
     }
 }
 
@@ -867,8 +847,8 @@ fn parse_sources(s: &str) -> Result<usize, String> {
     }
 }
 
-/// The input columns inject and bench read (scan has its own, with more).
-#[derive(Debug, Args)]
+/// The input columns inject, bench and the ledger commands read (scan has its own, with more).
+#[derive(Debug, Args, Clone, Default)]
 pub struct InputArgs {
     /// File format; by default chosen from the file extension
     #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Input")]
@@ -882,9 +862,25 @@ pub struct InputArgs {
     #[arg(long, value_name = "COL", help_heading = "Input")]
     pub label: Option<String>,
 
-    /// Row id column, written to the truth file [default: 0-based row numbers]
+    /// Row id column: the identity rows keep in truth files, snapshots and diffs [default:
+    /// 0-based row numbers]
     #[arg(long, value_name = "COL", help_heading = "Input")]
     pub id: Option<String>,
+}
+
+impl InputArgs {
+    pub fn read_options(&self) -> bezoar_data::ReadOptions {
+        bezoar_data::ReadOptions {
+            format: self.input_format.map(bezoar_data::InputFormat::from),
+            columns: bezoar_data::ColumnSpec {
+                text: self.text.clone(),
+                label: self.label.clone(),
+                id: self.id.clone(),
+                ..bezoar_data::ColumnSpec::default()
+            },
+            skip_invalid: false,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

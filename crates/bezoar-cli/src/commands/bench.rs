@@ -11,7 +11,7 @@ use bezoar_redteam::eval::num;
 use bezoar_redteam::{Attack, InjectConfig};
 use bezoar_scan::ScanConfig;
 
-use super::{attack_of, read_options, EXIT_CLEAN};
+use super::{attack_of, EXIT_CLEAN};
 use crate::cli::{BenchArgs, BenchFormat};
 
 const COLUMNS: [&str; 11] = [
@@ -19,7 +19,7 @@ const COLUMNS: [&str; 11] = [
 ];
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let opts = read_options(&args.input);
+    let opts = args.input.read_options();
     let mut ds = bezoar_data::read_dataset(&args.data, &opts)?;
     let mut dropped = 0;
     if let Some(t) = &args.drop_poisoned {

@@ -10,12 +10,12 @@ use anyhow::{bail, Context as _};
 use bezoar_data::InputFormat;
 use bezoar_redteam::{Attack, InjectConfig, InvisibleStyle};
 
-use super::{attack_of, read_options, EXIT_CLEAN};
+use super::{attack_of, EXIT_CLEAN};
 use crate::cli::{InjectArgs, InvisibleStyleArg};
 
 pub fn run(args: &InjectArgs) -> anyhow::Result<ExitCode> {
     let attack = configure(args)?;
-    let opts = read_options(&args.input);
+    let opts = args.input.read_options();
     let format = bezoar_data::resolve_format(&args.data, &opts)?;
     check_outputs(args, format)?;
 

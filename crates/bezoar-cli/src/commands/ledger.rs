@@ -221,7 +221,7 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                 println!(
                     "hint: the file and {} have no row id in common{}",
                     f.snapshot,
-                    if args.columns.id.is_none() {
+                    if args.columns.input.id.is_none() {
                         "; without --id the file's ids are row numbers: pass the --id COL used for `bezoar add`"
                     } else {
                         ""

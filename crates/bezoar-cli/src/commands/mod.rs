@@ -46,20 +46,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Read options for the input flags inject and bench share.
-pub fn read_options(input: &crate::cli::InputArgs) -> bezoar_data::ReadOptions {
-    bezoar_data::ReadOptions {
-        format: input.input_format.map(bezoar_data::InputFormat::from),
-        columns: bezoar_data::ColumnSpec {
-            text: input.text.clone(),
-            label: input.label.clone(),
-            id: input.id.clone(),
-            ..bezoar_data::ColumnSpec::default()
-        },
-        skip_invalid: false,
-    }
-}
-
 /// The library's attack for an `--attack` value, with default settings.
 pub fn attack_of(a: crate::cli::AttackArg) -> bezoar_redteam::Attack {
     use crate::cli::AttackArg;
