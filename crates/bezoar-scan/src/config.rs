@@ -62,7 +62,7 @@ impl Default for ScanConfig {
     fn default() -> Self {
         Self {
             seed: 0x6265_7a6f_6172,
-            folds: 5,
+            folds: 10,
             threshold: 0.5,
             budget: None,
             alpha: 0.01,

@@ -1,7 +1,9 @@
 //! Representations computed once and shared by the detectors.
 
+use crate::bayes::NaiveBayes;
 use crate::features::TfIdf;
 use crate::linear::CrossVal;
+use crate::neighbours::NeighbourLabels;
 use crate::result::{Detector, Finding};
 use crate::ScanConfig;
 use bezoar_data::Dataset;
@@ -19,6 +21,10 @@ pub(crate) struct Context<'a> {
     pub cv: Option<CrossVal>,
     /// Out-of-fold probabilities from text + user embeddings, when those are used.
     pub cv_label: Option<CrossVal>,
+    /// Labels of each row's nearest neighbours in the TF-IDF space (with ≥ 2 classes).
+    pub neighbours: Option<NeighbourLabels>,
+    /// Leave-one-out naive Bayes probabilities over word features (with 2–64 classes).
+    pub bayes: Option<NaiveBayes>,
 }
 
 /// Fraction of rows in each class (all zero for an empty dataset).
@@ -47,6 +53,8 @@ impl<'a> Context<'a> {
             tfidf,
             cv: None,
             cv_label: None,
+            neighbours: None,
+            bayes: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! do not print, read files or know about each other.
 
 mod anomaly;
+mod bayes;
 mod config;
 mod context;
 mod dense;
@@ -13,6 +14,7 @@ mod features;
 mod fusion;
 mod label;
 mod linear;
+mod neighbours;
 mod ngrams;
 mod result;
 pub mod rng;
@@ -124,9 +126,17 @@ pub fn scan(
         }
         _ => (None, "hashed word+char n-grams (TF-IDF)"),
     };
-    drop(x_pool);
     if cv_label.is_some() {
         stages.push(("label model + embeddings", t.elapsed().as_secs_f64()));
+    }
+    let t = Instant::now();
+    let neighbours = (classes >= 2).then(|| {
+        neighbours::label_neighbours(&x_pool, &text_features, &pool, labels, classes, cfg.seed)
+    });
+    let bayes = bayes::leave_one_out(&ds.texts, &pool, labels, classes);
+    drop(x_pool);
+    if neighbours.is_some() {
+        stages.push(("neighbours + naive Bayes", t.elapsed().as_secs_f64()));
     }
     let ctx = context::Context {
         ds,
@@ -137,6 +147,8 @@ pub fn scan(
         tfidf,
         cv,
         cv_label,
+        neighbours,
+        bayes,
     };
 
     progress.stage("running detectors", 3, STEPS);

@@ -5,7 +5,8 @@
 //! nearly always positive too). What a dirty-label trigger adds is a label the row's remaining
 //! content does not support: delete the phrase, ask the out-of-fold model, and the row reads as
 //! another class far more often than rows of that class normally do. That count is tested
-//! against the base rate with an exact binomial tail, Bonferroni-corrected over all candidates.
+//! against the base rate with an exact binomial tail, Bonferroni-corrected over the candidates
+//! that could reach significance at all (Tarone's correction, below).
 //! A trigger inserted into arbitrary text also has no preferred neighbours, unlike a word in
 //! its usual collocations, which filters fixed expressions whose removal leaves a row ambiguous.
 
@@ -121,6 +122,8 @@ struct Phrase {
     target_rows: usize,
     disagree: usize,
     ln_p: f64,
+    /// ln of the smallest p-value the phrase's sample could have given.
+    min_ln_p: f64,
     neighbour_share: f64,
     mean_position: f64,
     null_rate: f64,
@@ -300,11 +303,11 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             work.push((phrase, class, prows));
         }
     }
-    let tested = work.len().max(1);
     let mut phrases: Vec<Phrase> = work
         .into_par_iter()
         .map(|(tokens, class, rows)| context_test(ctx, cv, tokens, class, rows, &null_rates))
         .collect();
+    let tested = testable(phrases.iter().map(|p| p.min_ln_p).collect(), ctx.cfg.alpha);
     let ln_threshold = (ctx.cfg.alpha / tested as f64).ln();
     phrases.retain(|p| {
         let small_n = 1.0 / p.rows.len() as f64;
@@ -556,7 +559,15 @@ fn context_test(
     let content_len = phrase.iter().filter(|&&t| t != BOS && t != EOS).count();
     let rate = null_rates.rate(content_len, class);
     let ln_p = ln_binom_sf(disagree as u64, target_rows as u64, rate);
+    // The smallest p-value this phrase could have had: every target row of the sample
+    // disagreeing (known before the outcome, as Tarone's correction needs).
+    let sampled_target = sample
+        .iter()
+        .filter(|&&r| ctx.labels[r as usize] as usize == class)
+        .count();
+    let min_ln_p = sampled_target as f64 * rate.ln();
     Phrase {
+        min_ln_p,
         text,
         class,
         target_rows,
@@ -585,6 +596,22 @@ fn context_sample(rows: &[u32], seed: u64) -> Vec<u32> {
     }
     keyed.sort_unstable();
     keyed.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Tarone's correction for discrete tests: a phrase re-read in m rows can never reach a p-value
+/// below `rate^m` (every row disagreeing), so a rare phrase is no test at all and should not
+/// dilute the correction. The number of tests is the smallest k such that at most k phrases can
+/// reach `alpha / k`; this keeps the family-wise error at `alpha` (Tarone 1990) while two
+/// thousand four-row phrases no longer hide a real eight-row trigger.
+fn testable(mut min_ln_p: Vec<f64>, alpha: f64) -> usize {
+    min_ln_p.sort_by(f64::total_cmp);
+    let ln_alpha = alpha.ln();
+    (1..=min_ln_p.len().max(1))
+        .find(|&k| {
+            let bar = ln_alpha - (k as f64).ln();
+            min_ln_p.partition_point(|&m| m <= bar) <= k
+        })
+        .unwrap_or(1)
 }
 
 /// A row keeps enough content to be re-read without the phrase when at least 3 tokens and a
@@ -660,5 +687,23 @@ impl NullRates {
     fn rate(&self, len: usize, class: usize) -> f64 {
         let l = len.clamp(1, self.rates.len());
         self.rates[l - 1][class]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testable;
+
+    #[test]
+    fn tarone_counts_only_phrases_that_could_reach_significance() {
+        // Ten phrases with enough rows to be tested, 990 too rare to ever reach 0.01 / 10.
+        let mut min_ln_p = vec![-50.0; 10];
+        min_ln_p.extend(vec![-3.0; 990]);
+        assert_eq!(testable(min_ln_p, 0.01), 10);
+        // Every phrase testable: plain Bonferroni over all of them.
+        assert_eq!(testable(vec![-50.0; 40], 0.01), 40);
+        // None testable, or none at all: one test, so the threshold is alpha itself.
+        assert_eq!(testable(vec![-1.0; 5], 0.01), 1);
+        assert_eq!(testable(Vec::new(), 0.01), 1);
     }
 }

@@ -139,7 +139,15 @@ floor!(
     "sst2-labelflip-5pct",
     false,
     f1 >= 0.45,
-    "floor not met yet (issue #2 open); run with --ignored to measure"
+    "floor not met yet (issue #2 open: 0.44 measured); run with --ignored to measure"
+);
+// Until the text-only label-flip floor is met, hold what is reached so far (0.44; 0.365 before
+// neighbour and naive Bayes readings were added) against regressions.
+floor!(
+    labelflip_text_reached,
+    "sst2-labelflip-5pct",
+    false,
+    f1 >= 0.42
 );
 floor!(
     labelflip_embeddings,

@@ -1,0 +1,205 @@
+//! Leave-one-out multinomial naive Bayes over which words and word pairs a row contains.
+//!
+//! A third reading of each row's label, next to the cross-validated linear model and the
+//! neighbours' vote. Naive Bayes errs differently from both (it weighs every word's evidence
+//! independently, where the linear model shares weight among correlated words), so averaging
+//! it in ranks flipped labels better than either (measured on public sentiment data with
+//! random flips). It is also exactly leave-one-out at no extra cost: a row's own counts are
+//! subtracted from its class's before it is scored, so no row is judged by a model that saw its
+//! label.
+
+use crate::features::word_set;
+use crate::tokens::tokenize;
+use bezoar_data::TextArena;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+/// Additive (Laplace) smoothing of word counts.
+const ALPHA: f64 = 1.0;
+/// Count tables cost `classes` floats per distinct word or word pair of the pool; with more
+/// classes than this the model is skipped.
+pub const MAX_CLASSES: usize = 64;
+const CHUNK: usize = 2048;
+
+/// Out-of-sample class probabilities from naive Bayes.
+pub struct NaiveBayes {
+    /// Row-major `n × classes`.
+    proba: Vec<f32>,
+    classes: usize,
+}
+
+impl NaiveBayes {
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.proba[i * self.classes..(i + 1) * self.classes]
+    }
+}
+
+/// Reusable buffers for one row's word set.
+#[derive(Default)]
+struct Scratch<'t> {
+    tokens: Vec<&'t str>,
+    lower: String,
+    words: Vec<u64>,
+}
+
+impl<'t> Scratch<'t> {
+    fn words_of(&mut self, text: &'t str) -> &[u64] {
+        tokenize(text, &mut self.tokens);
+        word_set(&self.tokens, &mut self.lower, &mut self.words);
+        &self.words
+    }
+}
+
+/// Per-class counts of pool rows containing each word or word pair. The vocabulary is keyed by
+/// full 64-bit hashes rather than the hashed feature space: a word unique to one row must count
+/// zero once that row is left out, and a shared slot would make it look seen (measured: the
+/// exact vocabulary ranks flipped labels better).
+struct Counts {
+    slot: FxHashMap<u64, u32>,
+    /// `slots × classes`, slot-major.
+    feature: Vec<f32>,
+    /// Sum of `feature` per class.
+    total: Vec<f64>,
+    /// Pool rows per class.
+    rows: Vec<f64>,
+    classes: usize,
+}
+
+impl Counts {
+    fn learn(texts: &TextArena, pool: &[u32], labels: &[u32], classes: usize) -> Self {
+        let mut c = Counts {
+            slot: FxHashMap::default(),
+            feature: Vec::new(),
+            total: vec![0.0; classes],
+            rows: vec![0.0; classes],
+            classes,
+        };
+        let mut s = Scratch::default();
+        for &i in pool {
+            let y = labels[i as usize] as usize;
+            let words = s.words_of(texts.get(i as usize));
+            for &w in words {
+                let next = c.slot.len() as u32;
+                let slot = *c.slot.entry(w).or_insert(next);
+                if slot == next {
+                    c.feature.resize(c.feature.len() + classes, 0.0);
+                }
+                c.feature[slot as usize * classes + y] += 1.0;
+            }
+            c.total[y] += words.len() as f64;
+            c.rows[y] += 1.0;
+        }
+        c
+    }
+
+    /// Class probabilities of a row with word set `words`; `own` is its label when the row is
+    /// in the pool, whose counts are then taken out first.
+    fn predict(&self, words: &[u64], own: Option<usize>, out: &mut [f32]) {
+        let classes = self.classes;
+        let vocabulary = self.slot.len() as f64;
+        let pool_rows: f64 = self.rows.iter().sum::<f64>() - own.map_or(0.0, |_| 1.0);
+        let mine = |c: usize| if own == Some(c) { 1.0 } else { 0.0 };
+        let mut logp = [0f64; MAX_CLASSES];
+        let logp = &mut logp[..classes];
+        for (c, lp) in logp.iter_mut().enumerate() {
+            let denom = self.total[c] - mine(c) * words.len() as f64 + ALPHA * vocabulary;
+            *lp = ((self.rows[c] - mine(c) + 1.0) / (pool_rows + classes as f64)).ln()
+                - words.len() as f64 * denom.ln();
+        }
+        for w in words {
+            // Words the pool never saw count zero in every class.
+            let counts = self
+                .slot
+                .get(w)
+                .map(|&s| &self.feature[s as usize * classes..(s as usize + 1) * classes]);
+            for (c, lp) in logp.iter_mut().enumerate() {
+                let n = counts.map_or(0.0, |k| k[c] as f64) - mine(c);
+                *lp += (n + ALPHA).ln();
+            }
+        }
+        let max = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = logp.iter().map(|v| (v - max).exp()).sum();
+        for (o, v) in out.iter_mut().zip(logp.iter()) {
+            *o = ((v - max).exp() / sum) as f32;
+        }
+    }
+}
+
+/// Leave-one-out class probabilities for every row: pool rows are scored with their own counts
+/// taken out; other rows by the whole pool. `None` with fewer than two or more than
+/// [`MAX_CLASSES`] classes.
+pub fn leave_one_out(
+    texts: &TextArena,
+    pool: &[u32],
+    labels: &[u32],
+    classes: usize,
+) -> Option<NaiveBayes> {
+    if !(2..=MAX_CLASSES).contains(&classes) {
+        return None;
+    }
+    let n = labels.len();
+    let counts = Counts::learn(texts, pool, labels, classes);
+    let mut in_pool = vec![false; n];
+    for &r in pool {
+        in_pool[r as usize] = true;
+    }
+    let mut proba = vec![0f32; n * classes];
+    proba
+        .par_chunks_mut(classes * CHUNK)
+        .enumerate()
+        .for_each(|(c, block)| {
+            let mut s = Scratch::default();
+            for (o, out) in block.chunks_mut(classes).enumerate() {
+                let i = c * CHUNK + o;
+                let own = in_pool[i].then_some(labels[i] as usize);
+                counts.predict(s.words_of(texts.get(i)), own, out);
+            }
+        });
+    Some(NaiveBayes { proba, classes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arena(texts: &[&str]) -> TextArena {
+        let mut arena = TextArena::default();
+        for t in texts {
+            arena.push(t);
+        }
+        arena
+    }
+
+    #[test]
+    fn a_row_is_judged_without_its_own_label() {
+        // "zebra" appears once, in row 0 (class 1): with its own count removed, it says nothing
+        // about class 1, so row 0 is read by its other word, which class 0 owns.
+        let texts = [
+            "zebra calm",
+            "calm day",
+            "calm night",
+            "calm sea",
+            "storm wild",
+            "storm loud",
+        ];
+        let labels = [1, 0, 0, 0, 1, 1];
+        let pool: Vec<u32> = (0..6).collect();
+        let nb = leave_one_out(&arena(&texts), &pool, &labels, 2).unwrap();
+        let p0 = nb.row(0);
+        assert!((p0[0] + p0[1] - 1.0).abs() < 1e-5);
+        assert!(
+            p0[0] > 0.6,
+            "row 0 reads as class 0 once its own counts are out: {p0:?}"
+        );
+        // Rows of class 1 that share "storm" read as class 1.
+        assert!(nb.row(4)[1] > 0.6, "{:?}", nb.row(4));
+        assert!(nb.row(1)[0] > 0.6, "{:?}", nb.row(1));
+    }
+
+    #[test]
+    fn too_many_classes_skip_the_model() {
+        let texts = arena(&["a b", "c d"]);
+        assert!(leave_one_out(&texts, &[0, 1], &[0, 1], MAX_CLASSES + 1).is_none());
+        assert!(leave_one_out(&texts, &[0, 1], &[0, 0], 1).is_none());
+    }
+}
