@@ -1,6 +1,8 @@
-//! Label consistency: rows whose label disagrees with what a cross-validated model reads in
-//! their content. Out-of-fold probabilities come from the shared text (or text + embedding)
-//! model, so no row is judged by a model that saw its own label.
+//! Label consistency: rows whose label disagrees with what their content says. Three readers
+//! judge each row's label, none having seen it: out-of-fold probabilities of the shared text (or
+//! text + embedding) linear model, the labels of the row's nearest neighbours, and
+//! leave-one-out naive Bayes. Their average ranks rows; the linear model's calibrated
+//! probabilities estimate how many labels are wrong.
 
 use crate::context::{Context, DetectorOutput};
 use crate::result::{Detector, Evidence, Finding, Severity};
