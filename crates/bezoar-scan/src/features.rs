@@ -293,7 +293,35 @@ pub struct RowScratch<'t> {
     inner: Scratch,
 }
 
+/// Dataset row → its row in a pool matrix built from `pool` (`u32::MAX` for rows outside it).
+pub fn pool_positions(n: usize, pool: &[u32]) -> Vec<u32> {
+    let mut at = vec![u32::MAX; n];
+    for (k, &r) in pool.iter().enumerate() {
+        at[r as usize] = k as u32;
+    }
+    at
+}
+
 impl<'a> RowFeatures<'a> {
+    /// Row `i`'s features: pool row `pos` of `x` when the row is in the pool (`pos` from
+    /// [`pool_positions`]), else featurised on the fly into `idx`/`val`.
+    pub fn pool_row<'b>(
+        &self,
+        x: &'b SparseRows,
+        pos: u32,
+        i: usize,
+        s: &mut RowScratch<'a>,
+        idx: &'b mut Vec<u32>,
+        val: &'b mut Vec<f32>,
+    ) -> (&'b [u32], &'b [f32]) {
+        if pos == u32::MAX {
+            self.row_into(i, s, idx, val);
+            (idx, val)
+        } else {
+            x.row(pos as usize)
+        }
+    }
+
     /// Width of the feature space.
     pub fn dim(&self) -> usize {
         HASH_DIM + self.embeddings.map_or(0, |e| e.dim)

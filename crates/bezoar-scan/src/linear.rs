@@ -220,10 +220,7 @@ pub fn cross_validate(
             )
         })
         .collect();
-    let mut in_pool = vec![u32::MAX; n];
-    for (k, &r) in pool.iter().enumerate() {
-        in_pool[r as usize] = k as u32;
-    }
+    let in_pool = crate::features::pool_positions(n, pool);
     let mut proba = vec![0.0f32; n * classes];
     const CHUNK: usize = 2048;
     proba
@@ -234,17 +231,8 @@ pub fn cross_validate(
             let (mut idx, mut val) = (Vec::new(), Vec::new());
             for (o, out) in block.chunks_mut(classes).enumerate() {
                 let i = c * CHUNK + o;
-                let model = &models[fold_of[i] as usize];
-                match in_pool[i] {
-                    u32::MAX => {
-                        feats.row_into(i, &mut s, &mut idx, &mut val);
-                        model.predict(&idx, &val, out);
-                    }
-                    k => {
-                        let (idx, val) = x.row(k as usize);
-                        model.predict(idx, val, out);
-                    }
-                }
+                let (idx, val) = feats.pool_row(x, in_pool[i], i, &mut s, &mut idx, &mut val);
+                models[fold_of[i] as usize].predict(idx, val, out);
             }
         });
     CrossVal {

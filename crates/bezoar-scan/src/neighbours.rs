@@ -182,10 +182,7 @@ pub fn label_neighbours(
     for (r, &k) in refs.iter().enumerate() {
         ref_of[pool[k as usize] as usize] = r as u32;
     }
-    let mut in_pool = vec![u32::MAX; n];
-    for (k, &r) in pool.iter().enumerate() {
-        in_pool[r as usize] = k as u32;
-    }
+    let in_pool = crate::features::pool_positions(n, pool);
     let ref_labels: Vec<u32> = refs
         .iter()
         .map(|&k| labels[pool[k as usize] as usize])
@@ -205,16 +202,8 @@ pub fn label_neighbours(
             {
                 let i = c * CHUNK + o;
                 let own = (ref_of[i] != u32::MAX).then_some(ref_of[i]);
-                match in_pool[i] {
-                    u32::MAX => {
-                        feats.row_into(i, &mut rs, &mut idx, &mut val);
-                        index.nearest(&idx, &val, own, K, &mut s, &mut near);
-                    }
-                    k => {
-                        let (idx, val) = x.row(k as usize);
-                        index.nearest(idx, val, own, K, &mut s, &mut near);
-                    }
-                }
+                let (idx, val) = feats.pool_row(x, in_pool[i], i, &mut rs, &mut idx, &mut val);
+                index.nearest(idx, val, own, K, &mut s, &mut near);
                 for &(_, r) in &near {
                     row_counts[ref_labels[r as usize] as usize] += 1;
                 }
