@@ -8,7 +8,7 @@
 //! subtracted from its class's before it is scored, so no row is judged by a model that saw its
 //! label.
 
-use crate::features::word_set;
+use crate::features::{char_gram_set, word_set};
 use crate::tokens::tokenize;
 use bezoar_data::TextArena;
 use rayon::prelude::*;
@@ -21,31 +21,62 @@ const ALPHA: f64 = 1.0;
 pub const MAX_CLASSES: usize = 64;
 const CHUNK: usize = 2048;
 
-/// Out-of-sample class probabilities from naive Bayes.
+/// Out-of-sample class probabilities from naive Bayes, kept as logarithms: naive Bayes is so
+/// sure of itself that probabilities underflow, and label consistency rescales them.
 pub struct NaiveBayes {
-    /// Row-major `n × classes`.
-    proba: Vec<f32>,
+    /// Row-major `n × classes` ln probabilities.
+    ln_proba: Vec<f32>,
     classes: usize,
+    vocabulary: Vocabulary,
 }
 
 impl NaiveBayes {
-    pub fn row(&self, i: usize) -> &[f32] {
-        &self.proba[i * self.classes..(i + 1) * self.classes]
+    pub fn vocabulary(&self) -> Vocabulary {
+        self.vocabulary
+    }
+
+    /// Row `i`'s ln class probabilities.
+    pub fn ln_row(&self, i: usize) -> &[f32] {
+        &self.ln_proba[i * self.classes..(i + 1) * self.classes]
     }
 }
 
-/// Reusable buffers for one row's word set.
-#[derive(Default)]
+/// What naive Bayes reads of a row: which distinct features it contains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vocabulary {
+    /// Lower-cased words and adjacent word pairs.
+    Words,
+    /// Character 3- to 5-grams within words: reads misspellings, inflections and rare words
+    /// through their parts, where the word model has seen too few of them.
+    CharGrams,
+}
+
+/// Reusable buffers for one row's feature set.
 struct Scratch<'t> {
+    vocabulary: Vocabulary,
     tokens: Vec<&'t str>,
     lower: String,
+    chars: Vec<char>,
     words: Vec<u64>,
 }
 
 impl<'t> Scratch<'t> {
+    fn new(vocabulary: Vocabulary) -> Self {
+        Self {
+            vocabulary,
+            tokens: Vec::new(),
+            lower: String::new(),
+            chars: Vec::new(),
+            words: Vec::new(),
+        }
+    }
+
     fn words_of(&mut self, text: &'t str) -> &[u64] {
         tokenize(text, &mut self.tokens);
-        word_set(&self.tokens, &mut self.lower, &mut self.words);
+        match self.vocabulary {
+            Vocabulary::Words => word_set(&self.tokens, &mut self.lower, &mut self.words),
+            Vocabulary::CharGrams => char_gram_set(&self.tokens, &mut self.chars, &mut self.words),
+        }
         &self.words
     }
 }
@@ -66,7 +97,13 @@ struct Counts {
 }
 
 impl Counts {
-    fn learn(texts: &TextArena, pool: &[u32], labels: &[u32], classes: usize) -> Self {
+    fn learn(
+        texts: &TextArena,
+        pool: &[u32],
+        labels: &[u32],
+        classes: usize,
+        vocabulary: Vocabulary,
+    ) -> Self {
         let mut c = Counts {
             slot: FxHashMap::default(),
             feature: Vec::new(),
@@ -74,7 +111,7 @@ impl Counts {
             rows: vec![0.0; classes],
             classes,
         };
-        let mut s = Scratch::default();
+        let mut s = Scratch::new(vocabulary);
         for &i in pool {
             let y = labels[i as usize] as usize;
             let words = s.words_of(texts.get(i as usize));
@@ -118,9 +155,9 @@ impl Counts {
             }
         }
         let max = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let sum: f64 = logp.iter().map(|v| (v - max).exp()).sum();
+        let ln_sum = logp.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
         for (o, v) in out.iter_mut().zip(logp.iter()) {
-            *o = ((v - max).exp() / sum) as f32;
+            *o = (v - max - ln_sum) as f32;
         }
     }
 }
@@ -133,29 +170,34 @@ pub fn leave_one_out(
     pool: &[u32],
     labels: &[u32],
     classes: usize,
+    vocabulary: Vocabulary,
 ) -> Option<NaiveBayes> {
     if !(2..=MAX_CLASSES).contains(&classes) {
         return None;
     }
     let n = labels.len();
-    let counts = Counts::learn(texts, pool, labels, classes);
+    let counts = Counts::learn(texts, pool, labels, classes, vocabulary);
     let mut in_pool = vec![false; n];
     for &r in pool {
         in_pool[r as usize] = true;
     }
-    let mut proba = vec![0f32; n * classes];
-    proba
+    let mut ln_proba = vec![0f32; n * classes];
+    ln_proba
         .par_chunks_mut(classes * CHUNK)
         .enumerate()
         .for_each(|(c, block)| {
-            let mut s = Scratch::default();
+            let mut s = Scratch::new(vocabulary);
             for (o, out) in block.chunks_mut(classes).enumerate() {
                 let i = c * CHUNK + o;
                 let own = in_pool[i].then_some(labels[i] as usize);
                 counts.predict(s.words_of(texts.get(i)), own, out);
             }
         });
-    Some(NaiveBayes { proba, classes })
+    Some(NaiveBayes {
+        ln_proba,
+        classes,
+        vocabulary,
+    })
 }
 
 #[cfg(test)]
@@ -184,22 +226,54 @@ mod tests {
         ];
         let labels = [1, 0, 0, 0, 1, 1];
         let pool: Vec<u32> = (0..6).collect();
-        let nb = leave_one_out(&arena(&texts), &pool, &labels, 2).unwrap();
-        let p0 = nb.row(0);
+        let nb = leave_one_out(&arena(&texts), &pool, &labels, 2, Vocabulary::Words).unwrap();
+        let p = |i: usize| nb.ln_row(i).iter().map(|v| v.exp()).collect::<Vec<f32>>();
+        let p0 = p(0);
         assert!((p0[0] + p0[1] - 1.0).abs() < 1e-5);
         assert!(
             p0[0] > 0.6,
             "row 0 reads as class 0 once its own counts are out: {p0:?}"
         );
         // Rows of class 1 that share "storm" read as class 1.
-        assert!(nb.row(4)[1] > 0.6, "{:?}", nb.row(4));
-        assert!(nb.row(1)[0] > 0.6, "{:?}", nb.row(1));
+        assert!(p(4)[1] > 0.6, "{:?}", p(4));
+        assert!(p(1)[0] > 0.6, "{:?}", p(1));
+    }
+
+    #[test]
+    fn character_grams_read_a_word_never_seen_whole() {
+        // Row 4's "gloomiest" appears nowhere else, but its parts ("gloom") do, in class 0;
+        // the word model has nothing to go on, the character model does.
+        let texts = [
+            "a gloomy film",
+            "gloom everywhere",
+            "a sunny film",
+            "sunny everywhere",
+            "gloomiest",
+        ];
+        let labels = [0, 0, 1, 1, 1];
+        let pool: Vec<u32> = (0..5).collect();
+        let p = |v| {
+            let nb = leave_one_out(&arena(&texts), &pool, &labels, 2, v).unwrap();
+            nb.ln_row(4)[0].exp()
+        };
+        assert!(
+            p(Vocabulary::CharGrams) > 0.8,
+            "{}",
+            p(Vocabulary::CharGrams)
+        );
+        assert!(
+            (p(Vocabulary::Words) - 0.5).abs() < 0.1,
+            "{}",
+            p(Vocabulary::Words)
+        );
     }
 
     #[test]
     fn too_many_classes_skip_the_model() {
         let texts = arena(&["a b", "c d"]);
-        assert!(leave_one_out(&texts, &[0, 1], &[0, 1], MAX_CLASSES + 1).is_none());
-        assert!(leave_one_out(&texts, &[0, 1], &[0, 0], 1).is_none());
+        for v in [Vocabulary::Words, Vocabulary::CharGrams] {
+            assert!(leave_one_out(&texts, &[0, 1], &[0, 1], MAX_CLASSES + 1, v).is_none());
+            assert!(leave_one_out(&texts, &[0, 1], &[0, 0], 1, v).is_none());
+        }
     }
 }

@@ -23,8 +23,9 @@ pub(crate) struct Context<'a> {
     pub cv_label: Option<CrossVal>,
     /// Labels of each row's nearest neighbours in the TF-IDF space (with ≥ 2 classes).
     pub neighbours: Option<NeighbourLabels>,
-    /// Leave-one-out naive Bayes probabilities over word features (with 2–64 classes).
-    pub bayes: Option<NaiveBayes>,
+    /// Leave-one-out naive Bayes probabilities, one model per vocabulary (words, character
+    /// n-grams); empty unless there are 2–64 classes.
+    pub bayes: Vec<NaiveBayes>,
 }
 
 /// Fraction of rows in each class (all zero for an empty dataset).
@@ -54,7 +55,7 @@ impl<'a> Context<'a> {
             cv: None,
             cv_label: None,
             neighbours: None,
-            bayes: None,
+            bayes: Vec::new(),
         }
     }
 }

@@ -99,31 +99,49 @@ pub fn raw_features(
             s.push((pair_hash(p, h) >> (64 - WORD_BITS)) as u32);
         }
         prev = Some(h);
-        // Character n-grams keep the original case: shifts in casing and spelling style are
-        // exactly what style-based triggers change.
-        chars.clear();
-        chars.push('\u{2}');
-        chars.extend(tok.chars());
-        chars.push('\u{3}');
-        if chars.len() - 2 > MAX_WORD_CHARS {
-            continue;
+        for_each_char_gram(tok, chars, |h| {
+            s.push(
+                WORD_DIM as u32
+                    + ((h.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> (64 - WORD_BITS)) as u32,
+            )
+        });
+    }
+}
+
+/// Call `f` with the 64-bit hash of each character n-gram of `tok` (lengths [`CHAR_GRAMS`],
+/// with word-boundary markers). Character n-grams keep the original case: shifts in casing and
+/// spelling style are exactly what style-based triggers change.
+fn for_each_char_gram(tok: &str, chars: &mut Vec<char>, mut f: impl FnMut(u64)) {
+    chars.clear();
+    chars.push('\u{2}');
+    chars.extend(tok.chars());
+    chars.push('\u{3}');
+    if chars.len() - 2 > MAX_WORD_CHARS {
+        return;
+    }
+    for n in CHAR_GRAMS {
+        if chars.len() < n {
+            break;
         }
-        for n in CHAR_GRAMS {
-            if chars.len() < n {
-                break;
+        for w in chars.windows(n) {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ (n as u64);
+            for &c in w {
+                h = (h ^ c as u64).wrapping_mul(0x0100_0000_01b3);
             }
-            for w in chars.windows(n) {
-                let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ (n as u64);
-                for &c in w {
-                    h = (h ^ c as u64).wrapping_mul(0x0100_0000_01b3);
-                }
-                s.push(
-                    WORD_DIM as u32
-                        + ((h.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> (64 - WORD_BITS)) as u32,
-                );
-            }
+            f(h);
         }
     }
+}
+
+/// The distinct character n-grams of `tokens` as full 64-bit hashes (sorted), the character
+/// counterpart of [`word_set`].
+pub fn char_gram_set(tokens: &[&str], chars: &mut Vec<char>, out: &mut Vec<u64>) {
+    out.clear();
+    for tok in tokens {
+        for_each_char_gram(tok, chars, |h| out.push(h));
+    }
+    out.sort_unstable();
+    out.dedup();
 }
 
 /// Sort and count raw features into (index, term frequency) pairs.

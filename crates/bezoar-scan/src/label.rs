@@ -4,7 +4,10 @@
 //! leave-one-out naive Bayes. Their average ranks rows; the linear model's calibrated
 //! probabilities estimate how many labels are wrong.
 
+use crate::bayes::Vocabulary;
+use crate::calibrate;
 use crate::context::{Context, DetectorOutput};
+use crate::linear::CrossVal;
 use crate::result::{Detector, Evidence, Finding, Severity};
 use crate::trigger::argmax;
 
@@ -87,12 +90,131 @@ fn suspicion(p_mean: f32, p_most: f32) -> f32 {
     }
 }
 
+/// ln of the class probabilities averaged over the model views (floored, so a class no view
+/// allows stays finite).
+fn model_ln_proba(views: &[&CrossVal], i: usize, out: &mut [f32]) {
+    out.fill(0.0);
+    for v in views {
+        for (o, p) in out.iter_mut().zip(v.row(i)) {
+            *o += p;
+        }
+    }
+    for o in out.iter_mut() {
+        *o = (*o / views.len() as f32).max(1e-6).ln();
+    }
+}
+
+/// ln of the softmax of logits `z`.
+fn ln_softmax(z: &[f32], out: &mut [f32]) {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let ln_sum = z.iter().map(|v| (v - max).exp()).sum::<f32>().ln();
+    for (o, v) in out.iter_mut().zip(z) {
+        *o = v - max - ln_sum;
+    }
+}
+
+/// One reading of every row's label: `read(i, out)` writes row `i`'s ln class probabilities
+/// and says whether the reader has a reading of the row.
+struct Reader<'a> {
+    name: &'static str,
+    read: Box<dyn Fn(usize, &mut [f32]) -> bool + Sync + 'a>,
+    /// Temperature-scaling factor (see `calibrate`).
+    beta: f32,
+}
+
+/// The readers of each row's label available in `ctx`, each calibrated on the labels.
+fn readers<'a>(ctx: &'a Context, views: &'a [&'a CrossVal]) -> Vec<Reader<'a>> {
+    let mut readers: Vec<(
+        &'static str,
+        Box<dyn Fn(usize, &mut [f32]) -> bool + Sync + 'a>,
+    )> = vec![(
+        "linear_model",
+        Box::new(move |i, out: &mut [f32]| {
+            model_ln_proba(views, i, out);
+            true
+        }),
+    )];
+    // What the text model reads in the words alone and in the character n-grams alone: each
+    // errs on rows the other reads right.
+    if let Some(cv) = ctx.cv.as_ref().filter(|cv| cv.block_logits.is_some()) {
+        for (block, name) in [(0, "linear_model_words"), (1, "linear_model_chars")] {
+            readers.push((
+                name,
+                Box::new(move |i, out: &mut [f32]| {
+                    let Some(z) = cv.block_row(i, block) else {
+                        return false;
+                    };
+                    ln_softmax(z, out);
+                    true
+                }),
+            ));
+        }
+    }
+    if let Some(nl) = &ctx.neighbours {
+        readers.push(("neighbours", Box::new(move |i, out| nl.ln_vote(i, out))));
+    }
+    for nb in &ctx.bayes {
+        let name = match nb.vocabulary() {
+            Vocabulary::Words => "naive_bayes_words",
+            Vocabulary::CharGrams => "naive_bayes_chars",
+        };
+        readers.push((
+            name,
+            Box::new(move |i, out: &mut [f32]| {
+                out.copy_from_slice(nb.ln_row(i));
+                true
+            }),
+        ));
+    }
+    readers
+        .into_iter()
+        .map(|(name, read)| {
+            let beta = calibrate::fit_beta(ctx.n(), ctx.classes, |i, out| {
+                read(i, out).then_some(ctx.labels[i] as usize)
+            });
+            Reader { name, read, beta }
+        })
+        .collect()
+}
+
+/// How far the readers together believe row `i`'s label `y`: the logarithmic opinion pool of
+/// their calibrated probabilities (the normalised geometric mean over readers), which lets a
+/// reader that is sure a label is wrong count for more than an arithmetic mean would, without
+/// letting any one reader decide (measured on public sentiment data with random flips: ranks
+/// flipped labels better than the arithmetic mean). `ln_q` and `pooled` are scratch of one
+/// entry per class.
+fn pooled_belief(
+    readers: &[Reader],
+    i: usize,
+    y: usize,
+    ln_q: &mut [f32],
+    pooled: &mut [f32],
+) -> f32 {
+    pooled.fill(0.0);
+    let mut count = 0usize;
+    for r in readers {
+        if (r.read)(i, ln_q) {
+            calibrate::scale_ln_proba(ln_q, r.beta);
+            pooled
+                .iter_mut()
+                .zip(ln_q.iter())
+                .for_each(|(p, q)| *p += q);
+            count += 1;
+        }
+    }
+    // Every row has the linear model's reading, so `count` ≥ 1.
+    pooled.iter_mut().for_each(|p| *p /= count.max(1) as f32);
+    let max = pooled.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let norm: f32 = pooled.iter().map(|p| (p - max).exp()).sum();
+    (pooled[y] - max).exp() / norm
+}
+
 pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     let n = ctx.n();
     // With embeddings there are two views of each row: text alone, and text with the embedding.
     // Ranking uses their mean; flagging on this evidence alone needs both to be nearly certain,
     // because the embedding model is sharper and also sure about rows that are merely hard.
-    let views: Vec<&crate::linear::CrossVal> = ctx.cv.iter().chain(ctx.cv_label.iter()).collect();
+    let views: Vec<&CrossVal> = ctx.cv.iter().chain(ctx.cv_label.iter()).collect();
     let Some(cv) = views.last().copied() else {
         return DetectorOutput::skipped(
             Detector::LabelConsistency,
@@ -101,11 +223,16 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         );
     };
     let k = ctx.classes;
+    // The readers err on different rows; each one's probabilities are rescaled to its own
+    // measured confidence before they are averaged (raw, naive Bayes's overconfidence would
+    // decide the ranking).
+    let readers = readers(ctx, &views);
     let mut scores = vec![0.0f32; n];
-    // P(label) by the models (mean over views), and that averaged with the share of the row's
-    // nearest neighbours carrying its label: how far the row's label is believed.
+    // P(label) by the models (mean over views, as calibrated by training), and how far the
+    // row's label is believed once the three readers are averaged.
     let mut p_model = vec![0.0f32; n];
     let mut belief = vec![0.0f32; n];
+    let (mut ln_q, mut pooled) = (vec![0.0f32; k], vec![0.0f32; k]);
     // pairs[given * k + read_as] = rows, for one finding per label pair.
     let mut pairs: Vec<Vec<u32>> = vec![Vec::new(); k * k];
     for (i, score) in scores.iter_mut().enumerate() {
@@ -117,18 +244,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             most = most.max(p);
         }
         p_model[i] = sum / views.len() as f32;
-        // The linear models, the neighbours' vote and naive Bayes err on different rows:
-        // average what each believes of the label.
-        let readings = [
-            Some(p_model[i]),
-            ctx.neighbours.as_ref().and_then(|nl| nl.share(i, y)),
-            ctx.bayes.as_ref().map(|nb| nb.row(i)[y]),
-        ];
-        let (sum, count) = readings
-            .iter()
-            .flatten()
-            .fold((0.0f32, 0usize), |(s, c), &p| (s + p, c + 1));
-        belief[i] = sum / count as f32;
+        belief[i] = pooled_belief(&readers, i, y, &mut ln_q, &mut pooled);
         *score = suspicion(belief[i], most);
         let p = cv.row(i);
         if p[y] < CONFIDENT_DISAGREEMENT {
@@ -156,6 +272,29 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         }
         order.sort_unstable();
         let rate = k as f64 / n as f64;
+        let mut evidence = vec![
+            Evidence {
+                name: "estimated_noise_rate",
+                value: rate,
+            },
+            Evidence {
+                name: "confidently_contradicted",
+                value: e.contradicted as f64,
+            },
+            Evidence {
+                name: "confidently_confirmed",
+                value: e.confirmed as f64,
+            },
+            Evidence {
+                name: "natural_ratio",
+                value: NATURAL_RATIO,
+            },
+        ];
+        // How far each reader's probabilities were sharpened (> 1) or softened (< 1).
+        evidence.extend(readers.iter().map(|r| Evidence {
+            name: r.name,
+            value: r.beta as f64,
+        }));
         noise_finding = Some(Finding {
             detector: Detector::LabelConsistency,
             severity: if rate >= 0.02 { Severity::High } else { Severity::Medium },
@@ -169,12 +308,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             ),
             subject: "label noise".into(),
             target_label: None,
-            evidence: vec![
-                Evidence { name: "estimated_noise_rate", value: rate },
-                Evidence { name: "confidently_contradicted", value: e.contradicted as f64 },
-                Evidence { name: "confidently_confirmed", value: e.confirmed as f64 },
-                Evidence { name: "natural_ratio", value: NATURAL_RATIO },
-            ],
+            evidence,
             rows: order,
         });
     }

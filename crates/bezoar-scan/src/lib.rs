@@ -6,6 +6,7 @@
 
 mod anomaly;
 mod bayes;
+mod calibrate;
 mod config;
 mod context;
 mod dense;
@@ -30,6 +31,10 @@ pub use result::{Detector, DetectorSummary, Evidence, Finding, Reasons, ScanResu
 
 use bezoar_data::Dataset;
 use std::time::Instant;
+
+/// The word and character blocks of the text model are read apart (as two more readings of each
+/// label) while their logits, `rows × classes`, number at most this (64 MiB).
+const MAX_BLOCK_LOGITS: usize = 8 << 20;
 
 /// Receives coarse progress: which stage runs, as step `step` of `steps`.
 pub trait Progress: Sync {
@@ -103,6 +108,7 @@ pub fn scan(
             cfg.folds,
             params,
             cfg.seed,
+            n * classes <= MAX_BLOCK_LOGITS,
         )
     });
     stages.push(("label model", t.elapsed().as_secs_f64()));
@@ -117,7 +123,7 @@ pub fn scan(
             };
             let xe = features::append_embeddings(&x_pool, &pool, e);
             let cv = linear::cross_validate(
-                &xe, &both, &pool, labels, classes, cfg.folds, params, cfg.seed,
+                &xe, &both, &pool, labels, classes, cfg.folds, params, cfg.seed, false,
             );
             (
                 Some(cv),
@@ -133,7 +139,10 @@ pub fn scan(
     let neighbours = (classes >= 2).then(|| {
         neighbours::label_neighbours(&x_pool, &text_features, &pool, labels, classes, cfg.seed)
     });
-    let bayes = bayes::leave_one_out(&ds.texts, &pool, labels, classes);
+    let bayes: Vec<_> = [bayes::Vocabulary::Words, bayes::Vocabulary::CharGrams]
+        .into_iter()
+        .filter_map(|v| bayes::leave_one_out(&ds.texts, &pool, labels, classes, v))
+        .collect();
     drop(x_pool);
     if neighbours.is_some() {
         stages.push(("neighbours + naive Bayes", t.elapsed().as_secs_f64()));

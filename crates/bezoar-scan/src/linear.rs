@@ -4,7 +4,7 @@
 //! Hand-written because the model is a few dozen lines on our own sparse layout; the linear
 //! algebra crates measured for this project add minutes of build time and work on dense data.
 
-use crate::features::{RowFeatures, RowScratch, SparseRows};
+use crate::features::{RowFeatures, RowScratch, SparseRows, WORD_DIM};
 use crate::rng::SplitMix64;
 use rayon::prelude::*;
 
@@ -121,6 +121,30 @@ impl LinearModel {
         }
     }
 
+    /// Raw scores for one sparse row from its features below `split` (into `low`) and from the
+    /// rest (into `high`), each with half the bias: what the model reads in each block.
+    pub fn block_logits(
+        &self,
+        idx: &[u32],
+        val: &[f32],
+        split: u32,
+        low: &mut [f32],
+        high: &mut [f32],
+    ) {
+        let k = self.classes;
+        for c in 0..k {
+            low[c] = 0.5 * self.bias[c];
+            high[c] = 0.5 * self.bias[c];
+        }
+        for (&j, &xv) in idx.iter().zip(val) {
+            let w = &self.v[j as usize * k..j as usize * k + k];
+            let out = if j < split { &mut *low } else { &mut *high };
+            for c in 0..k {
+                out[c] += self.scale * w[c] * xv;
+            }
+        }
+    }
+
     /// Class probabilities for one sparse row.
     pub fn predict(&self, idx: &[u32], val: &[f32], out: &mut [f32]) {
         self.logits(idx, val, out);
@@ -144,12 +168,23 @@ pub struct CrossVal {
     pub models: Vec<LinearModel>,
     /// Row-major `n × classes` out-of-fold probabilities.
     pub proba: Vec<f32>,
+    /// When asked for: row-major `n × 2 × classes` out-of-fold logits of the word block and of
+    /// the character block (see [`LinearModel::block_logits`]).
+    pub block_logits: Option<Vec<f32>>,
     pub classes: usize,
 }
 
 impl CrossVal {
     pub fn row(&self, i: usize) -> &[f32] {
         &self.proba[i * self.classes..(i + 1) * self.classes]
+    }
+
+    /// Row `i`'s out-of-fold logits from its word features (`block` 0) or its character
+    /// features (`block` 1), when they were kept.
+    pub fn block_row(&self, i: usize, block: usize) -> Option<&[f32]> {
+        let k = self.classes;
+        let start = (2 * i + block) * k;
+        self.block_logits.as_ref().map(|b| &b[start..start + k])
     }
     pub fn model_for(&self, i: usize) -> &LinearModel {
         &self.models[self.fold_of[i] as usize]
@@ -180,6 +215,7 @@ pub fn training_pool(n: usize, seed: u64) -> Vec<u32> {
 /// Out-of-fold class probabilities for every row: `folds` models, each trained on the pool rows
 /// outside its fold; a row is scored by the model of its own fold. `x` holds the pool rows as
 /// `feats` featurises them (row k is dataset row `pool[k]`); other rows are featurised on the fly.
+/// With `keep_blocks`, the word and character blocks' logits are kept too (text features only).
 #[allow(clippy::too_many_arguments)]
 pub fn cross_validate(
     x: &SparseRows,
@@ -190,6 +226,7 @@ pub fn cross_validate(
     folds: usize,
     p: TrainParams,
     seed: u64,
+    keep_blocks: bool,
 ) -> CrossVal {
     let n = labels.len();
     let mut perm: Vec<u32> = (0..n as u32).collect();
@@ -222,23 +259,35 @@ pub fn cross_validate(
         .collect();
     let in_pool = crate::features::pool_positions(n, pool);
     let mut proba = vec![0.0f32; n * classes];
+    let blocks = if keep_blocks { 2 * classes } else { 0 };
     const CHUNK: usize = 2048;
-    proba
+    // Each chunk fills its probabilities in place and returns its block logits (empty unless
+    // kept), concatenated in chunk order below.
+    let kept: Vec<Vec<f32>> = proba
         .par_chunks_mut(classes * CHUNK)
         .enumerate()
-        .for_each(|(c, block)| {
+        .map(|(c, block)| {
             let mut s = RowScratch::default();
             let (mut idx, mut val) = (Vec::new(), Vec::new());
+            let mut kept = vec![0.0f32; block.len() / classes * blocks];
             for (o, out) in block.chunks_mut(classes).enumerate() {
                 let i = c * CHUNK + o;
                 let (idx, val) = feats.pool_row(x, in_pool[i], i, &mut s, &mut idx, &mut val);
-                models[fold_of[i] as usize].predict(idx, val, out);
+                let model = &models[fold_of[i] as usize];
+                model.predict(idx, val, out);
+                if keep_blocks {
+                    let (low, high) = kept[o * blocks..(o + 1) * blocks].split_at_mut(classes);
+                    model.block_logits(idx, val, WORD_DIM as u32, low, high);
+                }
             }
-        });
+            kept
+        })
+        .collect();
     CrossVal {
         fold_of,
         models,
         proba,
+        block_logits: keep_blocks.then(|| kept.concat()),
         classes,
     }
 }
@@ -289,7 +338,17 @@ mod tests {
             texts: &texts,
             embeddings: None,
         };
-        let cv = cross_validate(&x, &feats, &pool, &labels, 2, 5, TrainParams::default(), 3);
+        let cv = cross_validate(
+            &x,
+            &feats,
+            &pool,
+            &labels,
+            2,
+            5,
+            TrainParams::default(),
+            3,
+            false,
+        );
         assert_eq!(cv.proba.len(), 600 * 2);
         let mut right = 0;
         for (i, &y) in labels.iter().enumerate() {
@@ -302,7 +361,32 @@ mod tests {
         // Out-of-pool rows were never trained on, yet the label word decides them.
         assert!(right >= 590, "{right} of 600 right");
         // Same inputs, same probabilities.
-        let again = cross_validate(&x, &feats, &pool, &labels, 2, 5, TrainParams::default(), 3);
+        let again = cross_validate(
+            &x,
+            &feats,
+            &pool,
+            &labels,
+            2,
+            5,
+            TrainParams::default(),
+            3,
+            true,
+        );
         assert_eq!(cv.proba, again.proba);
+        // The word and character blocks' logits add up to the model's.
+        assert!(cv.block_row(0, 0).is_none());
+        for i in [0, 1, 299] {
+            let (words, chars) = (
+                again.block_row(i, 0).unwrap(),
+                again.block_row(i, 1).unwrap(),
+            );
+            let mut p = [words[0] + chars[0], words[1] + chars[1]];
+            softmax(&mut p);
+            let q = again.row(i);
+            assert!(
+                (p[0] - q[0]).abs() < 1e-4 && (p[1] - q[1]).abs() < 1e-4,
+                "row {i}"
+            );
+        }
     }
 }

@@ -38,9 +38,26 @@ pub struct NeighbourLabels {
 
 impl NeighbourLabels {
     /// Share of row `i`'s neighbours labelled `c`, or `None` when it has none.
+    #[cfg(test)]
     pub fn share(&self, i: usize, c: usize) -> Option<f32> {
         let found = self.found[i];
         (found > 0).then(|| self.counts[i * self.classes + c] as f32 / found as f32)
+    }
+
+    /// Row `i`'s ln class probabilities by its neighbours' vote, Laplace-smoothed so that a
+    /// label no neighbour carries is unlikely rather than impossible; `false` (and `out`
+    /// untouched) when it has no neighbours.
+    pub fn ln_vote(&self, i: usize, out: &mut [f32]) -> bool {
+        let found = self.found[i];
+        if found == 0 {
+            return false;
+        }
+        let total = (found as usize + self.classes) as f32;
+        let counts = &self.counts[i * self.classes..(i + 1) * self.classes];
+        for (o, &c) in out.iter_mut().zip(counts) {
+            *o = ((c as f32 + 1.0) / total).ln();
+        }
+        true
     }
 }
 
