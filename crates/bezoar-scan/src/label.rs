@@ -1,8 +1,10 @@
-//! Label consistency: rows whose label disagrees with what their content says. Three readers
+//! Label consistency: rows whose label disagrees with what their content says. Several readers
 //! judge each row's label, none having seen it: out-of-fold probabilities of the shared text (or
-//! text + embedding) linear model, the labels of the row's nearest neighbours, and
-//! leave-one-out naive Bayes. Their average ranks rows; the linear model's calibrated
-//! probabilities estimate how many labels are wrong.
+//! text + embedding) linear model, and of its word and character blocks read apart; the labels
+//! of the row's nearest neighbours; leave-one-out naive Bayes over words and over character
+//! n-grams. Each reader is temperature-scaled to its own measured confidence, and their
+//! logarithmic pool ranks rows; the linear model's probabilities estimate how many labels are
+//! wrong.
 
 use crate::bayes::Vocabulary;
 use crate::calibrate;
@@ -13,9 +15,12 @@ use crate::trigger::argmax;
 
 /// Probability of the given label below which a row counts as "reads as another label".
 const CONFIDENT_DISAGREEMENT: f32 = 0.2;
-/// Below this out-of-fold probability of its own label a row is flagged on this evidence alone.
-/// Chosen for precision: on clean data a linear text model is rarely this sure a label is wrong.
+/// A row is flagged on this evidence alone when every linear model view gives its label less
+/// than `FLAG_ALONE` and the pooled readers believe it less than `FLAG_ALONE_POOLED`. Chosen for
+/// precision: on a clean public sentiment set of 6,920 rows, 2 rows are read this surely as
+/// another label (5 with a pooled 0.05, which flagged clean rows on the backdoor sets).
 const FLAG_ALONE: f32 = 0.05;
+const FLAG_ALONE_POOLED: f32 = 0.01;
 
 /// The most doubt a row gets while the models read it as labelled.
 const AGREE_DOUBT: f32 = 0.05;
@@ -70,9 +75,9 @@ impl NoiseEstimate {
     }
 }
 
-/// Map P(label) to a suspicion score: graded by the mean over the model views (for ranking) but
-/// below the flag threshold unless every view is nearly certain the label is wrong (`p_most` is
-/// the largest P(label) of any view).
+/// Map the pooled belief in a row's label to a suspicion score: graded (for ranking) but below
+/// the flag threshold unless the readers are nearly certain the label is wrong (`p_most` is the
+/// largest P(label) of any linear model view).
 fn suspicion(p_mean: f32, p_most: f32) -> f32 {
     let p = p_mean.clamp(0.0, 1.0);
     // Rows the models read as labelled keep a trace of doubt (so ranking still orders them), too
@@ -83,7 +88,7 @@ fn suspicion(p_mean: f32, p_most: f32) -> f32 {
     } else {
         AGREE_DOUBT + (0.35 - AGREE_DOUBT) * (0.5 - p) / 0.5
     };
-    if p_most < FLAG_ALONE {
+    if p_most < FLAG_ALONE && p < FLAG_ALONE_POOLED {
         doubt + 0.2
     } else {
         doubt
@@ -123,21 +128,44 @@ struct Reader<'a> {
 }
 
 /// The readers of each row's label available in `ctx`, each calibrated on the labels.
-fn readers<'a>(ctx: &'a Context, views: &'a [&'a CrossVal]) -> Vec<Reader<'a>> {
+fn readers<'a>(ctx: &'a Context) -> Vec<Reader<'a>> {
     let mut readers: Vec<(
         &'static str,
         Box<dyn Fn(usize, &mut [f32]) -> bool + Sync + 'a>,
-    )> = vec![(
-        "linear_model",
-        Box::new(move |i, out: &mut [f32]| {
-            model_ln_proba(views, i, out);
-            true
-        }),
-    )];
-    // What the text model reads in the words alone and in the character n-grams alone: each
-    // errs on rows the other reads right.
-    if let Some(cv) = ctx.cv.as_ref().filter(|cv| cv.block_logits.is_some()) {
-        for (block, name) in [(0, "linear_model_words"), (1, "linear_model_chars")] {
+    )> = Vec::new();
+    // The text model and, when given, the text + embedding model read apart: the embedding
+    // model is the sharper reader and earns its own weight in the pool.
+    for (cv, name) in [
+        (&ctx.cv, "linear_model"),
+        (&ctx.cv_label, "linear_model_embeddings"),
+    ] {
+        if let Some(cv) = cv {
+            readers.push((
+                name,
+                Box::new(move |i, out: &mut [f32]| {
+                    model_ln_proba(&[cv], i, out);
+                    true
+                }),
+            ));
+        }
+    }
+    // What each model reads in each block of its features alone (words and characters; text
+    // and embedding): each block errs on rows the other reads right.
+    let blocks = [
+        (&ctx.cv, ["linear_model_words", "linear_model_chars"]),
+        (
+            &ctx.cv_label,
+            [
+                "linear_model_embeddings_text",
+                "linear_model_embeddings_only",
+            ],
+        ),
+    ];
+    for (cv, names) in blocks {
+        let Some(cv) = cv.as_ref().filter(|cv| cv.block_logits.is_some()) else {
+            continue;
+        };
+        for (block, name) in names.into_iter().enumerate() {
             readers.push((
                 name,
                 Box::new(move |i, out: &mut [f32]| {
@@ -226,7 +254,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     // The readers err on different rows; each one's probabilities are rescaled to its own
     // measured confidence before they are averaged (raw, naive Bayes's overconfidence would
     // decide the ranking).
-    let readers = readers(ctx, &views);
+    let readers = readers(ctx);
     let mut scores = vec![0.0f32; n];
     // P(label) by the models (mean over views, as calibrated by training), and how far the
     // row's label is believed once the three readers are averaged.
@@ -391,8 +419,12 @@ mod tests {
 
     #[test]
     fn suspicion_flags_alone_only_when_every_view_is_near_certain() {
-        assert!(suspicion(0.02, 0.04) >= 0.5);
-        assert!(suspicion(0.02, 0.3) < 0.5);
+        assert!(suspicion(0.005, 0.04) >= 0.5);
+        assert!(suspicion(0.005, 0.3) < 0.5);
+        assert!(
+            suspicion(0.03, 0.04) < 0.5,
+            "the pooled readers are less sure"
+        );
         assert!(suspicion(0.6, 0.6) < suspicion(0.3, 0.6));
         // Agreeing rows carry at most a trace, which cannot lift a 0.45 score to 0.5.
         assert!(suspicion(0.5, 0.5) <= AGREE_DOUBT);

@@ -32,8 +32,9 @@ pub use result::{Detector, DetectorSummary, Evidence, Finding, Reasons, ScanResu
 use bezoar_data::Dataset;
 use std::time::Instant;
 
-/// The word and character blocks of the text model are read apart (as two more readings of each
-/// label) while their logits, `rows × classes`, number at most this (64 MiB).
+/// The blocks of the label models (words and characters; text and embedding) are read apart, as
+/// more readings of each label, while their logits, `rows × classes` per model, number at most
+/// this (64 MiB).
 const MAX_BLOCK_LOGITS: usize = 8 << 20;
 
 /// Receives coarse progress: which stage runs, as step `step` of `steps`.
@@ -108,7 +109,7 @@ pub fn scan(
             cfg.folds,
             params,
             cfg.seed,
-            n * classes <= MAX_BLOCK_LOGITS,
+            (n * classes <= MAX_BLOCK_LOGITS).then_some(features::WORD_DIM as u32),
         )
     });
     stages.push(("label model", t.elapsed().as_secs_f64()));
@@ -123,7 +124,15 @@ pub fn scan(
             };
             let xe = features::append_embeddings(&x_pool, &pool, e);
             let cv = linear::cross_validate(
-                &xe, &both, &pool, labels, classes, cfg.folds, params, cfg.seed, false,
+                &xe,
+                &both,
+                &pool,
+                labels,
+                classes,
+                cfg.folds,
+                params,
+                cfg.seed,
+                (n * classes <= MAX_BLOCK_LOGITS).then_some(features::HASH_DIM as u32),
             );
             (
                 Some(cv),

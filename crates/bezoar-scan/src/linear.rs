@@ -4,7 +4,7 @@
 //! Hand-written because the model is a few dozen lines on our own sparse layout; the linear
 //! algebra crates measured for this project add minutes of build time and work on dense data.
 
-use crate::features::{RowFeatures, RowScratch, SparseRows, WORD_DIM};
+use crate::features::{RowFeatures, RowScratch, SparseRows};
 use crate::rng::SplitMix64;
 use rayon::prelude::*;
 
@@ -168,8 +168,8 @@ pub struct CrossVal {
     pub models: Vec<LinearModel>,
     /// Row-major `n × classes` out-of-fold probabilities.
     pub proba: Vec<f32>,
-    /// When asked for: row-major `n × 2 × classes` out-of-fold logits of the word block and of
-    /// the character block (see [`LinearModel::block_logits`]).
+    /// When asked for: row-major `n × 2 × classes` out-of-fold logits of the two feature blocks
+    /// (see [`LinearModel::block_logits`]).
     pub block_logits: Option<Vec<f32>>,
     pub classes: usize,
 }
@@ -179,8 +179,8 @@ impl CrossVal {
         &self.proba[i * self.classes..(i + 1) * self.classes]
     }
 
-    /// Row `i`'s out-of-fold logits from its word features (`block` 0) or its character
-    /// features (`block` 1), when they were kept.
+    /// Row `i`'s out-of-fold logits from its first (`block` 0) or second (`block` 1) block of
+    /// features, when they were kept.
     pub fn block_row(&self, i: usize, block: usize) -> Option<&[f32]> {
         let k = self.classes;
         let start = (2 * i + block) * k;
@@ -215,7 +215,8 @@ pub fn training_pool(n: usize, seed: u64) -> Vec<u32> {
 /// Out-of-fold class probabilities for every row: `folds` models, each trained on the pool rows
 /// outside its fold; a row is scored by the model of its own fold. `x` holds the pool rows as
 /// `feats` featurises them (row k is dataset row `pool[k]`); other rows are featurised on the fly.
-/// With `keep_blocks`, the word and character blocks' logits are kept too (text features only).
+/// With `keep_blocks: Some(split)`, the logits of the features below `split` and of the rest are
+/// kept too (see [`LinearModel::block_logits`]).
 #[allow(clippy::too_many_arguments)]
 pub fn cross_validate(
     x: &SparseRows,
@@ -226,7 +227,7 @@ pub fn cross_validate(
     folds: usize,
     p: TrainParams,
     seed: u64,
-    keep_blocks: bool,
+    keep_blocks: Option<u32>,
 ) -> CrossVal {
     let n = labels.len();
     let mut perm: Vec<u32> = (0..n as u32).collect();
@@ -259,7 +260,11 @@ pub fn cross_validate(
         .collect();
     let in_pool = crate::features::pool_positions(n, pool);
     let mut proba = vec![0.0f32; n * classes];
-    let blocks = if keep_blocks { 2 * classes } else { 0 };
+    let blocks = if keep_blocks.is_some() {
+        2 * classes
+    } else {
+        0
+    };
     const CHUNK: usize = 2048;
     // Each chunk fills its probabilities in place and returns its block logits (empty unless
     // kept), concatenated in chunk order below.
@@ -275,9 +280,9 @@ pub fn cross_validate(
                 let (idx, val) = feats.pool_row(x, in_pool[i], i, &mut s, &mut idx, &mut val);
                 let model = &models[fold_of[i] as usize];
                 model.predict(idx, val, out);
-                if keep_blocks {
+                if let Some(split) = keep_blocks {
                     let (low, high) = kept[o * blocks..(o + 1) * blocks].split_at_mut(classes);
-                    model.block_logits(idx, val, WORD_DIM as u32, low, high);
+                    model.block_logits(idx, val, split, low, high);
                 }
             }
             kept
@@ -287,7 +292,7 @@ pub fn cross_validate(
         fold_of,
         models,
         proba,
-        block_logits: keep_blocks.then(|| kept.concat()),
+        block_logits: keep_blocks.map(|_| kept.concat()),
         classes,
     }
 }
@@ -347,7 +352,7 @@ mod tests {
             5,
             TrainParams::default(),
             3,
-            false,
+            None,
         );
         assert_eq!(cv.proba.len(), 600 * 2);
         let mut right = 0;
@@ -370,7 +375,7 @@ mod tests {
             5,
             TrainParams::default(),
             3,
-            true,
+            Some(crate::features::WORD_DIM as u32),
         );
         assert_eq!(cv.proba, again.proba);
         // The word and character blocks' logits add up to the model's.

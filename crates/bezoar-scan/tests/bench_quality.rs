@@ -112,9 +112,8 @@ fn run(set: &str, parquet: bool) -> Option<Quality> {
 }
 
 macro_rules! floor {
-    ($name:ident, $set:expr, $parquet:expr, $metric:ident >= $floor:expr $(, $ignore:literal)?) => {
+    ($name:ident, $set:expr, $parquet:expr, $metric:ident >= $floor:expr) => {
         #[test]
-        $(#[ignore = $ignore])?
         fn $name() {
             if let Some(q) = run($set, $parquet) {
                 assert!(
@@ -134,21 +133,7 @@ floor!(badnets_text, "sst2-badnets-1pct", false, f1 >= 0.9);
 floor!(badnets_embeddings, "sst2-badnets-1pct", true, f1 >= 0.9);
 floor!(addsent_text, "sst2-addsent-20pct", false, f1 >= 0.9);
 floor!(addsent_embeddings, "sst2-addsent-20pct", true, f1 >= 0.9);
-floor!(
-    labelflip_text,
-    "sst2-labelflip-5pct",
-    false,
-    f1 >= 0.45,
-    "floor not met yet (issue #2 open: 0.44 measured); run with --ignored to measure"
-);
-// Until the text-only label-flip floor is met, hold what is reached so far (0.44; 0.365 before
-// neighbour and naive Bayes readings were added) against regressions.
-floor!(
-    labelflip_text_reached,
-    "sst2-labelflip-5pct",
-    false,
-    f1 >= 0.42
-);
+floor!(labelflip_text, "sst2-labelflip-5pct", false, f1 >= 0.45);
 floor!(
     labelflip_embeddings,
     "sst2-labelflip-5pct",
