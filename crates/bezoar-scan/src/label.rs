@@ -18,7 +18,9 @@ const CONFIDENT_DISAGREEMENT: f32 = 0.2;
 /// A row is flagged on this evidence alone when every linear model view gives its label less
 /// than `FLAG_ALONE` and the pooled readers believe it less than `FLAG_ALONE_POOLED`. Chosen for
 /// precision: on a clean public sentiment set of 6,920 rows, 2 rows are read this surely as
-/// another label (5 with a pooled 0.05, which flagged clean rows on the backdoor sets).
+/// another label (3 at a pooled 0.02, 5 at 0.05; those thresholds flagged 3–4 clean rows of the
+/// 1% BadNets set, while they caught 23 and 24 of 24 flips on the synthetic reviews against 21
+/// at 0.01).
 const FLAG_ALONE: f32 = 0.05;
 const FLAG_ALONE_POOLED: f32 = 0.01;
 
@@ -118,21 +120,21 @@ fn ln_softmax(z: &[f32], out: &mut [f32]) {
     }
 }
 
+/// Writes row `i`'s ln class probabilities into `out`; `false` where there is no reading.
+type ReadFn<'a> = Box<dyn Fn(usize, &mut [f32]) -> bool + Sync + 'a>;
+
 /// One reading of every row's label: `read(i, out)` writes row `i`'s ln class probabilities
 /// and says whether the reader has a reading of the row.
 struct Reader<'a> {
     name: &'static str,
-    read: Box<dyn Fn(usize, &mut [f32]) -> bool + Sync + 'a>,
+    read: ReadFn<'a>,
     /// Temperature-scaling factor (see `calibrate`).
     beta: f32,
 }
 
 /// The readers of each row's label available in `ctx`, each calibrated on the labels.
 fn readers<'a>(ctx: &'a Context) -> Vec<Reader<'a>> {
-    let mut readers: Vec<(
-        &'static str,
-        Box<dyn Fn(usize, &mut [f32]) -> bool + Sync + 'a>,
-    )> = Vec::new();
+    let mut readers: Vec<(&'static str, ReadFn<'a>)> = Vec::new();
     // The text model and, when given, the text + embedding model read apart: the embedding
     // model is the sharper reader and earns its own weight in the pool.
     for (cv, name) in [

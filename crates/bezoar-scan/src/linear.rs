@@ -279,10 +279,16 @@ pub fn cross_validate(
                 let i = c * CHUNK + o;
                 let (idx, val) = feats.pool_row(x, in_pool[i], i, &mut s, &mut idx, &mut val);
                 let model = &models[fold_of[i] as usize];
-                model.predict(idx, val, out);
                 if let Some(split) = keep_blocks {
+                    // One pass over the features gives both blocks, and their sum the logits.
                     let (low, high) = kept[o * blocks..(o + 1) * blocks].split_at_mut(classes);
                     model.block_logits(idx, val, split, low, high);
+                    for (z, (l, h)) in out.iter_mut().zip(low.iter().zip(high.iter())) {
+                        *z = l + h;
+                    }
+                    softmax(out);
+                } else {
+                    model.predict(idx, val, out);
                 }
             }
             kept
