@@ -126,6 +126,7 @@ type ReadFn<'a> = Box<dyn Fn(usize, &mut [f32]) -> bool + Sync + 'a>;
 /// One reading of every row's label: `read(i, out)` writes row `i`'s ln class probabilities
 /// and says whether the reader has a reading of the row.
 struct Reader<'a> {
+    /// Evidence name under which the reader's `beta` is reported.
     name: &'static str,
     read: ReadFn<'a>,
     /// Temperature-scaling factor (see `calibrate`).
@@ -138,8 +139,8 @@ fn readers<'a>(ctx: &'a Context) -> Vec<Reader<'a>> {
     // The text model and, when given, the text + embedding model read apart: the embedding
     // model is the sharper reader and earns its own weight in the pool.
     for (cv, name) in [
-        (&ctx.cv, "linear_model"),
-        (&ctx.cv_label, "linear_model_embeddings"),
+        (&ctx.cv, "scale_linear_model"),
+        (&ctx.cv_label, "scale_linear_model_embeddings"),
     ] {
         if let Some(cv) = cv {
             readers.push((
@@ -154,12 +155,15 @@ fn readers<'a>(ctx: &'a Context) -> Vec<Reader<'a>> {
     // What each model reads in each block of its features alone (words and characters; text
     // and embedding): each block errs on rows the other reads right.
     let blocks = [
-        (&ctx.cv, ["linear_model_words", "linear_model_chars"]),
+        (
+            &ctx.cv,
+            ["scale_linear_model_words", "scale_linear_model_chars"],
+        ),
         (
             &ctx.cv_label,
             [
-                "linear_model_embeddings_text",
-                "linear_model_embeddings_only",
+                "scale_linear_model_embeddings_text",
+                "scale_linear_model_embeddings_only",
             ],
         ),
     ];
@@ -181,12 +185,15 @@ fn readers<'a>(ctx: &'a Context) -> Vec<Reader<'a>> {
         }
     }
     if let Some(nl) = &ctx.neighbours {
-        readers.push(("neighbours", Box::new(move |i, out| nl.ln_vote(i, out))));
+        readers.push((
+            "scale_neighbours",
+            Box::new(move |i, out| nl.ln_vote(i, out)),
+        ));
     }
     for nb in &ctx.bayes {
         let name = match nb.vocabulary() {
-            Vocabulary::Words => "naive_bayes_words",
-            Vocabulary::CharGrams => "naive_bayes_chars",
+            Vocabulary::Words => "scale_naive_bayes_words",
+            Vocabulary::CharGrams => "scale_naive_bayes_chars",
         };
         readers.push((
             name,
