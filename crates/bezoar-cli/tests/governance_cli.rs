@@ -282,7 +282,10 @@ fn writes_need_a_valid_token_and_are_attributed() {
     // The token is stored only as a salted hash: not in the database, not as a plain SHA-256.
     let db = std::fs::read(env.dir.join(".bezoar/ledger.db")).unwrap();
     let wal = std::fs::read(env.dir.join(".bezoar/ledger.db-wal")).unwrap_or_default();
-    let secret = env.token("vendor").rsplit('_').next().unwrap();
+    // The secret is the token's last 43 characters (base64url of 32 bytes, which may itself
+    // contain '_', so splitting on '_' could leave a short, chance-matching tail).
+    let token = env.token("vendor");
+    let secret = &token[token.len() - 43..];
     for bytes in [&db, &wal] {
         assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
     }
