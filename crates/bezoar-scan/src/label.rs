@@ -97,34 +97,11 @@ fn suspicion(p_mean: f32, p_most: f32) -> f32 {
     }
 }
 
-/// ln of the class probabilities averaged over the model views (floored, so a class no view
-/// allows stays finite).
-fn model_ln_proba(views: &[&CrossVal], i: usize, out: &mut [f32]) {
-    out.fill(0.0);
-    for v in views {
-        for (o, p) in out.iter_mut().zip(v.row(i)) {
-            *o += p;
-        }
-    }
-    for o in out.iter_mut() {
-        *o = (*o / views.len() as f32).max(1e-6).ln();
-    }
-}
-
-/// ln of the softmax of logits `z`.
-fn ln_softmax(z: &[f32], out: &mut [f32]) {
-    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let ln_sum = z.iter().map(|v| (v - max).exp()).sum::<f32>().ln();
-    for (o, v) in out.iter_mut().zip(z) {
-        *o = v - max - ln_sum;
-    }
-}
-
-/// Writes row `i`'s ln class probabilities into `out`; `false` where there is no reading.
+/// Writes row `i`'s class log-scores into `out`: ln class probabilities up to a constant per row
+/// (calibration and pooling renormalise them); `false` where there is no reading.
 type ReadFn<'a> = Box<dyn Fn(usize, &mut [f32]) -> bool + Sync + 'a>;
 
-/// One reading of every row's label: `read(i, out)` writes row `i`'s ln class probabilities
-/// and says whether the reader has a reading of the row.
+/// One reading of every row's label.
 struct Reader<'a> {
     /// Evidence name under which the reader's `beta` is reported.
     name: &'static str,
@@ -136,50 +113,50 @@ struct Reader<'a> {
 /// The readers of each row's label available in `ctx`, each calibrated on the labels.
 fn readers<'a>(ctx: &'a Context) -> Vec<Reader<'a>> {
     let mut readers: Vec<(&'static str, ReadFn<'a>)> = Vec::new();
-    // The text model and, when given, the text + embedding model read apart: the embedding
-    // model is the sharper reader and earns its own weight in the pool.
-    for (cv, name) in [
-        (&ctx.cv, "scale_linear_model"),
-        (&ctx.cv_label, "scale_linear_model_embeddings"),
-    ] {
-        if let Some(cv) = cv {
-            readers.push((
-                name,
-                Box::new(move |i, out: &mut [f32]| {
-                    model_ln_proba(&[cv], i, out);
-                    true
-                }),
-            ));
-        }
-    }
-    // What each model reads in each block of its features alone (words and characters; text
-    // and embedding): each block errs on rows the other reads right.
-    let blocks = [
+    // The text model and, when given, the text + embedding model read apart (the embedding
+    // model is the sharper reader and earns its own weight in the pool); then what each reads
+    // in each block of its features alone (words and characters; text and embedding), as each
+    // block errs on rows the other reads right.
+    let models = [
         (
             &ctx.cv,
+            "scale_linear_model",
             ["scale_linear_model_words", "scale_linear_model_chars"],
         ),
         (
             &ctx.cv_label,
+            "scale_linear_model_embeddings",
             [
                 "scale_linear_model_embeddings_text",
                 "scale_linear_model_embeddings_only",
             ],
         ),
     ];
-    for (cv, names) in blocks {
-        let Some(cv) = cv.as_ref().filter(|cv| cv.block_logits.is_some()) else {
+    for (cv, name, block_names) in models {
+        let Some(cv) = cv.as_ref() else {
             continue;
         };
-        for (block, name) in names.into_iter().enumerate() {
+        readers.push((
+            name,
+            Box::new(move |i, out: &mut [f32]| {
+                // Floored, so a class the model rules out stays finite.
+                for (o, p) in out.iter_mut().zip(cv.row(i)) {
+                    *o = p.max(1e-6).ln();
+                }
+                true
+            }),
+        ));
+        if cv.block_logits.is_none() {
+            continue;
+        }
+        for (block, name) in block_names.into_iter().enumerate() {
             readers.push((
                 name,
                 Box::new(move |i, out: &mut [f32]| {
-                    let Some(z) = cv.block_row(i, block) else {
-                        return false;
-                    };
-                    ln_softmax(z, out);
-                    true
+                    // Logits are log-scores already.
+                    cv.block_row(i, block)
+                        .map(|z| out.copy_from_slice(z))
+                        .is_some()
                 }),
             ));
         }
@@ -249,8 +226,9 @@ fn pooled_belief(
 pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     let n = ctx.n();
     // With embeddings there are two views of each row: text alone, and text with the embedding.
-    // Ranking uses their mean; flagging on this evidence alone needs both to be nearly certain,
-    // because the embedding model is sharper and also sure about rows that are merely hard.
+    // The noise estimate reads their mean; flagging on this evidence alone needs both to be
+    // nearly certain, because the embedding model is sharper and also sure about rows that are
+    // merely hard.
     let views: Vec<&CrossVal> = ctx.cv.iter().chain(ctx.cv_label.iter()).collect();
     let Some(cv) = views.last().copied() else {
         return DetectorOutput::skipped(
@@ -261,12 +239,12 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     };
     let k = ctx.classes;
     // The readers err on different rows; each one's probabilities are rescaled to its own
-    // measured confidence before they are averaged (raw, naive Bayes's overconfidence would
+    // measured confidence before they are pooled (raw, naive Bayes's overconfidence would
     // decide the ranking).
     let readers = readers(ctx);
     let mut scores = vec![0.0f32; n];
     // P(label) by the models (mean over views, as calibrated by training), and how far the
-    // row's label is believed once the three readers are averaged.
+    // row's label is believed once the readers are pooled.
     let mut p_model = vec![0.0f32; n];
     let mut belief = vec![0.0f32; n];
     let (mut ln_q, mut pooled) = (vec![0.0f32; k], vec![0.0f32; k]);

@@ -99,19 +99,16 @@ pub fn scan(
         texts: &ds.texts,
         embeddings: None,
     };
-    let cv = (classes >= 2).then(|| {
+    // Out-of-fold probabilities of the rows as `feats` reads them (pool rows in `x`), keeping
+    // the logits of the features below `split` and above it apart when they fit.
+    let cross_validate = |x: &features::SparseRows, feats: &features::RowFeatures, split: usize| {
+        let blocks = (n * classes <= MAX_BLOCK_LOGITS).then_some(split as u32);
+        let folds = cfg.folds;
         linear::cross_validate(
-            &x_pool,
-            &text_features,
-            &pool,
-            labels,
-            classes,
-            cfg.folds,
-            params,
-            cfg.seed,
-            (n * classes <= MAX_BLOCK_LOGITS).then_some(features::WORD_DIM as u32),
+            x, feats, &pool, labels, classes, folds, params, cfg.seed, blocks,
         )
-    });
+    };
+    let cv = (classes >= 2).then(|| cross_validate(&x_pool, &text_features, features::WORD_DIM));
     stages.push(("label model", t.elapsed().as_secs_f64()));
     let t = Instant::now();
     // With embeddings, label consistency reads text and embedding together; trigger mining keeps
@@ -123,17 +120,7 @@ pub fn scan(
                 ..text_features
             };
             let xe = features::append_embeddings(&x_pool, &pool, e);
-            let cv = linear::cross_validate(
-                &xe,
-                &both,
-                &pool,
-                labels,
-                classes,
-                cfg.folds,
-                params,
-                cfg.seed,
-                (n * classes <= MAX_BLOCK_LOGITS).then_some(features::HASH_DIM as u32),
-            );
+            let cv = cross_validate(&xe, &both, features::HASH_DIM);
             (
                 Some(cv),
                 "hashed word+char n-grams (TF-IDF) + user embeddings",
