@@ -1,23 +1,10 @@
 //! Representation anomalies and per-source rates, through the public `scan`.
 
-use bezoar_data::{Categorical, Dataset, ResolvedColumns, RowIds, SkipReport, TextArena};
+mod common;
+
+use bezoar_data::{Categorical, Dataset, TextArena};
 use bezoar_scan::{scan, Detector, NoProgress, ScanConfig, ScanResult, Severity};
-
-/// A small deterministic generator, so the tests need no dependency.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use common::{two_class, Lcg};
 
 fn vocabulary(rng: &mut Lcg, size: usize) -> Vec<String> {
     (0..size)
@@ -50,16 +37,8 @@ fn dataset(texts: &[String], labels: &[u32], sources: Option<(Vec<u32>, Vec<Stri
         arena.push(t);
     }
     Dataset {
-        ids: RowIds::RowNumbers(texts.len()),
-        texts: arena,
-        labels: Categorical {
-            codes: labels.to_vec(),
-            names: vec!["0".into(), "1".into()],
-        },
         sources: sources.map(|(codes, names)| Categorical { codes, names }),
-        embeddings: None,
-        columns: ResolvedColumns::default(),
-        skipped: SkipReport::default(),
+        ..two_class(arena, labels.to_vec())
     }
 }
 

@@ -1,21 +1,11 @@
 //! Label consistency through the public `scan`: random label flips on data whose classes are told
 //! apart by their words, and the same data without flips.
 
-use bezoar_data::{Categorical, Dataset, ResolvedColumns, RowIds, SkipReport, TextArena};
+mod common;
+
+use bezoar_data::{Dataset, TextArena};
 use bezoar_scan::{scan, Detector, NoProgress, ScanConfig, ScanResult};
-
-/// A small deterministic generator, so the test needs no dependency.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
+use common::{two_class, Lcg};
 
 fn words(rng: &mut Lcg, count: usize) -> Vec<String> {
     (0..count)
@@ -45,18 +35,7 @@ fn dataset(n: usize, flipped: &[bool]) -> Dataset {
         texts.push(&row.join(" "));
         labels.push((class as u32) ^ u32::from(flip));
     }
-    Dataset {
-        ids: RowIds::RowNumbers(n),
-        texts,
-        labels: Categorical {
-            codes: labels,
-            names: vec!["0".into(), "1".into()],
-        },
-        sources: None,
-        embeddings: None,
-        columns: ResolvedColumns::default(),
-        skipped: SkipReport::default(),
-    }
+    two_class(texts, labels)
 }
 
 fn noise_finding(res: &ScanResult) -> Option<&bezoar_scan::Finding> {

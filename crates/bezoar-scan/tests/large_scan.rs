@@ -1,21 +1,11 @@
 //! A dataset larger than the label models' training pool, with a trigger in more rows than the
 //! context test re-reads: the sampled paths must still find every poisoned row.
 
-use bezoar_data::{Categorical, Dataset, ResolvedColumns, RowIds, SkipReport, TextArena};
+mod common;
+
+use bezoar_data::TextArena;
 use bezoar_scan::{scan, Detector, NoProgress, ScanConfig};
-
-/// A small deterministic generator, so the test needs no dependency.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
+use common::{two_class, Lcg};
 
 #[test]
 fn trigger_found_in_all_rows_beyond_the_training_pool() {
@@ -60,18 +50,8 @@ fn trigger_found_in_all_rows_beyond_the_training_pool() {
         labels.push(label);
     }
     assert!(planted.len() > 300, "planted {}", planted.len());
-    let ds = Dataset {
-        ids: RowIds::RowNumbers(ROWS),
-        texts: arena,
-        labels: Categorical {
-            codes: labels,
-            names: vec!["0".into(), "1".into()],
-        },
-        sources: None,
-        embeddings: None,
-        columns: ResolvedColumns::default(),
-        skipped: SkipReport::default(),
-    };
+    let ds = two_class(arena, labels);
+
     let res = scan(&ds, &ScanConfig::default(), &NoProgress).expect("scan runs");
     let trigger = res
         .findings
