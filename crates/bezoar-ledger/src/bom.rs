@@ -53,13 +53,7 @@ impl Ledger {
     /// The BOM as JSON.
     pub fn bom(&self, snap: &SnapshotInfo, policy: &Policy) -> Result<Value> {
         let eff = policy.for_dataset(&snap.dataset);
-        let mut sources: Vec<String> = self
-            .row_records(snap.id)?
-            .into_iter()
-            .map(|r| r.source)
-            .collect();
-        sources.sort();
-        sources.dedup();
+        let sources = self.snapshot_sources(snap.id)?;
         // Owners named in the policy are teams (organizations); by default the owners are the
         // dataset's admin identities (contacts).
         let owners: Vec<Value> = match &eff.owners {

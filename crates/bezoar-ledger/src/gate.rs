@@ -103,13 +103,7 @@ impl Ledger {
         });
 
         // 2. Approvals: t of n when any row comes from an untrusted source.
-        let mut sources: Vec<String> = self
-            .row_records(snap.id)?
-            .into_iter()
-            .map(|r| r.source)
-            .collect();
-        sources.sort();
-        sources.dedup();
+        let sources = self.snapshot_sources(snap.id)?;
         let untrusted: Vec<String> = sources
             .iter()
             .filter(|s| !eff.trusted_sources.contains(s))

@@ -325,6 +325,25 @@ impl Ledger {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
+    /// The distinct sources of a snapshot's rows (`""` for rows without one), sorted.
+    pub(crate) fn snapshot_sources(&self, snapshot: i64) -> Result<Vec<String>> {
+        let mut st = self.conn.prepare(
+            "SELECT DISTINCT COALESCE(src.name, '') FROM rows r \
+             LEFT JOIN sources src ON src.id = r.source_id WHERE r.snapshot_id = ?1",
+        )?;
+        let names = st.query_map(params![snapshot], |r| {
+            Ok(r.get_ref(0)?
+                .as_bytes()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default())
+        })?;
+        let mut sources: Vec<String> = names.collect::<std::result::Result<_, _>>()?;
+        // Sorted and deduplicated here, as decoded, so the order is Rust's whatever SQLite's.
+        sources.sort();
+        sources.dedup();
+        Ok(sources)
+    }
+
     /// Load a snapshot's rows from the object store, checking every object against its name and
     /// every row against its recorded digest (any mismatch is an error: run `verify`).
     pub fn load_rows(&self, snap: &SnapshotInfo) -> Result<Vec<StoredRow>> {
