@@ -6,6 +6,7 @@
 
 mod anomaly;
 mod bayes;
+mod bridge;
 mod calibrate;
 mod config;
 mod context;

@@ -10,6 +10,7 @@
 //! A trigger inserted into arbitrary text also has no preferred neighbours, unlike a word in
 //! its usual collocations, which filters fixed expressions whose removal leaves a row ambiguous.
 
+use crate::bridge::{self, Bridge, Naturalness, PairCounts};
 use crate::context::{Context, DetectorOutput};
 use crate::ngrams::{anchored, gram_hash, is_feature, ClassCounts, BOS, EOS, MAX_N};
 use crate::result::{Detector, Evidence, Finding, Severity};
@@ -127,6 +128,11 @@ struct Phrase {
     neighbour_share: f64,
     mean_position: f64,
     null_rate: f64,
+    /// Tokens in the phrase, anchors included.
+    tokens_len: usize,
+    /// What deleting the phrase leaves behind, one bridge per re-read row (see `bridge`).
+    bridges: Vec<Bridge>,
+    naturalness: Option<Naturalness>,
 }
 
 fn find(seq: &[u64], pat: &[u64]) -> Option<usize> {
@@ -316,6 +322,27 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             && p.disagree as f64 >= MIN_DISAGREEMENT * p.target_rows as f64
             && p.neighbour_share <= MAX_NEIGHBOUR_SHARE + small_n
     });
+    // An inserted phrase leaves its row reading naturally once deleted; a word that belongs
+    // where it stands does not (slurs in hate speech are label-bound and their rows read as
+    // another label without them, yet they were written there).
+    if !phrases.is_empty() {
+        let longest = phrases.iter().map(|p| p.tokens_len).max().unwrap_or(1);
+        let reference = bridge::Reference::sample(&ctx.ds.texts, longest, ctx.cfg.seed);
+        let counts = PairCounts::count(
+            &ctx.ds.texts,
+            &reference,
+            phrases.iter().flat_map(|p| p.bridges.iter()),
+        );
+        for p in &mut phrases {
+            p.naturalness = Some(Naturalness::judge(
+                &counts,
+                &reference,
+                p.tokens_len,
+                &p.bridges,
+            ));
+        }
+        phrases.retain(|p| p.naturalness.is_some_and(|v| v.inserted()));
+    }
     phrases.sort_by(|a, b| a.ln_p.total_cmp(&b.ln_p).then(a.text.cmp(&b.text)));
 
     // 4. Group phrases whose rows overlap into one finding each.
@@ -429,7 +456,29 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
                     name: "mean_relative_position",
                     value: p.mean_position,
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(p.naturalness.iter().flat_map(|v| {
+                [
+                    Evidence {
+                        name: "bridges_seen_elsewhere",
+                        value: v.rate,
+                    },
+                    Evidence {
+                        name: "bridges_expected_inserted",
+                        value: v.inserted_rate,
+                    },
+                    Evidence {
+                        name: "bridges_expected_natural",
+                        value: v.natural_rate,
+                    },
+                    Evidence {
+                        name: "ln_insertion_ratio",
+                        value: v.ln_ratio,
+                    },
+                ]
+            }))
+            .collect(),
         });
     }
     DetectorOutput {
@@ -491,6 +540,7 @@ fn context_test(
     let (mut with_left, mut with_right) = (0usize, 0usize);
     let mut pos_sum = 0.0;
     let mut read = 0usize;
+    let (mut lower, mut lower_seq, mut bridges) = (String::new(), Vec::new(), Vec::new());
     for &r in &sample {
         if read >= EARLY_STOP_ROWS && (disagree as f64) < EARLY_STOP_RATE * target_rows as f64 {
             break;
@@ -520,6 +570,8 @@ fn context_test(
             if text.is_empty() {
                 text = render(&phrase, j, &toks);
             }
+            bridge::lower_anchored(&toks, &mut lower, &mut lower_seq);
+            bridges.extend(bridge::bridge_at(&lower_seq, j, phrase.len()));
             let span = (seq.len() - phrase.len()).max(1);
             pos_sum += j as f64 / span as f64;
             if j >= 1 && seq[j - 1] != BOS {
@@ -580,6 +632,9 @@ fn context_test(
             .filter(|&&r| ctx.labels[r as usize] as usize == class)
             .count(),
         null_rate: rate,
+        tokens_len: phrase.len(),
+        bridges,
+        naturalness: None,
         rows,
     }
 }
