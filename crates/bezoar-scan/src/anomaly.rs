@@ -105,6 +105,8 @@ const ALONE_MAX: f32 = 0.45;
 const SUB_MIN: f32 = 0.35;
 const SUB_MAX: f32 = ALONE_MAX;
 const SUB_STRENGTH_SHARE: f32 = 0.5;
+/// Scores of a medium-severity sub-cluster's class are scaled by this.
+const MEDIUM_SUB_WEIGHT: f32 = 0.2;
 const CHUNK: usize = 1024;
 /// Surface n-grams: hashing width, n-gram lengths (bytes) and the bytes of a row read.
 const SURFACE_BITS: u32 = 18;
@@ -1327,23 +1329,27 @@ fn analyse_repr(
                 // and among neighbours of its own label — and members get at least SUB_MIN.
                 let (pm, pp) = (percentiles(&margin), percentiles(&purity));
                 let q = percentiles(&(0..ids.len()).map(|r| pm[r] + pp[r]).collect::<Vec<f32>>());
-                let mut rows = Vec::new();
-                for r in 0..ids.len() {
-                    let mut s = (ALONE_MAX * q[r]).max(outlier_score[r]);
-                    if margin[r] > 0.0 {
-                        rows.push(ids[r]);
-                        let level =
-                            SUB_STRENGTH_SHARE * sub.strength + (1.0 - SUB_STRENGTH_SHARE) * q[r];
-                        s = s.max(SUB_MIN + (SUB_MAX - SUB_MIN) * level.clamp(0.0, 1.0));
-                    }
-                    scores[ids[r] as usize] = s;
-                }
-                let class_share = rows.len() as f64 / ids.len() as f64;
-                let severity = if rows.len() as f64 >= 0.01 * n as f64 && sub.exclusive >= 0.95 {
+                let members = (0..ids.len()).filter(|&r| margin[r] > 0.0).count();
+                let severity = if members as f64 >= 0.01 * n as f64 && sub.exclusive >= 0.95 {
                     Severity::High
                 } else {
                     Severity::Medium
                 };
+                // A medium sub-cluster is as often a natural topic of the class as a planted
+                // group: its members rank below rows with a label read the other way.
+                let weight = if severity == Severity::High { 1.0 } else { MEDIUM_SUB_WEIGHT };
+                let mut rows = Vec::with_capacity(members);
+                for r in 0..ids.len() {
+                    let mut s = (ALONE_MAX * weight * q[r]).max(outlier_score[r]);
+                    if margin[r] > 0.0 {
+                        rows.push(ids[r]);
+                        let level =
+                            SUB_STRENGTH_SHARE * sub.strength + (1.0 - SUB_STRENGTH_SHARE) * q[r];
+                        s = s.max(weight * (SUB_MIN + (SUB_MAX - SUB_MIN) * level.clamp(0.0, 1.0)));
+                    }
+                    scores[ids[r] as usize] = s;
+                }
+                let class_share = rows.len() as f64 / ids.len() as f64;
                 findings.push(Finding {
                     detector: Detector::Anomaly,
                     severity,
@@ -1589,7 +1595,13 @@ mod tests {
             f.rows.len(),
             f.title
         );
-        assert!(out.scores[..60].iter().all(|&s| s >= SUB_MIN));
+        // Members score at least the sub-cluster floor, scaled down for a medium finding.
+        let floor = if f.severity == Severity::High {
+            SUB_MIN
+        } else {
+            MEDIUM_SUB_WEIGHT * SUB_MIN
+        };
+        assert!(f.rows.iter().all(|&r| out.scores[r as usize] >= floor));
         assert!(out.scores.iter().all(|&s| s <= ALONE_MAX));
     }
 

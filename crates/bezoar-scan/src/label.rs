@@ -28,52 +28,124 @@ const FLAG_ALONE_POOLED: f32 = 0.01;
 const AGREE_DOUBT: f32 = 0.05;
 /// Score of a row flagged as one of the estimated noisy rows.
 const SCORE_NOISY: f32 = 0.6;
-/// Rows the models are this sure about, one way or the other, estimate the noise rate.
-const CONFIDENT: f32 = 0.1;
-/// Rows read confidently the other way, per row read confidently as labelled, that hard but
-/// correctly labelled rows explain: up to 2.5% (measured at 2.0–2.2% on five public sentiment
-/// sets with no flips, and 6.9–7.0% with 5% random flips).
-const NATURAL_RATIO: f64 = 0.025;
-/// Significance of the excess over `NATURAL_RATIO` needed to call the labels noisy.
+/// A row whose label the calibrated label model gives less than this is "read confidently as
+/// another label"; the noise test compares how many such rows there are with how many the
+/// model's own probabilities predict.
+const CONFIDENT: f32 = 0.05;
+/// Significance the excess of confidently contradicted rows must reach to call the labels noisy
+/// (one-sided, normal approximation: z ≥ 3.72).
 const NOISE_ALPHA: f64 = 1e-4;
-/// Fewer confident rows than this say too little about the noise rate.
-const MIN_CONFIDENT_ROWS: usize = 200;
 
-/// Noise rate estimated by mirroring: a random label flip turns a row the model reads
-/// confidently as its label into one it reads confidently the other way, so the ratio of
-/// confidently-contradicted to confidently-confirmed rows estimates the flip rate, plus a small
-/// natural share of hard rows.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct NoiseEstimate {
-    pub contradicted: usize,
-    pub confirmed: usize,
+/// Is there more label noise than the data's own ambiguity explains?
+///
+/// A calibrated model says how often a row like this one carries each label, so the labels it
+/// expects to contradict confidently are `Σ_i Σ_c p_ic·[p_ic < τ]`: natural label noise sits
+/// where the model is unsure and is absorbed by calibration. A random or targeted flip lands on
+/// rows the model reads confidently as their true class, wherever they are, so flipped data
+/// holds more confidently contradicted rows than its calibrated model predicts. The comparison
+/// is the dataset's own; no natural noise rate is assumed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NoiseTest {
+    classes: usize,
+    /// Per ordered class pair `given * classes + read_as` (the likeliest class), and in all:
+    /// rows whose label has calibrated probability below `CONFIDENT`, how many the model's
+    /// probabilities predict, and that count's variance.
+    observed: Vec<usize>,
+    expected: Vec<f64>,
+    variance: Vec<f64>,
 }
 
-impl NoiseEstimate {
-    pub fn measure(p_label: &[f32]) -> Option<Self> {
-        let contradicted = p_label.iter().filter(|&&p| p < CONFIDENT).count();
-        let confirmed = p_label.iter().filter(|&&p| p > 1.0 - CONFIDENT).count();
-        (contradicted + confirmed >= MIN_CONFIDENT_ROWS).then_some(Self {
-            contradicted,
-            confirmed,
-        })
+impl NoiseTest {
+    pub fn new(classes: usize) -> Self {
+        Self {
+            classes,
+            observed: vec![0; classes * classes],
+            expected: vec![0.0; classes * classes],
+            variance: vec![0.0; classes * classes],
+        }
     }
 
-    pub fn ratio(&self) -> f64 {
-        self.contradicted as f64 / self.confirmed.max(1) as f64
+    /// Add one row: its calibrated class probabilities and its label.
+    pub fn add(&mut self, proba: &[f32], label: usize) {
+        let read = crate::trigger::argmax(proba);
+        for (c, &p) in proba.iter().enumerate() {
+            if p < CONFIDENT && c != read {
+                let cell = c * self.classes + read;
+                self.expected[cell] += p as f64;
+                self.variance[cell] += p as f64 * (1.0 - p as f64);
+            }
+        }
+        if proba[label] < CONFIDENT {
+            self.observed[label * self.classes + read] += 1;
+        }
     }
 
-    /// How many rows to flag as noisy: none unless the contradicted rows significantly exceed
-    /// the natural share; then the excess rate over the natural one, times the row count.
-    pub fn rows_to_flag(&self, n: usize) -> Option<usize> {
-        let total = (self.contradicted + self.confirmed) as u64;
-        let p0 = NATURAL_RATIO / (1.0 + NATURAL_RATIO);
-        let ln_p = crate::stats::ln_binom_sf(self.contradicted as u64, total, p0);
-        if ln_p > NOISE_ALPHA.ln() {
+    fn z_of(observed: usize, expected: f64, variance: f64) -> f64 {
+        (observed as f64 - expected) / variance.max(1.0).sqrt()
+    }
+
+    /// Observed, expected and z over all rows.
+    pub fn total(&self) -> (usize, f64, f64) {
+        let o = self.observed.iter().sum();
+        let e = self.expected.iter().sum();
+        (o, e, Self::z_of(o, e, self.variance.iter().sum()))
+    }
+
+    /// The ordered pair (given, read as) with the largest excess, and its z.
+    pub fn top_pair(&self) -> (usize, usize, f64) {
+        let (cell, z) = (0..self.observed.len())
+            .filter(|c| c / self.classes != c % self.classes)
+            .map(|c| (c, Self::z_of(self.observed[c], self.expected[c], self.variance[c])))
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .unwrap_or((0, 0.0));
+        (cell / self.classes, cell % self.classes, z)
+    }
+
+    /// The ordered pair whose excess stands out from the other pairs' excesses, when one does.
+    /// A calibrated model's per-pair expectations are off by systematic amounts (one global
+    /// temperature, classes that are naturally confused one way more than the other), so a
+    /// pair's z is judged against the spread of every pair's z in this dataset (median and
+    /// MAD), not against 1. Needs three classes or more (six pairs) to measure that spread.
+    pub fn targeted_pair(&self) -> Option<(usize, usize)> {
+        if self.classes < 3 {
             return None;
         }
-        let excess = (self.ratio() - NATURAL_RATIO).max(0.0);
-        Some((excess * n as f64).round() as usize)
+        let mut zs: Vec<f64> = (0..self.observed.len())
+            .filter(|c| c / self.classes != c % self.classes)
+            .map(|c| Self::z_of(self.observed[c], self.expected[c], self.variance[c]))
+            .collect();
+        let median = crate::stats::median(&mut zs);
+        let mut dev: Vec<f64> = zs.iter().map(|z| (z - median).abs()).collect();
+        let spread = (1.4826 * crate::stats::median(&mut dev)).max(1.0);
+        let (given, read, z) = self.top_pair();
+        ((z - median) / spread >= crate::stats::normal_isf(NOISE_ALPHA)).then_some((given, read))
+    }
+
+    /// Noise spread over the classes shows in the total.
+    pub fn spread_significant(&self) -> bool {
+        self.total().2 >= crate::stats::normal_isf(NOISE_ALPHA)
+    }
+}
+
+/// Confident learning (Northcutt et al. 2021): per class, the average probability the pooled
+/// readers give that class on the rows labelled with it is the class's threshold; a row is a
+/// label issue when some other class reaches its threshold and is the likeliest such class.
+/// The count of issues, measured on the dataset, is how many rows to flag once the noise test
+/// has fired.
+struct ConfidentJoint {
+    thresholds: Vec<f32>,
+}
+
+impl ConfidentJoint {
+    /// The class this row is confidently read as, when it is not its label.
+    fn issue(&self, proba: &[f32], label: usize) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        for (c, (&p, &t)) in proba.iter().zip(&self.thresholds).enumerate() {
+            if p >= t && best.is_none_or(|b| p > proba[b]) {
+                best = Some(c);
+            }
+        }
+        best.filter(|&c| c != label)
     }
 }
 
@@ -219,8 +291,21 @@ fn pooled_belief(
     // Every row has the linear model's reading, so `count` ≥ 1.
     pooled.iter_mut().for_each(|p| *p /= count.max(1) as f32);
     let max = pooled.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let norm: f32 = pooled.iter().map(|p| (p - max).exp()).sum();
-    (pooled[y] - max).exp() / norm
+    pooled.iter_mut().for_each(|p| *p = (*p - max).exp());
+    let norm: f32 = pooled.iter().sum();
+    pooled.iter_mut().for_each(|p| *p /= norm);
+    pooled[y]
+}
+
+/// The calibrated probabilities of the first reader (the text label model) for row `i`, in
+/// `out`; `false` where it has no reading.
+fn calibrated(reader: &Reader, i: usize, out: &mut [f32]) -> bool {
+    if !(reader.read)(i, out) {
+        return false;
+    }
+    calibrate::scale_ln_proba(out, reader.beta);
+    out.iter_mut().for_each(|v| *v = v.exp());
+    true
 }
 
 pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
@@ -243,50 +328,83 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     // decide the ranking).
     let readers = readers(ctx);
     let mut scores = vec![0.0f32; n];
-    // P(label) by the models (mean over views, as calibrated by training), and how far the
-    // row's label is believed once the readers are pooled.
-    let mut p_model = vec![0.0f32; n];
+    // How far each row's label is believed once the readers are pooled.
     let mut belief = vec![0.0f32; n];
     let (mut ln_q, mut pooled) = (vec![0.0f32; k], vec![0.0f32; k]);
     // pairs[given * k + read_as] = rows, for one finding per label pair.
     let mut pairs: Vec<Vec<u32>> = vec![Vec::new(); k * k];
+    let mut noise = NoiseTest::new(k);
+    let mut threshold_sum = vec![0.0f64; k];
     for (i, score) in scores.iter_mut().enumerate() {
         let y = ctx.labels[i] as usize;
-        let (mut sum, mut most) = (0.0f32, 0.0f32);
-        for v in &views {
-            let p = v.row(i)[y];
-            sum += p;
-            most = most.max(p);
-        }
-        p_model[i] = sum / views.len() as f32;
+        let most = views.iter().map(|v| v.row(i)[y]).fold(0.0f32, f32::max);
         belief[i] = pooled_belief(&readers, i, y, &mut ln_q, &mut pooled);
+        threshold_sum[y] += pooled[y] as f64;
         *score = suspicion(belief[i], most);
         let p = cv.row(i);
         if p[y] < CONFIDENT_DISAGREEMENT {
             pairs[y * k + argmax(p)].push(i as u32);
         }
+        if calibrated(&readers[0], i, &mut ln_q) {
+            noise.add(&ln_q, y);
+        }
     }
     let mut noise_finding = None;
-    if let Some((e, k)) =
-        NoiseEstimate::measure(&p_model).and_then(|e| e.rows_to_flag(n).map(|k| (e, k)))
-    {
-        // Label noise beyond what hard rows explain: flag the k rows whose label is believed
-        // least (ties by row order). The estimate reads the models' calibrated probabilities;
-        // the ranking also hears the neighbours.
-        let mut order: Vec<u32> = (0..n as u32)
-            .filter(|&i| belief[i as usize] < 0.5)
-            .collect();
+    let targeted_pair = noise.targeted_pair();
+    if noise.spread_significant() || targeted_pair.is_some() {
+        let (observed, expected, z) = noise.total();
+        // Noise spread over the classes is flagged wherever it is; a targeted flip only in its
+        // class pair.
+        let within = (!noise.spread_significant()).then_some(targeted_pair).flatten();
+        // More rows read confidently as another label than the data's own ambiguity explains:
+        // confident learning on the pooled readers says how many labels are wrong, and the
+        // rows whose label is believed least are flagged (ties by row order).
+        let class_counts = ctx.ds.labels.counts();
+        let joint = ConfidentJoint {
+            thresholds: threshold_sum
+                .iter()
+                .zip(&class_counts)
+                .map(|(s, &c)| if c == 0 { f32::INFINITY } else { (s / c as f64) as f32 })
+                .collect(),
+        };
+        let mut issues = vec![0usize; k * k];
+        let mut in_pair = Vec::new();
+        for i in 0..n {
+            let y = ctx.labels[i] as usize;
+            pooled_belief(&readers, i, y, &mut ln_q, &mut pooled);
+            if let Some(read) = joint.issue(&pooled, y) {
+                issues[y * k + read] += 1;
+            }
+            if within == Some((y, argmax(&pooled))) {
+                in_pair.push(i as u32);
+            }
+        }
+        let estimated: usize = match within {
+            Some((given, read)) => issues[given * k + read],
+            None => issues.iter().sum(),
+        };
+        let mut order: Vec<u32> = match within {
+            Some(_) => in_pair,
+            None => (0..n as u32).collect(),
+        };
+        order.retain(|&i| belief[i as usize] < 0.5);
         order.sort_by(|&a, &b| {
             belief[a as usize]
                 .total_cmp(&belief[b as usize])
                 .then(a.cmp(&b))
         });
-        order.truncate(k);
+        order.truncate(estimated);
         for &i in &order {
             scores[i as usize] = scores[i as usize].max(SCORE_NOISY);
         }
         order.sort_unstable();
-        let rate = k as f64 / n as f64;
+        // A targeted flip is one class pair holding most of the issues.
+        let (given, read) = within.unwrap_or_else(|| {
+            let (g, r, _) = noise.top_pair();
+            (g, r)
+        });
+        let top_count = issues[given * k + read];
+        let rate = order.len() as f64 / n as f64;
         let mut evidence = vec![
             Evidence {
                 name: "estimated_noise_rate",
@@ -294,15 +412,27 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             },
             Evidence {
                 name: "confidently_contradicted",
-                value: e.contradicted as f64,
+                value: observed as f64,
             },
             Evidence {
-                name: "confidently_confirmed",
-                value: e.confirmed as f64,
+                name: "expected_contradicted",
+                value: expected,
             },
             Evidence {
-                name: "natural_ratio",
-                value: NATURAL_RATIO,
+                name: "excess_z",
+                value: z,
+            },
+            Evidence {
+                name: "top_pair_excess_z",
+                value: noise.top_pair().2,
+            },
+            Evidence {
+                name: "label_issues",
+                value: estimated as f64,
+            },
+            Evidence {
+                name: "top_pair_issues",
+                value: top_count as f64,
             },
         ];
         // How far each reader's probabilities were sharpened (> 1) or softened (< 1).
@@ -310,19 +440,36 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             name: r.name,
             value: r.beta as f64,
         }));
+        let targeted = within.is_some()
+            || estimated > 0 && 4 * top_count > 3 * estimated;
+        let shape = if targeted {
+            format!(
+                "targeted: {} of them labelled {} but read as {}",
+                top_count,
+                ctx.label_name(given),
+                ctx.label_name(read)
+            )
+        } else {
+            "spread over the classes".to_string()
+        };
         noise_finding = Some(Finding {
             detector: Detector::LabelConsistency,
             severity: if rate >= 0.02 { Severity::High } else { Severity::Medium },
             title: format!(
-                "label noise: about {:.1}% of rows carry a wrong label ({} rows read confidently as another label, {:.1} per 100 read confidently as labelled, against up to {:.1} for hard rows); the {} rows the models believe least are flagged",
-                100.0 * rate,
-                e.contradicted,
-                100.0 * e.ratio(),
-                100.0 * NATURAL_RATIO,
+                "label noise: {} rows read confidently as another label where the calibrated model expects {:.0} (z = {:.1}); confident learning counts {} wrong labels, {}; the {} rows the readers believe least are flagged",
+                observed,
+                expected,
+                z,
+                estimated,
+                shape,
                 order.len()
             ),
-            subject: "label noise".into(),
-            target_label: None,
+            subject: if targeted {
+                format!("label noise {} -> {}", ctx.label_name(given), ctx.label_name(read))
+            } else {
+                "label noise".into()
+            },
+            target_label: targeted.then(|| ctx.label_name(given).to_string()),
             evidence,
             rows: order,
         });
@@ -375,33 +522,51 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
 mod tests {
     use super::*;
 
-    /// `confirmed` rows at P(label) 0.95, `contradicted` at 0.05, the rest in between.
-    fn probs(confirmed: usize, contradicted: usize, middle: usize) -> Vec<f32> {
-        let mut p = vec![0.95; confirmed];
-        p.extend(vec![0.05; contradicted]);
-        p.extend(vec![0.5; middle]);
-        p
+    /// A calibrated two-class model: `rows` rows at P(class 1) = `p`, labelled 1 in the share
+    /// `p` of them (what calibration means), plus `flipped` of the confident ones relabelled.
+    fn noise_test(groups: &[(usize, f32)], flipped: usize) -> NoiseTest {
+        let mut t = NoiseTest::new(2);
+        let mut flips_left = flipped;
+        for &(rows, p) in groups {
+            let ones = (rows as f32 * p).round() as usize;
+            for r in 0..rows {
+                let mut label = usize::from(r < ones);
+                if flips_left > 0 && (p > 0.99 || p < 0.01) {
+                    label = 1 - label;
+                    flips_left -= 1;
+                }
+                t.add(&[1.0 - p, p], label);
+            }
+        }
+        t
     }
 
     #[test]
-    fn natural_share_of_contradicted_rows_flags_nothing() {
-        // 1.5% contradicted per confirmed row: what hard rows of clean data look like.
-        let e = NoiseEstimate::measure(&probs(1000, 15, 5000)).expect("enough confident rows");
-        assert_eq!((e.contradicted, e.confirmed), (15, 1000));
-        assert_eq!(e.rows_to_flag(6015), None);
+    fn natural_noise_where_the_model_is_unsure_is_not_significant() {
+        // Rows at P = 0.03 carry the minority label 3% of the time: calibrated ambiguity.
+        let t = noise_test(&[(3000, 0.03), (3000, 0.97), (2000, 0.5), (3000, 0.999)], 0);
+        assert!(t.total().2.abs() < 2.0, "{t:?}");
+        assert!(!t.significant());
     }
 
     #[test]
-    fn flips_beyond_the_natural_share_set_how_many_rows_to_flag() {
-        let e = NoiseEstimate::measure(&probs(1000, 80, 5000)).unwrap();
-        assert!((e.ratio() - 0.08).abs() < 1e-12);
-        // (0.08 - 0.025) × 6080 rows.
-        assert_eq!(e.rows_to_flag(6080), Some(334));
+    fn flips_of_confident_rows_exceed_what_calibration_predicts() {
+        let t = noise_test(&[(3000, 0.03), (3000, 0.97), (2000, 0.5), (3000, 0.999)], 60);
+        assert!(t.total().0 >= 60, "{t:?}");
+        assert!(t.significant(), "{t:?}");
     }
 
     #[test]
-    fn too_few_confident_rows_estimate_nothing() {
-        assert_eq!(NoiseEstimate::measure(&probs(100, 50, 5000)), None);
+    fn confident_joint_names_the_class_a_row_is_read_as() {
+        let joint = ConfidentJoint {
+            thresholds: vec![0.8, 0.7, 0.9],
+        };
+        // Read as class 1 (above its threshold), labelled 0: an issue.
+        assert_eq!(joint.issue(&[0.2, 0.75, 0.05], 0), Some(1));
+        // Its own label reaches its threshold: no issue.
+        assert_eq!(joint.issue(&[0.85, 0.1, 0.05], 0), None);
+        // No class reaches its threshold: no issue either.
+        assert_eq!(joint.issue(&[0.4, 0.3, 0.3], 2), None);
     }
 
     #[test]

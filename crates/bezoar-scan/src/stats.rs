@@ -30,6 +30,52 @@ fn ln_choose(n: u64, k: u64) -> f64 {
     ln_gamma(n as f64 + 1.0) - ln_gamma(k as f64 + 1.0) - ln_gamma((n - k) as f64 + 1.0)
 }
 
+/// P(Z ≥ z) for a standard normal Z, from the complementary error function (Numerical
+/// Recipes' Chebyshev fit, relative error below 1.2e-7 everywhere).
+pub fn normal_sf(z: f64) -> f64 {
+    let x = z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.5 * x.abs());
+    let poly = -x * x - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let erfc = t * poly.exp();
+    let erfc = if x >= 0.0 { erfc } else { 2.0 - erfc };
+    0.5 * erfc
+}
+
+/// The z with `normal_sf(z) = p`, for p in (0, 1), by bisection (the function is monotone).
+pub fn normal_isf(p: f64) -> f64 {
+    let (mut lo, mut hi) = (-40.0f64, 40.0f64);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if normal_sf(mid) > p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// The median of `v` (reordered in place); 0 for an empty slice.
+pub fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        0.5 * (v[m - 1] + v[m])
+    }
+}
+
 /// ln P(X ≥ k) for X ~ Binomial(n, p).
 pub fn ln_binom_sf(k: u64, n: u64, p: f64) -> f64 {
     if k == 0 {
@@ -81,5 +127,20 @@ mod tests {
         assert_eq!(ln_binom_sf(11, 10, 0.3), f64::NEG_INFINITY);
         // Deep tail stays finite in log space.
         assert!(ln_binom_sf(1000, 1000, 0.5) < -690.0);
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&mut []), 0.0);
+    }
+
+    #[test]
+    fn normal_tail_matches_tables() {
+        assert!((normal_sf(0.0) - 0.5).abs() < 1e-7);
+        assert!((normal_sf(1.959_964) - 0.025).abs() < 1e-7);
+        assert!((normal_sf(-1.959_964) - 0.975).abs() < 1e-7);
+        assert!((normal_isf(1e-4) - 3.719_016).abs() < 1e-4);
     }
 }

@@ -113,7 +113,8 @@ fn conflicting_labels_are_scored_and_reported() {
         .iter()
         .find(|f| f.title.contains("conflicting labels"))
         .expect("conflict finding");
-    assert_eq!(f.severity, Severity::High);
+    // A labelling error, not an attack on its own: reported, but below the default --fail-on.
+    assert_eq!(f.severity, Severity::Medium);
     assert_eq!(f.rows, vec![7, 400, 401, 402]);
     assert!(
         f.title.starts_with(
