@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use bezoar_scan::{Budget, ScanConfig, Severity};
+use bezoar_scan::{Budget, Detector, Reasons, ScanConfig, Severity};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Defend ML training data against poisoning.
@@ -43,6 +43,9 @@ pub enum Command {
     /// Run inject → scan → eval over a matrix of attacks and rates and print one table
     #[command(long_about = BENCH_LONG_ABOUT)]
     Bench(BenchArgs),
+    /// Scan every benchmark set and clean corpus of a suite directory and judge each one
+    #[command(long_about = QUALITY_LONG_ABOUT)]
+    Quality(QualityArgs),
     /// Create a provenance ledger (.bezoar/) in the current directory
     #[command(long_about = INIT_LONG_ABOUT)]
     Init(InitArgs),
@@ -476,7 +479,7 @@ pub struct ScanArgs {
     )]
     pub seed: u64,
 
-    /// Cross-validation folds for out-of-sample label checks
+    /// Cross-validation folds for out-of-sample label checks (2 to 50)
     #[arg(
         long,
         value_name = "N",
@@ -486,9 +489,52 @@ pub struct ScanArgs {
     )]
     pub folds: usize,
 
+    /// Run only these detectors, by name or rule id, comma-separated [default: all]
+    ///
+    /// trigger (BZ001), unusual-chars (BZ002), label-consistency (BZ003), duplicates (BZ004),
+    /// anomaly (BZ005), source (BZ006). Models no chosen detector reads are not built, so
+    /// `--detectors duplicates,unusual-chars` is fast on any size.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        value_parser = parse_detector,
+        help_heading = "Detection"
+    )]
+    pub detectors: Vec<Detector>,
+
+    /// Run every detector but these (names or rule ids, comma-separated)
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        value_parser = parse_detector,
+        help_heading = "Detection"
+    )]
+    pub skip_detectors: Vec<Detector>,
+
     /// Worker threads [default: all cores]
     #[arg(long, value_name = "N", help_heading = "Runtime")]
     pub threads: Option<usize>,
+}
+
+impl ScanArgs {
+    /// The detectors to run: `--detectors` (or all), less `--skip-detectors`.
+    pub fn chosen_detectors(&self) -> Reasons {
+        let mut set = if self.detectors.is_empty() {
+            Reasons::all()
+        } else {
+            let mut s = Reasons::default();
+            self.detectors.iter().for_each(|d| s.insert(*d));
+            s
+        };
+        self.skip_detectors.iter().for_each(|d| set.remove(*d));
+        set
+    }
+}
+
+fn parse_detector(s: &str) -> Result<Detector, String> {
+    s.parse()
 }
 
 /// Column flags shared by `add` and `verify FILE` (the same meaning as for `scan`).
@@ -1034,6 +1080,53 @@ pub struct BenchArgs {
 
     #[command(flatten)]
     pub input: InputArgs,
+}
+
+const QUALITY_LONG_ABOUT: &str = "\
+Scan every poisoning benchmark set and every clean corpus under a suite directory with the \
+default scan settings, and print one table: set, family, AUROC, average precision, precision, \
+recall, F1, rows flagged, what the set needs, ok or short, seconds.
+
+Layout read (as in ../shared beside a bezoar checkout):
+  bench/<set>/train.jsonl and bench/<set>/truth.csv   one poisoned set each
+  bench/sets.csv                                      family, need_f1, need_auroc per set
+  corpora/<name>.jsonl                                clean corpora
+
+A set meets its need when both its F1 (of the flagged rows) and its AUROC (of the score) reach \
+sets.csv's figures; a clean corpus passes when at most 1% of its rows are flagged and no finding \
+is high or critical. Whatever is there counts: a new set needs no code change.
+
+Examples:
+  bezoar quality ../shared
+  bezoar quality ../shared --only ag-badnets-1pct,hsol --format markdown
+  bezoar quality ../shared --embeddings --format json > quality.json
+
+Exit codes:
+  0  every set and corpus meets its need
+  1  at least one is short
+  2  bad input or usage (no suite found, unreadable set)";
+
+#[derive(Debug, Args)]
+pub struct QualityArgs {
+    /// The suite directory (holding bench/ and corpora/)
+    #[arg(value_name = "DIR", default_value = "../shared")]
+    pub dir: PathBuf,
+
+    /// Only these sets and corpora (names, comma-separated) [default: all found]
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub only: Vec<String>,
+
+    /// Read each set's train.parquet with its `embedding` column where there is one
+    #[arg(long)]
+    pub embeddings: bool,
+
+    /// Output format
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "table")]
+    pub format: BenchFormat,
+
+    /// Worker threads [default: all cores]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 #[cfg(test)]

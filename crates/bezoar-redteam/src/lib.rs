@@ -17,6 +17,7 @@ pub mod bench;
 mod error;
 pub mod eval;
 pub mod metrics;
+pub mod quality;
 mod rate;
 pub mod table;
 pub mod truth;

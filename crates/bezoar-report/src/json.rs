@@ -117,6 +117,9 @@ pub struct FindingsBySeverity {
 pub struct DetectorEntry {
     /// The detector's stable name (`trigger`, `unusual-chars`, ...).
     pub detector: String,
+    /// The detector's stable rule id (`BZ001` ...).
+    #[serde(default)]
+    pub rule: String,
     pub rows_flagged: u64,
     pub findings: u64,
     /// Why the detector did not run; `null` when it ran.
@@ -126,6 +129,9 @@ pub struct DetectorEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FindingEntry {
     pub detector: String,
+    /// The stable rule id of the detector that produced the finding (`BZ001` ...).
+    #[serde(default)]
+    pub rule: String,
     /// `critical`, `high`, `medium`, `low` or `info`.
     pub severity: String,
     pub title: String,
@@ -246,6 +252,7 @@ fn finding_entry(ds: &Dataset, f: &Finding) -> FindingEntry {
         .collect();
     FindingEntry {
         detector: f.detector.name().to_string(),
+        rule: f.detector.rule_id().to_string(),
         severity: f.severity.name().to_string(),
         title: f.title.clone(),
         subject: f.subject.clone(),
@@ -367,6 +374,7 @@ pub fn build_report(ds: &Dataset, res: &ScanResult, meta: &ReportMeta) -> Report
             .iter()
             .map(|d| DetectorEntry {
                 detector: d.detector.name().to_string(),
+                rule: d.detector.rule_id().to_string(),
                 rows_flagged: d.rows_flagged as u64,
                 findings: d.findings as u64,
                 skipped: d.skipped.clone(),

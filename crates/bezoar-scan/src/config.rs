@@ -56,6 +56,9 @@ pub struct ScanConfig {
     pub use_embeddings: bool,
     /// Threads for rayon; 0 = all cores.
     pub threads: usize,
+    /// The detectors to run (default: all). Shared representations no chosen detector reads
+    /// are not built.
+    pub detectors: crate::Reasons,
 }
 
 impl Default for ScanConfig {
@@ -68,6 +71,7 @@ impl Default for ScanConfig {
             alpha: 0.01,
             use_embeddings: true,
             threads: 0,
+            detectors: crate::Reasons::all(),
         }
     }
 }

@@ -546,14 +546,43 @@ mod tests {
         // Rows at P = 0.03 carry the minority label 3% of the time: calibrated ambiguity.
         let t = noise_test(&[(3000, 0.03), (3000, 0.97), (2000, 0.5), (3000, 0.999)], 0);
         assert!(t.total().2.abs() < 2.0, "{t:?}");
-        assert!(!t.significant());
+        assert!(!t.spread_significant());
     }
 
     #[test]
     fn flips_of_confident_rows_exceed_what_calibration_predicts() {
         let t = noise_test(&[(3000, 0.03), (3000, 0.97), (2000, 0.5), (3000, 0.999)], 60);
         assert!(t.total().0 >= 60, "{t:?}");
-        assert!(t.significant(), "{t:?}");
+        assert!(t.spread_significant(), "{t:?}");
+    }
+
+    #[test]
+    fn a_targeted_flip_stands_out_from_the_other_class_pairs() {
+        // Four classes read with calibrated confidence; every pair holds a few natural misreads
+        // and one pair (labelled 3, read as 2) gets 80 more.
+        let mut t = NoiseTest::new(4);
+        let proba = |c: usize| {
+            let mut p = [0.01f32; 4];
+            p[c] = 0.97;
+            p
+        };
+        for read in 0..4 {
+            for _ in 0..2000 {
+                t.add(&proba(read), read);
+            }
+            for given in (0..4).filter(|&g| g != read) {
+                for _ in 0..20 {
+                    t.add(&proba(read), given);
+                }
+            }
+        }
+        assert_eq!(t.targeted_pair(), None, "natural misreads everywhere: {t:?}");
+        for _ in 0..80 {
+            t.add(&proba(2), 3);
+        }
+        assert_eq!(t.targeted_pair(), Some((3, 2)));
+        // Two classes give two pairs: too few to measure their spread.
+        assert_eq!(NoiseTest::new(2).targeted_pair(), None);
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod linear;
 mod neighbours;
 mod ngrams;
 mod result;
+mod registry;
 pub mod rng;
 mod source;
 mod stats;
@@ -37,6 +38,9 @@ use std::time::Instant;
 /// more readings of each label, while their logits, `rows × classes` per model, number at most
 /// this (64 MiB).
 const MAX_BLOCK_LOGITS: usize = 8 << 20;
+
+/// Why a detector left out by `ScanConfig::detectors` did not run.
+pub const NOT_SELECTED: &str = "not selected (--detectors / --skip-detectors)";
 
 /// Receives coarse progress: which stage runs, as step `step` of `steps`.
 pub trait Progress: Sync {
@@ -74,6 +78,9 @@ pub fn scan(
             cfg.folds
         )));
     }
+    if cfg.detectors.is_empty() {
+        return Err(ScanError::Config("no detector selected".into()));
+    }
     if !(cfg.threshold > 0.0 && cfg.threshold <= 1.0) {
         return Err(ScanError::Config(format!(
             "threshold must be in (0, 1], got {}",
@@ -85,6 +92,12 @@ pub fn scan(
     let labels = &ds.labels.codes;
     let classes = ds.num_classes();
     let prior = context::class_priors(ds);
+    let chosen: Vec<&dyn registry::Detect> = registry::registry()
+        .into_iter()
+        .filter(|d| cfg.detectors.contains(d.id()))
+        .collect();
+    let needs = |r: registry::Representation| chosen.iter().any(|d| d.needs().contains(&r));
+    use registry::Representation as Rep;
 
     progress.stage("featurising text", 1, STEPS);
     let mut stages = Vec::new();
@@ -109,13 +122,18 @@ pub fn scan(
             x, feats, &pool, labels, classes, folds, params, cfg.seed, blocks,
         )
     };
-    let cv = (classes >= 2).then(|| cross_validate(&x_pool, &text_features, features::WORD_DIM));
-    stages.push(("label model", t.elapsed().as_secs_f64()));
+    let models = classes >= 2;
+    let cv = (models && needs(Rep::LabelModel))
+        .then(|| cross_validate(&x_pool, &text_features, features::WORD_DIM));
+    if cv.is_some() {
+        stages.push(("label model", t.elapsed().as_secs_f64()));
+    }
     let t = Instant::now();
     // With embeddings, label consistency reads text and embedding together; trigger mining keeps
     // the text-only model because it re-scores rows with words deleted.
-    let (cv_label, representation) = match (&ds.embeddings, cfg.use_embeddings, classes >= 2) {
-        (Some(e), true, true) => {
+    let with_embeddings = models && cfg.use_embeddings && needs(Rep::EmbeddingModel);
+    let (cv_label, representation) = match (&ds.embeddings, with_embeddings) {
+        (Some(e), true) => {
             let both = features::RowFeatures {
                 embeddings: Some(e),
                 ..text_features
@@ -133,15 +151,19 @@ pub fn scan(
         stages.push(("label model + embeddings", t.elapsed().as_secs_f64()));
     }
     let t = Instant::now();
-    let neighbours = (classes >= 2).then(|| {
+    let neighbours = (models && needs(Rep::Neighbours)).then(|| {
         neighbours::label_neighbours(&x_pool, &text_features, &pool, labels, classes, cfg.seed)
     });
-    let bayes: Vec<_> = [bayes::Vocabulary::Words, bayes::Vocabulary::CharGrams]
-        .into_iter()
-        .filter_map(|v| bayes::leave_one_out(&ds.texts, &pool, labels, classes, v))
-        .collect();
+    let bayes: Vec<_> = if models && needs(Rep::NaiveBayes) {
+        [bayes::Vocabulary::Words, bayes::Vocabulary::CharGrams]
+            .into_iter()
+            .filter_map(|v| bayes::leave_one_out(&ds.texts, &pool, labels, classes, v))
+            .collect()
+    } else {
+        Vec::new()
+    };
     drop(x_pool);
-    if neighbours.is_some() {
+    if neighbours.is_some() || !bayes.is_empty() {
         stages.push(("neighbours + naive Bayes", t.elapsed().as_secs_f64()));
     }
     let ctx = context::Context {
@@ -158,23 +180,16 @@ pub fn scan(
     };
 
     progress.stage("running detectors", 3, STEPS);
-    let detectors: [fn(&context::Context) -> context::DetectorOutput; 5] = [
-        trigger::detect,
-        unusual::detect,
-        label::detect,
-        duplicates::detect,
-        anomaly::detect,
-    ];
-    let mut outputs = Vec::new();
-    for d in detectors {
+    let mut outputs: Vec<(context::DetectorOutput, f64)> = Vec::new();
+    for d in registry::registry() {
         let t = Instant::now();
-        let out = d(&ctx);
+        let out = if cfg.detectors.contains(d.id()) {
+            d.detect(&ctx, &outputs)
+        } else {
+            context::DetectorOutput::skipped(d.id(), n, NOT_SELECTED)
+        };
         outputs.push((out, t.elapsed().as_secs_f64()));
     }
-    // Sources summarise what the other detectors found, so they run last.
-    let t = Instant::now();
-    let src_out = source::detect(&ctx, &outputs);
-    outputs.push((src_out, t.elapsed().as_secs_f64()));
     progress.stage("fusing scores", 4, STEPS);
     Ok(fusion::fuse(n, outputs, cfg, representation, stages))
 }

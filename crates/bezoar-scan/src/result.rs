@@ -42,16 +42,69 @@ impl Detector {
         }
     }
 
+    /// Stable rule id, one per detector, carried by every finding in the JSON report (and the
+    /// key CI reports such as SARIF use). Never reused or renumbered.
+    pub fn rule_id(self) -> &'static str {
+        match self {
+            Detector::Trigger => "BZ001",
+            Detector::UnusualChars => "BZ002",
+            Detector::LabelConsistency => "BZ003",
+            Detector::Duplicates => "BZ004",
+            Detector::Anomaly => "BZ005",
+            Detector::Source => "BZ006",
+        }
+    }
+
+    /// One line on what the detector looks for.
+    pub fn description(self) -> &'static str {
+        match self {
+            Detector::Trigger => "phrases tied to one label that were inserted into their rows",
+            Detector::UnusualChars => "zero-width, bidi and control characters; homoglyph words",
+            Detector::LabelConsistency => "labels the row's content contradicts; label noise",
+            Detector::Duplicates => "duplicate floods and copies with conflicting labels",
+            Detector::Anomaly => "outliers and planted-looking sub-clusters of a class",
+            Detector::Source => "sources whose rows are flagged or labelled unusually often",
+        }
+    }
+
     pub fn bit(self) -> u8 {
         1 << (self as u8)
     }
 }
 
-/// A set of detectors, one bit each.
+impl std::str::FromStr for Detector {
+    type Err = String;
+    /// A detector by its name (`trigger`, `label-consistency`, ...) or rule id (`BZ001`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        Detector::ALL
+            .into_iter()
+            .find(|d| d.name() == s || d.rule_id().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Detector::ALL.iter().map(|d| d.name()).collect();
+                format!(
+                    "unknown detector '{}' (expected one of: {})",
+                    s.escape_debug(),
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// A set of detectors, one bit each: the detectors behind a row's score, or those a scan runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Reasons(pub u8);
 
 impl Reasons {
+    /// Every detector.
+    pub fn all() -> Self {
+        let mut r = Reasons::default();
+        Detector::ALL.into_iter().for_each(|d| r.insert(d));
+        r
+    }
+    pub fn remove(&mut self, d: Detector) {
+        self.0 &= !d.bit();
+    }
     pub fn insert(&mut self, d: Detector) {
         self.0 |= d.bit();
     }

@@ -1,6 +1,7 @@
 //! One module per subcommand; each returns the process exit code or an error (exit 2).
 
 pub mod bench;
+pub mod quality;
 pub mod eval;
 pub mod governance;
 pub mod identity;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inject(args) => inject::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Quality(args) => quality::run(&args),
         Command::Identity(args) => identity::run(&args),
         Command::Grant(args) => identity::grant(&args),
         Command::Policy(args) => governance::policy(&args),

@@ -58,8 +58,12 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         threshold: args.threshold,
         budget: args.budget,
         threads: args.threads.unwrap_or(0),
+        detectors: args.chosen_detectors(),
         ..ScanConfig::default()
     };
+    if cfg.detectors.is_empty() {
+        anyhow::bail!("--skip-detectors leaves no detector to run");
+    }
     progress.start_scan();
     let res = bezoar_scan::scan(&ds, &cfg, &progress);
     progress.finish();
@@ -140,7 +144,7 @@ fn exit_code(res: &ScanResult, fail_on: Option<Severity>) -> u8 {
     }
 }
 
-fn configure_threads(threads: Option<usize>) -> anyhow::Result<()> {
+pub(crate) fn configure_threads(threads: Option<usize>) -> anyhow::Result<()> {
     if let Some(n) = threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)

@@ -1,0 +1,110 @@
+//! The quality suite over `../shared` as a regression test: every benchmark set must reach its
+//! need from `bench/sets.csv`, every clean corpus must pass (≤ 1% of rows flagged, nothing high
+//! or critical), except where `RATCHET` records a lower level honestly reached so far. A
+//! ratchet entry only ever rises, towards the need, as detection work lands; a set or corpus
+//! that is not listed must meet its need, so a new set counts without a code change here.
+//!
+//! `bezoar quality ../shared` prints the same table. On a clone without `../shared` the tests
+//! skip with a message.
+
+use std::path::PathBuf;
+
+use bezoar_redteam::quality::{discover, run_corpus, run_set, CLEAN_MAX_FLAGGED};
+use bezoar_scan::{ScanConfig, Severity};
+
+/// Sets still short of their need: the F1 and AUROC they hold (measured, rounded down).
+const RATCHET: &[(&str, f64, f64)] = &[
+    ("ag-badnets-1pct", 0.81, 1.00),
+    ("ag-hiddenkiller-10pct", 0.09, 0.87),
+    ("ag-shakespeare-5pct", 0.03, 0.72),
+    ("hsol-addsent-mix10", 0.83, 0.99),
+    ("hsol-labelflip-5pct", 0.49, 0.91),
+    ("hsol-poetry-3pct", 0.00, 0.65),
+    ("sst2-labelflip-5pct", 0.42, 0.87),
+    ("sst2-stylebkd-20pct", 0.00, 0.38),
+    ("sst2-synbkd-20pct", 0.00, 0.89),
+    ("yelp-badnets-cleanlabel-5pct", 0.00, 0.23),
+    ("yelp-targetflip-5pct", 0.67, 0.94),
+];
+
+/// Clean corpora still short: the largest share of rows flagged and the worst severity held.
+const CLEAN_RATCHET: &[(&str, f64, Severity)] = &[("hsol", 0.052, Severity::Critical)];
+
+fn shared() -> Option<PathBuf> {
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    if d.join("bench").is_dir() || d.join("corpora").is_dir() {
+        Some(d)
+    } else {
+        eprintln!("skipping the quality suite: ../shared not found beside the checkout");
+        None
+    }
+}
+
+#[test]
+fn every_benchmark_set_holds_its_need_or_ratchet() {
+    let Some(root) = shared() else { return };
+    let suite = discover(&root).expect("the suite is readable");
+    let cfg = ScanConfig::default();
+    let mut short = Vec::new();
+    for spec in &suite.sets {
+        let r = run_set(spec, false, &cfg).expect("set scans");
+        let Some(need) = &r.need else {
+            eprintln!("{}: no need in sets.csv, measured only", r.set);
+            continue;
+        };
+        let (f1, auroc) = (r.metrics.f1.unwrap_or(0.0), r.metrics.auroc.unwrap_or(0.0));
+        let (want_f1, want_auroc) = match RATCHET.iter().find(|(s, ..)| *s == r.set) {
+            Some(&(_, f, a)) => (f.min(need.f1), a.min(need.auroc)),
+            None => (need.f1, need.auroc),
+        };
+        eprintln!(
+            "{:<30} F1 {f1:.3} (holds {want_f1:.3}, needs {:.3})  AUROC {auroc:.3} (holds {want_auroc:.3}, needs {:.3})  {:.1}s",
+            r.set, need.f1, need.auroc, r.seconds
+        );
+        if f1 + 1e-9 < want_f1 || auroc + 1e-9 < want_auroc {
+            short.push(format!(
+                "{}: F1 {f1:.3} < {want_f1:.3} or AUROC {auroc:.3} < {want_auroc:.3}",
+                r.set
+            ));
+        }
+        if r.ok == Some(true) && RATCHET.iter().any(|(s, ..)| *s == r.set) {
+            eprintln!("    {} now meets its need: remove its ratchet entry", r.set);
+        }
+    }
+    assert!(short.is_empty(), "below need or ratchet:\n{}", short.join("\n"));
+}
+
+#[test]
+fn every_clean_corpus_passes_or_holds_its_ratchet() {
+    let Some(root) = shared() else { return };
+    let suite = discover(&root).expect("the suite is readable");
+    let cfg = ScanConfig::default();
+    let mut short = Vec::new();
+    for (name, path) in &suite.corpora {
+        let r = run_corpus(name, path, &cfg).expect("corpus scans");
+        let worst = r.max_severity.unwrap_or("none");
+        eprintln!(
+            "{name:<12} flagged {} of {} ({:.2}%), worst finding {worst}, {:.1}s",
+            r.flagged,
+            r.rows,
+            100.0 * r.flagged_share,
+            r.seconds
+        );
+        let ok = match CLEAN_RATCHET.iter().find(|(c, ..)| c == name) {
+            Some(&(_, share, severity)) => {
+                r.flagged_share <= share
+                    && r.max_severity
+                        .is_none_or(|w| w.parse::<Severity>().is_ok_and(|w| w <= severity))
+            }
+            None => r.ok,
+        };
+        if !ok {
+            short.push(format!(
+                "{name}: {:.2}% flagged (at most {:.0}%), worst finding {worst}",
+                100.0 * r.flagged_share,
+                100.0 * CLEAN_MAX_FLAGGED
+            ));
+        }
+    }
+    assert!(short.is_empty(), "false alarms:\n{}", short.join("\n"));
+}
