@@ -166,7 +166,12 @@ fn read_needs(path: &Path, text: &str) -> Result<BTreeMap<String, Need>, Redteam
             .position(|h| h == name)
             .ok_or_else(|| malformed(path, 1, format!("no '{name}' column")))
     };
-    let (set, family, f1, auroc) = (col("set")?, col("family")?, col("need_f1")?, col("need_auroc")?);
+    let (set, family, f1, auroc) = (
+        col("set")?,
+        col("family")?,
+        col("need_f1")?,
+        col("need_auroc")?,
+    );
     let mut out = BTreeMap::new();
     for (i, rec) in rdr.records().enumerate() {
         let line = i as u64 + 2;
@@ -176,7 +181,13 @@ fn read_needs(path: &Path, text: &str) -> Result<BTreeMap<String, Need>, Redteam
             v.parse::<f64>()
                 .ok()
                 .filter(|x| (0.0..=1.0).contains(x))
-                .ok_or_else(|| malformed(path, line, format!("{what} '{}' is not a number in [0, 1]", v.escape_debug())))
+                .ok_or_else(|| {
+                    malformed(
+                        path,
+                        line,
+                        format!("{what} '{}' is not a number in [0, 1]", v.escape_debug()),
+                    )
+                })
         };
         out.insert(
             rec.get(set).unwrap_or("").to_string(),
@@ -212,7 +223,11 @@ fn read(path: &Path, embeddings: bool) -> Result<bezoar_data::Dataset, RedteamEr
 
 /// Scan one set and score it against its truth and need. With `embeddings`, the set's
 /// `train.parquet` is read with its `embedding` column when it has one.
-pub fn run_set(spec: &SetSpec, embeddings: bool, cfg: &ScanConfig) -> Result<SetResult, RedteamError> {
+pub fn run_set(
+    spec: &SetSpec,
+    embeddings: bool,
+    cfg: &ScanConfig,
+) -> Result<SetResult, RedteamError> {
     let started = Instant::now();
     let parquet = spec.dir.join("train.parquet");
     let with_embeddings = embeddings && parquet.is_file();
@@ -242,9 +257,10 @@ pub fn run_set(spec: &SetSpec, embeddings: bool, cfg: &ScanConfig) -> Result<Set
     let scores: Vec<f64> = res.scores.iter().map(|&s| s as f64).collect();
     let report = evaluate_aligned(&aligned, &scores, Some(&res.flagged));
     let m = report.overall;
-    let ok = spec.need.as_ref().map(|n| {
-        m.f1.unwrap_or(0.0) >= n.f1 - 1e-9 && m.auroc.unwrap_or(0.0) >= n.auroc - 1e-9
-    });
+    let ok = spec
+        .need
+        .as_ref()
+        .map(|n| m.f1.unwrap_or(0.0) >= n.f1 - 1e-9 && m.auroc.unwrap_or(0.0) >= n.auroc - 1e-9);
     Ok(SetResult {
         set: spec.name.clone(),
         family: spec.need.as_ref().map(|n| n.family.clone()),

@@ -1337,7 +1337,11 @@ fn analyse_repr(
                 };
                 // A medium sub-cluster is as often a natural topic of the class as a planted
                 // group: its members rank below rows with a label read the other way.
-                let weight = if severity == Severity::High { 1.0 } else { MEDIUM_SUB_WEIGHT };
+                let weight = if severity == Severity::High {
+                    1.0
+                } else {
+                    MEDIUM_SUB_WEIGHT
+                };
                 let mut rows = Vec::with_capacity(members);
                 for r in 0..ids.len() {
                     let mut s = (ALONE_MAX * weight * q[r]).max(outlier_score[r]);

@@ -136,10 +136,7 @@ impl PairCounts {
         reference: &Reference,
         extra: impl Iterator<Item = &'a Bridge>,
     ) -> Self {
-        let wanted: HashSet<u64> = reference
-            .all_pairs()
-            .chain(extra.map(|b| b.pair))
-            .collect();
+        let wanted: HashSet<u64> = reference.all_pairs().chain(extra.map(|b| b.pair)).collect();
         let n = texts.len();
         let counts = (0..n.div_ceil(CHUNK))
             .into_par_iter()
@@ -191,7 +188,12 @@ pub(crate) struct Naturalness {
 }
 
 impl Naturalness {
-    pub fn judge(counts: &PairCounts, reference: &Reference, len: usize, bridges: &[Bridge]) -> Self {
+    pub fn judge(
+        counts: &PairCounts,
+        reference: &Reference,
+        len: usize,
+        bridges: &[Bridge],
+    ) -> Self {
         let inserted_rate = counts.rate(&reference.adjacent);
         let l = len.clamp(1, reference.skipped.len().max(1));
         let natural_rate = reference
@@ -274,7 +276,7 @@ mod tests {
         };
         let seen = Bridge { pair: 1, own: 0 };
         let unseen = Bridge { pair: 97, own: 0 };
-        let inserted = Naturalness::judge(&counts, &reference, 1, &[seen; 7].map(|b| b).to_vec());
+        let inserted = Naturalness::judge(&counts, &reference, 1, &[seen; 7]);
         assert!(inserted.inserted(), "{inserted:?}");
         let mut natural = vec![unseen; 8];
         natural.push(seen);

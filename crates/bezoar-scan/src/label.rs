@@ -95,7 +95,12 @@ impl NoiseTest {
     pub fn top_pair(&self) -> (usize, usize, f64) {
         let (cell, z) = (0..self.observed.len())
             .filter(|c| c / self.classes != c % self.classes)
-            .map(|c| (c, Self::z_of(self.observed[c], self.expected[c], self.variance[c])))
+            .map(|c| {
+                (
+                    c,
+                    Self::z_of(self.observed[c], self.expected[c], self.variance[c]),
+                )
+            })
             .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
             .unwrap_or((0, 0.0));
         (cell / self.classes, cell % self.classes, z)
@@ -355,7 +360,9 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         let (observed, expected, z) = noise.total();
         // Noise spread over the classes is flagged wherever it is; a targeted flip only in its
         // class pair.
-        let within = (!noise.spread_significant()).then_some(targeted_pair).flatten();
+        let within = (!noise.spread_significant())
+            .then_some(targeted_pair)
+            .flatten();
         // More rows read confidently as another label than the data's own ambiguity explains:
         // confident learning on the pooled readers says how many labels are wrong, and the
         // rows whose label is believed least are flagged (ties by row order).
@@ -364,7 +371,13 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             thresholds: threshold_sum
                 .iter()
                 .zip(&class_counts)
-                .map(|(s, &c)| if c == 0 { f32::INFINITY } else { (s / c as f64) as f32 })
+                .map(|(s, &c)| {
+                    if c == 0 {
+                        f32::INFINITY
+                    } else {
+                        (s / c as f64) as f32
+                    }
+                })
                 .collect(),
         };
         let mut issues = vec![0usize; k * k];
@@ -440,8 +453,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             name: r.name,
             value: r.beta as f64,
         }));
-        let targeted = within.is_some()
-            || estimated > 0 && 4 * top_count > 3 * estimated;
+        let targeted = within.is_some() || estimated > 0 && 4 * top_count > 3 * estimated;
         let shape = if targeted {
             format!(
                 "targeted: {} of them labelled {} but read as {}",
@@ -531,7 +543,7 @@ mod tests {
             let ones = (rows as f32 * p).round() as usize;
             for r in 0..rows {
                 let mut label = usize::from(r < ones);
-                if flips_left > 0 && (p > 0.99 || p < 0.01) {
+                if flips_left > 0 && !(0.01..=0.99).contains(&p) {
                     label = 1 - label;
                     flips_left -= 1;
                 }
@@ -551,7 +563,10 @@ mod tests {
 
     #[test]
     fn flips_of_confident_rows_exceed_what_calibration_predicts() {
-        let t = noise_test(&[(3000, 0.03), (3000, 0.97), (2000, 0.5), (3000, 0.999)], 60);
+        let t = noise_test(
+            &[(3000, 0.03), (3000, 0.97), (2000, 0.5), (3000, 0.999)],
+            60,
+        );
         assert!(t.total().0 >= 60, "{t:?}");
         assert!(t.spread_significant(), "{t:?}");
     }
@@ -576,7 +591,11 @@ mod tests {
                 }
             }
         }
-        assert_eq!(t.targeted_pair(), None, "natural misreads everywhere: {t:?}");
+        assert_eq!(
+            t.targeted_pair(),
+            None,
+            "natural misreads everywhere: {t:?}"
+        );
         for _ in 0..80 {
             t.add(&proba(2), 3);
         }

@@ -98,14 +98,7 @@ static ANOMALY: Plain = Plain {
 
 /// Every detector, in the order the scan runs them (sources last: they summarise the others).
 pub(crate) fn registry() -> [&'static dyn Detect; 6] {
-    [
-        &TRIGGER,
-        &UNUSUAL,
-        &LABEL,
-        &DUPLICATES,
-        &ANOMALY,
-        &Sources,
-    ]
+    [&TRIGGER, &UNUSUAL, &LABEL, &DUPLICATES, &ANOMALY, &Sources]
 }
 
 #[cfg(test)]

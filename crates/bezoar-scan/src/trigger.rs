@@ -42,6 +42,10 @@ const CONTEXT_SAMPLE: usize = 500;
 const EARLY_STOP_ROWS: usize = 100;
 const EARLY_STOP_RATE: f64 = 0.2;
 
+/// Score of the rows of a possible trigger (one only as decisive as the class's own words):
+/// ranked above ordinary rows, below the flag threshold on its own.
+const SCORE_POSSIBLE: f32 = 0.3;
+
 fn min_support(n: usize) -> u32 {
     (n as f64 / 20_000.0).ceil().max(4.0) as u32
 }
@@ -112,6 +116,13 @@ struct Candidate {
 }
 
 /// A candidate phrase after extension, with the rows that contain it.
+impl Phrase {
+    /// Passes the decisive-word test as well (the first test is passed by every phrase kept).
+    fn confirmed(&self, alpha: f64) -> bool {
+        self.ln_p_decisive < alpha.ln()
+    }
+}
+
 struct Phrase {
     text: String,
     class: usize,
@@ -128,6 +139,9 @@ struct Phrase {
     neighbour_share: f64,
     mean_position: f64,
     null_rate: f64,
+    /// The decisive-word null rate and ln P of the disagreement against it.
+    decisive_rate: f64,
+    ln_p_decisive: f64,
     /// Tokens in the phrase, anchors included.
     tokens_len: usize,
     /// What deleting the phrase leaves behind, one bridge per re-read row (see `bridge`).
@@ -322,6 +336,12 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             && p.disagree as f64 >= MIN_DISAGREEMENT * p.target_rows as f64
             && p.neighbour_share <= MAX_NEIGHBOUR_SHARE + small_n
     });
+    // Second gate, on the phrases the first one let through: a trigger also flips its rows
+    // more often than deleting an ordinary row's most decisive word does. A phrase that passes
+    // both tests (an intersection-union test, so each at level alpha; the family-wise
+    // correction over all candidates is the first gate's) is a trigger; one that passes only
+    // the first is as decisive as the words that define its class, and is reported as a
+    // possible trigger whose rows are ranked but not flagged on this evidence alone.
     // An inserted phrase leaves its row reading naturally once deleted; a word that belongs
     // where it stands does not (slurs in hate speech are label-bound and their rows read as
     // another label without them, yet they were written there).
@@ -343,7 +363,13 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         }
         phrases.retain(|p| p.naturalness.is_some_and(|v| v.inserted()));
     }
-    phrases.sort_by(|a, b| a.ln_p.total_cmp(&b.ln_p).then(a.text.cmp(&b.text)));
+    // Confirmed triggers first, so a group headed by one is a trigger.
+    phrases.sort_by(|a, b| {
+        b.confirmed(ctx.cfg.alpha)
+            .cmp(&a.confirmed(ctx.cfg.alpha))
+            .then(a.ln_p.total_cmp(&b.ln_p))
+            .then(a.text.cmp(&b.text))
+    });
 
     // 4. Group phrases whose rows overlap into one finding each.
     let mut groups: Vec<(Phrase, Vec<String>, HashSet<u32>)> = Vec::new();
@@ -369,7 +395,12 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     for (p, related, rows) in groups {
         let adj = (p.ln_p + (tested as f64).ln()).min(0.0);
         let log10_p = adj / std::f64::consts::LN_10;
-        let strength = (0.75 + 0.25 * ((-log10_p) / 20.0).min(1.0)) as f32;
+        let confirmed = p.confirmed(ctx.cfg.alpha);
+        let strength = if confirmed {
+            (0.75 + 0.25 * ((-log10_p) / 20.0).min(1.0)) as f32
+        } else {
+            SCORE_POSSIBLE
+        };
         let mut rows: Vec<u32> = rows
             .into_iter()
             .filter(|&r| ctx.labels[r as usize] as usize == p.class)
@@ -381,13 +412,16 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         let purity = p.target_all as f64 / p.rows.len() as f64;
         let disagreement = p.disagree as f64 / p.target_rows.max(1) as f64;
         let label = ctx.label_name(p.class).to_string();
-        let severity = if log10_p < -10.0 && purity >= 0.99 {
+        let severity = if !confirmed {
+            Severity::Medium
+        } else if log10_p < -10.0 && purity >= 0.99 {
             Severity::Critical
         } else {
             Severity::High
         };
         let mut title = format!(
-            "trigger \"{}\": {} rows, {:.0}% labelled {} (prior {:.0}%); {:.0}% of them read as another label without it",
+            "{} \"{}\": {} rows, {:.0}% labelled {} (prior {:.0}%); {:.0}% of them read as another label without it",
+            if confirmed { "trigger" } else { "possible trigger" },
             p.text,
             p.rows.len(),
             100.0 * purity,
@@ -395,6 +429,12 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             100.0 * ctx.prior[p.class],
             100.0 * disagreement
         );
+        if !confirmed {
+            title.push_str(&format!(
+                ", not significantly more often than ordinary rows of {label} lose it with their most decisive word ({:.0}%): possibly a word that defines the class",
+                100.0 * p.decisive_rate
+            ));
+        }
         if !related.is_empty() {
             title.push_str(&format!(
                 " (+{} related phrases, {} rows labelled {label} in all: {})",
@@ -443,6 +483,14 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
                 Evidence {
                     name: "log10_p_adjusted",
                     value: log10_p,
+                },
+                Evidence {
+                    name: "expected_disagreement_decisive",
+                    value: p.decisive_rate,
+                },
+                Evidence {
+                    name: "log10_p_decisive",
+                    value: p.ln_p_decisive / std::f64::consts::LN_10,
                 },
                 Evidence {
                     name: "candidates_tested",
@@ -618,7 +666,10 @@ fn context_test(
         .filter(|&&r| ctx.labels[r as usize] as usize == class)
         .count();
     let min_ln_p = sampled_target as f64 * rate.ln();
+    let decisive_rate = null_rates.decisive_rate(content_len, class);
     Phrase {
+        decisive_rate,
+        ln_p_decisive: ln_binom_sf(disagree as u64, target_rows as u64, decisive_rate),
         min_ln_p,
         text,
         class,
@@ -675,11 +726,18 @@ fn enough_context(kept: usize, len: usize) -> bool {
     kept >= 3 && kept * 3 >= len
 }
 
-/// Per phrase length and class: P(row reads as another class | a random span of that length
-/// was deleted), measured on a seeded sample of rows.
+/// Per phrase length and class, measured on a seeded sample of rows: P(row reads as another
+/// class | a random span of that length is deleted), and the same when the span opens with the
+/// row's *most decisive* word (the one whose deletion lowers P(class) most).
+///
+/// Deleting words weakens any row; the random span is what a natural phrase does. But a class
+/// defined by its words (hate speech by slurs, spam by its offers) loses its label whenever its
+/// one strong word goes, and such a word is not a trigger for that: a trigger must also flip
+/// its rows more often than the strongest word of an ordinary row of its class does.
 struct NullRates {
-    /// `rates[len - 1][class]`.
-    rates: Vec<Vec<f64>>,
+    /// `random[len - 1][class]`, `decisive[len - 1][class]`.
+    random: Vec<Vec<f64>>,
+    decisive: Vec<Vec<f64>>,
 }
 
 impl NullRates {
@@ -695,53 +753,80 @@ impl NullRates {
             rng.shuffle(rows);
             rows.truncate(Self::SAMPLE_PER_CLASS);
         }
-        let rates = (1..=MAX_PHRASE)
-            .into_par_iter()
-            .map(|len| {
-                let mut rng = crate::rng::SplitMix64::new(ctx.cfg.seed ^ len as u64);
+        // Per class and span length: (rows tried, flipped with a random span deleted, flipped
+        // with the decisive span deleted).
+        let counts: Vec<Vec<(usize, usize, usize)>> = by_class
+            .par_iter()
+            .enumerate()
+            .map(|(c, rows)| {
                 let (mut toks, mut skip, mut idx, mut val) =
                     (Vec::new(), Vec::new(), Vec::new(), Vec::new());
                 let mut scratch = crate::features::Scratch::default();
                 let mut proba = vec![0.0f32; ctx.classes];
-                by_class
-                    .iter()
-                    .enumerate()
-                    .map(|(c, rows)| {
-                        let (mut tried, mut disagree) = (0usize, 0usize);
-                        for &r in rows {
-                            tokenize(ctx.ds.texts.get(r as usize), &mut toks);
-                            if !enough_context(toks.len().saturating_sub(len), toks.len()) {
-                                continue;
-                            }
-                            let start = rng.below(toks.len() - len + 1);
-                            skip.clear();
-                            skip.extend((0..toks.len()).map(|j| j >= start && j < start + len));
-                            ctx.tfidf.featurize(
-                                &toks,
-                                Some(&skip),
-                                &mut scratch,
-                                &mut idx,
-                                &mut val,
-                            );
-                            cv.model_for(r as usize).predict(&idx, &val, &mut proba);
-                            tried += 1;
-                            if argmax(&proba) != c {
-                                disagree += 1;
-                            }
+                let mut counts = vec![(0usize, 0usize, 0usize); MAX_PHRASE];
+                let mut rng = crate::rng::SplitMix64::new(ctx.cfg.seed ^ 0x4e55_4c4c ^ c as u64);
+                for &r in rows {
+                    let r = r as usize;
+                    tokenize(ctx.ds.texts.get(r), &mut toks);
+                    let model = cv.model_for(r);
+                    let mut read_without = |start: usize, len: usize, proba: &mut [f32]| {
+                        skip.clear();
+                        skip.extend((0..toks.len()).map(|j| j >= start && j < start + len));
+                        ctx.tfidf
+                            .featurize(&toks, Some(&skip), &mut scratch, &mut idx, &mut val);
+                        model.predict(&idx, &val, proba);
+                    };
+                    // The most decisive word: the one whose deletion lowers P(class) most.
+                    let mut decisive = (0usize, f32::INFINITY);
+                    for j in 0..toks.len() {
+                        read_without(j, 1, &mut proba);
+                        if proba[c] < decisive.1 {
+                            decisive = (j, proba[c]);
                         }
-                        // Add-one smoothing keeps a perfect model from making any disagreement
-                        // look infinitely unlikely.
-                        (disagree as f64 + 1.0) / (tried as f64 + 2.0)
-                    })
-                    .collect()
+                    }
+                    for (len, count) in (1..=MAX_PHRASE).zip(counts.iter_mut()) {
+                        if !enough_context(toks.len().saturating_sub(len), toks.len()) {
+                            continue;
+                        }
+                        count.0 += 1;
+                        read_without(rng.below(toks.len() - len + 1), len, &mut proba);
+                        count.1 += usize::from(argmax(&proba) != c);
+                        read_without(decisive.0.min(toks.len() - len), len, &mut proba);
+                        count.2 += usize::from(argmax(&proba) != c);
+                    }
+                }
+                counts
             })
             .collect();
-        NullRates { rates }
+        // Add-one smoothing keeps a perfect model from making any disagreement look infinitely
+        // unlikely.
+        let rates = |pick: fn(&(usize, usize, usize)) -> usize| {
+            (0..MAX_PHRASE)
+                .map(|l| {
+                    counts
+                        .iter()
+                        .map(|per_len| {
+                            let n = &per_len[l];
+                            (pick(n) as f64 + 1.0) / (n.0 as f64 + 2.0)
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        NullRates {
+            random: rates(|n| n.1),
+            decisive: rates(|n| n.2),
+        }
     }
 
     fn rate(&self, len: usize, class: usize) -> f64 {
-        let l = len.clamp(1, self.rates.len());
-        self.rates[l - 1][class]
+        let l = len.clamp(1, self.random.len());
+        self.random[l - 1][class]
+    }
+
+    fn decisive_rate(&self, len: usize, class: usize) -> f64 {
+        let l = len.clamp(1, self.decisive.len());
+        self.decisive[l - 1][class]
     }
 }
 

@@ -1,13 +1,13 @@
 //! One module per subcommand; each returns the process exit code or an error (exit 2).
 
 pub mod bench;
-pub mod quality;
 pub mod eval;
 pub mod governance;
 pub mod identity;
 pub mod inject;
 pub mod ledger;
 pub mod log;
+pub mod quality;
 pub mod scan;
 pub mod signing;
 
