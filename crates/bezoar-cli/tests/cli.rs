@@ -272,3 +272,129 @@ fn scan_output_is_deterministic_and_plain_when_piped() {
     assert!(q.stdout.is_empty());
     assert!(q.stderr.is_empty());
 }
+
+#[test]
+fn detectors_can_be_chosen_and_every_finding_carries_its_rule_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_jsonl(dir.path());
+    let o = bezoar(&[
+        "scan",
+        &data,
+        "--id",
+        "id",
+        "--detectors",
+        "duplicates,BZ002",
+        "--format",
+        "json",
+        "--fail-on",
+        "never",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let detectors = v["detectors"].as_array().unwrap();
+    assert_eq!(detectors.len(), 6);
+    for d in detectors {
+        let ran = matches!(d["detector"].as_str(), Some("duplicates" | "unusual-chars"));
+        assert_eq!(d["skipped"].is_null(), ran, "{d}");
+        assert!(d["rule"].as_str().unwrap().starts_with("BZ"), "{d}");
+    }
+    for f in v["findings"].as_array().unwrap() {
+        let rule = match f["detector"].as_str().unwrap() {
+            "duplicates" => "BZ004",
+            "unusual-chars" => "BZ002",
+            other => panic!("a finding from an unselected detector: {other}"),
+        };
+        assert_eq!(f["rule"], rule);
+    }
+
+    // Skipping the trigger detector leaves the planted token unreported; running it finds it.
+    let without = bezoar(&[
+        "scan",
+        &data,
+        "--id",
+        "id",
+        "--skip-detectors",
+        "trigger",
+        "--format",
+        "json",
+    ]);
+    let with = bezoar(&["scan", &data, "--id", "id", "--format", "json"]);
+    let triggers = |o: &Output| {
+        let v: serde_json::Value = serde_json::from_str(&stdout(o)).unwrap();
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "BZ001")
+            .count()
+    };
+    assert_eq!(triggers(&without), 0);
+    assert!(triggers(&with) >= 1, "{}", stdout(&with));
+}
+
+#[test]
+fn bad_detector_choices_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_jsonl(dir.path());
+    let o = bezoar(&["scan", &data, "--detectors", "trigger,bogus"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown detector 'bogus'"),
+        "{}",
+        stderr(&o)
+    );
+    let all = "trigger,unusual-chars,label-consistency,duplicates,anomaly,source";
+    let o = bezoar(&["scan", &data, "--skip-detectors", all]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no detector to run"), "{}", stderr(&o));
+}
+
+#[test]
+fn quality_judges_every_set_and_corpus_it_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("bench/tiny-cf");
+    std::fs::create_dir_all(&set).unwrap();
+    std::fs::create_dir_all(dir.path().join("corpora")).unwrap();
+    let data = tiny_jsonl(dir.path());
+    std::fs::copy(&data, set.join("train.jsonl")).unwrap();
+    let mut truth = String::from("id,poisoned,kind,attack\n");
+    for i in 0..200 {
+        let p = i % 25 == 0;
+        truth.push_str(&format!(
+            "r{i},{},{},{}\n",
+            u8::from(p),
+            if p { "dirty-label" } else { "" },
+            if p { "badnets" } else { "" }
+        ));
+    }
+    write(&set, "truth.csv", &truth);
+    write(
+        &dir.path().join("bench"),
+        "sets.csv",
+        "set,family,need_f1,need_auroc\ntiny-cf,trigger,1.0,1.0\n",
+    );
+    std::fs::copy(&data, dir.path().join("corpora/tiny.jsonl")).unwrap();
+    let root = dir.path().to_str().unwrap();
+    let o = bezoar(&["quality", root, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["schema"], "bezoar.quality/1");
+    assert_eq!(v["sets"][0]["set"], "tiny-cf");
+    assert_eq!(v["sets"][0]["family"], "trigger");
+    assert_eq!(v["sets"][0]["metrics"]["poisoned"], 8);
+    assert_eq!(v["corpora"][0]["corpus"], "tiny");
+    let ok = |x: &serde_json::Value| x["ok"].as_bool().unwrap();
+    let all_ok = ok(&v["sets"][0]) && ok(&v["corpora"][0]);
+    assert_eq!(o.status.code(), Some(if all_ok { 0 } else { 1 }));
+    let f1 = v["sets"][0]["metrics"]["f1"].as_f64().unwrap();
+    let auroc = v["sets"][0]["metrics"]["auroc"].as_f64().unwrap();
+    assert_eq!(ok(&v["sets"][0]), f1 >= 1.0 && auroc >= 1.0);
+
+    let table = bezoar(&["quality", root, "--only", "tiny-cf"]);
+    assert!(stdout(&table).contains("tiny-cf"), "{}", stdout(&table));
+    assert!(!stdout(&table).contains("tiny (clean)"));
+    let unknown = bezoar(&["quality", root, "--only", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("no set or corpus named 'nope'"));
+    let missing = bezoar(&["quality", dir.path().join("none").to_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(2));
+}

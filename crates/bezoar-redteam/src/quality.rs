@@ -295,37 +295,54 @@ fn num(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |x| format!("{x:.3}"))
 }
 
+/// A set's cells, in table order: set, family, AUROC, AP, P, R, F1, flagged, needed, status.
+fn set_cells(s: &SetResult, short: &str) -> [String; 10] {
+    let m = &s.metrics;
+    [
+        s.set.clone(),
+        s.family.clone().unwrap_or_else(|| "-".into()),
+        num(m.auroc),
+        num(m.average_precision),
+        num(m.precision),
+        num(m.recall),
+        num(m.f1),
+        m.flagged.unwrap_or(0).to_string(),
+        s.need
+            .as_ref()
+            .map_or_else(|| "-".into(), |n| format!("{:.3} / {:.3}", n.f1, n.auroc)),
+        match s.ok {
+            Some(true) => "ok".into(),
+            Some(false) => short.into(),
+            None => "-".into(),
+        },
+    ]
+}
+
+fn corpus_summary(c: &CorpusResult) -> String {
+    format!(
+        "flagged {} of {} ({:.2}%), worst finding {}",
+        c.flagged,
+        c.rows,
+        100.0 * c.flagged_share,
+        c.max_severity.unwrap_or("none")
+    )
+}
+
 /// The suite as a Markdown table (sets, then corpora), the form the README shows.
 pub fn render_markdown(r: &QualityReport) -> String {
     let mut out = String::from(
         "| set | family | AUROC | AP | precision | recall | F1 | flagged | needed (F1 / AUROC) | | seconds |\n|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|\n",
     );
     for s in &r.sets {
-        let m = &s.metrics;
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |\n",
-            s.set,
-            s.family.as_deref().unwrap_or("-"),
-            num(m.auroc),
-            num(m.average_precision),
-            num(m.precision),
-            num(m.recall),
-            num(m.f1),
-            m.flagged.unwrap_or(0),
-            s.need
-                .as_ref()
-                .map_or_else(|| "-".into(), |n| format!("{:.3} / {:.3}", n.f1, n.auroc)),
-            match s.ok {
-                Some(true) => "ok",
-                Some(false) => "short",
-                None => "-",
-            },
+            "| {} | {:.1} |\n",
+            set_cells(s, "short").join(" | "),
             s.seconds
         ));
     }
     for c in &r.corpora {
         out.push_str(&format!(
-            "| {} (clean) | clean | | | | | | {} ({:.2}%) | ≤ {:.0}%, nothing ≥ {} | {} | {:.1} |\n",
+            "| {} (clean) | clean | | | | | | {} ({:.2}%) | ≤ {:.0}% flagged, nothing ≥ {} | {} | {:.1} |\n",
             c.corpus,
             c.flagged,
             100.0 * c.flagged_share,
@@ -344,42 +361,37 @@ pub fn render_markdown(r: &QualityReport) -> String {
 
 /// The suite as an aligned plain-text table.
 pub fn render_text(r: &QualityReport) -> String {
-    let mut out = format!(
-        "{:<30} {:<11} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>13}  {:<6} {:>6}\n",
-        "set", "family", "AUROC", "AP", "P", "R", "F1", "flagged", "needed", "", "sec"
-    );
+    let widths = [30, 11, 6, 6, 6, 6, 6, 7, 13, 6];
+    let row = |cells: &[String]| {
+        let mut line = String::new();
+        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+            let cell = if (2..=8).contains(&i) {
+                format!("{c:>w$} ")
+            } else {
+                format!("{c:<w$} ")
+            };
+            line.push_str(&cell);
+        }
+        line
+    };
+    let header = [
+        "set", "family", "AUROC", "AP", "P", "R", "F1", "flagged", "needed", "",
+    ]
+    .map(String::from);
+    let mut out = format!("{}{:>6}\n", row(&header), "sec");
     for s in &r.sets {
-        let m = &s.metrics;
         out.push_str(&format!(
-            "{:<30} {:<11} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>13}  {:<6} {:>6.1}\n",
-            s.set,
-            s.family.as_deref().unwrap_or("-"),
-            num(m.auroc),
-            num(m.average_precision),
-            num(m.precision),
-            num(m.recall),
-            num(m.f1),
-            m.flagged.unwrap_or(0),
-            s.need
-                .as_ref()
-                .map_or_else(|| "-".into(), |n| format!("{:.3}/{:.3}", n.f1, n.auroc)),
-            match s.ok {
-                Some(true) => "ok",
-                Some(false) => "SHORT",
-                None => "-",
-            },
+            "{}{:>6.1}\n",
+            row(&set_cells(s, "SHORT")),
             s.seconds
         ));
     }
     for c in &r.corpora {
         out.push_str(&format!(
-            "{:<30} {:<11} flagged {} of {} ({:.2}%), worst finding {}  {:<6} {:>6.1}\n",
+            "{:<30} {:<11} {}  {}  {:.1}s\n",
             format!("{} (clean)", c.corpus),
             "clean",
-            c.flagged,
-            c.rows,
-            100.0 * c.flagged_share,
-            c.max_severity.unwrap_or("none"),
+            corpus_summary(c),
             if c.ok { "ok" } else { "SHORT" },
             c.seconds
         ));
@@ -387,15 +399,17 @@ pub fn render_text(r: &QualityReport) -> String {
     let short = r.sets.iter().filter(|s| s.ok == Some(false)).count()
         + r.corpora.iter().filter(|c| !c.ok).count();
     out.push_str(&format!(
-        "{} of {} sets and {} of {} clean corpora meet their need\n",
+        "{} of {} sets and {} of {} clean corpora meet their need{}\n",
         r.sets.iter().filter(|s| s.ok == Some(true)).count(),
         r.sets.iter().filter(|s| s.ok.is_some()).count(),
         r.corpora.iter().filter(|c| c.ok).count(),
         r.corpora.len(),
+        if short > 0 {
+            format!("; {short} short")
+        } else {
+            String::new()
+        }
     ));
-    if short > 0 {
-        out.push_str(&format!("{short} short\n"));
-    }
     out
 }
 

@@ -9,20 +9,11 @@
 use crate::bayes::Vocabulary;
 use crate::calibrate;
 use crate::context::{Context, DetectorOutput};
-use crate::linear::CrossVal;
 use crate::result::{Detector, Evidence, Finding, Severity};
 use crate::trigger::argmax;
 
 /// Probability of the given label below which a row counts as "reads as another label".
 const CONFIDENT_DISAGREEMENT: f32 = 0.2;
-/// A row is flagged on this evidence alone when every linear model view gives its label less
-/// than `FLAG_ALONE` and the pooled readers believe it less than `FLAG_ALONE_POOLED`. Chosen for
-/// precision: on a clean public sentiment set of 6,920 rows, 2 rows are read this surely as
-/// another label (3 at a pooled 0.02, 5 at 0.05; those thresholds flagged 3–4 clean rows of the
-/// 1% BadNets set, while they caught 23 and 24 of 24 flips on the synthetic reviews against 21
-/// at 0.01).
-const FLAG_ALONE: f32 = 0.05;
-const FLAG_ALONE_POOLED: f32 = 0.01;
 
 /// The most doubt a row gets while the models read it as labelled.
 const AGREE_DOUBT: f32 = 0.05;
@@ -154,10 +145,11 @@ impl ConfidentJoint {
     }
 }
 
-/// Map the pooled belief in a row's label to a suspicion score: graded (for ranking) but below
-/// the flag threshold unless the readers are nearly certain the label is wrong (`p_most` is the
-/// largest P(label) of any linear model view).
-fn suspicion(p_mean: f32, p_most: f32) -> f32 {
+/// Map the pooled belief in a row's label to a suspicion score: graded for ranking, and always
+/// below the flag threshold. A row is flagged as mislabelled only once the noise test, measured
+/// on this dataset, says there is more label noise than its own ambiguity explains: how sure the
+/// readers are about one row is no evidence of poisoning where every dataset has hard rows.
+fn suspicion(p_mean: f32) -> f32 {
     let p = p_mean.clamp(0.0, 1.0);
     // Rows the models read as labelled keep a trace of doubt (so ranking still orders them), too
     // small to tip another detector's weak evidence over the flag threshold; doubt proper starts
@@ -167,11 +159,7 @@ fn suspicion(p_mean: f32, p_most: f32) -> f32 {
     } else {
         AGREE_DOUBT + (0.35 - AGREE_DOUBT) * (0.5 - p) / 0.5
     };
-    if p_most < FLAG_ALONE && p < FLAG_ALONE_POOLED {
-        doubt + 0.2
-    } else {
-        doubt
-    }
+    doubt
 }
 
 /// Writes row `i`'s class log-scores into `out`: ln class probabilities up to a constant per row
@@ -315,12 +303,9 @@ fn calibrated(reader: &Reader, i: usize, out: &mut [f32]) -> bool {
 
 pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     let n = ctx.n();
-    // With embeddings there are two views of each row: text alone, and text with the embedding.
-    // The noise estimate reads their mean; flagging on this evidence alone needs both to be
-    // nearly certain, because the embedding model is sharper and also sure about rows that are
-    // merely hard.
-    let views: Vec<&CrossVal> = ctx.cv.iter().chain(ctx.cv_label.iter()).collect();
-    let Some(cv) = views.last().copied() else {
+    // With embeddings, the text + embedding model (the sharper one) names the class a row is
+    // read as for the per-pair findings.
+    let Some(cv) = ctx.cv_label.as_ref().or(ctx.cv.as_ref()) else {
         return DetectorOutput::skipped(
             Detector::LabelConsistency,
             n,
@@ -342,10 +327,9 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     let mut threshold_sum = vec![0.0f64; k];
     for (i, score) in scores.iter_mut().enumerate() {
         let y = ctx.labels[i] as usize;
-        let most = views.iter().map(|v| v.row(i)[y]).fold(0.0f32, f32::max);
         belief[i] = pooled_belief(&readers, i, y, &mut ln_q, &mut pooled);
         threshold_sum[y] += pooled[y] as f64;
-        *score = suspicion(belief[i], most);
+        *score = suspicion(belief[i]);
         let p = cv.row(i);
         if p[y] < CONFIDENT_DISAGREEMENT {
             pairs[y * k + argmax(p)].push(i as u32);
@@ -618,16 +602,12 @@ mod tests {
     }
 
     #[test]
-    fn suspicion_flags_alone_only_when_every_view_is_near_certain() {
-        assert!(suspicion(0.005, 0.04) >= 0.5);
-        assert!(suspicion(0.005, 0.3) < 0.5);
-        assert!(
-            suspicion(0.03, 0.04) < 0.5,
-            "the pooled readers are less sure"
-        );
-        assert!(suspicion(0.6, 0.6) < suspicion(0.3, 0.6));
+    fn suspicion_ranks_but_never_flags_alone() {
+        assert!(suspicion(0.0) < 0.5);
+        assert!(suspicion(0.6) < suspicion(0.3));
+        assert!(suspicion(0.3) < suspicion(0.01));
         // Agreeing rows carry at most a trace, which cannot lift a 0.45 score to 0.5.
-        assert!(suspicion(0.5, 0.5) <= AGREE_DOUBT);
-        assert!(1.0 - 0.55 * (1.0 - suspicion(0.51, 0.51)) < 0.5);
+        assert!(suspicion(0.5) <= AGREE_DOUBT);
+        assert!(1.0 - 0.55 * (1.0 - suspicion(0.51)) < 0.5);
     }
 }
