@@ -154,12 +154,11 @@ fn suspicion(p_mean: f32) -> f32 {
     // Rows the models read as labelled keep a trace of doubt (so ranking still orders them), too
     // small to tip another detector's weak evidence over the flag threshold; doubt proper starts
     // where the models read the row as another label.
-    let doubt = if p >= 0.5 {
+    if p >= 0.5 {
         AGREE_DOUBT * 2.0 * (1.0 - p)
     } else {
         AGREE_DOUBT + (0.35 - AGREE_DOUBT) * (0.5 - p) / 0.5
-    };
-    doubt
+    }
 }
 
 /// Writes row `i`'s class log-scores into `out`: ln class probabilities up to a constant per row
