@@ -64,7 +64,29 @@ pub struct SetResult {
     pub need: Option<Need>,
     /// Whether F1 and AUROC reach the need; `null` without a need.
     pub ok: Option<bool>,
+    /// AUROC of each label reader's doubt (1 − P(label)) alone, then of the pooled readers
+    /// (`pooled`), against the truth; empty when label consistency did not run.
+    pub readers: Vec<ReaderAuroc>,
     pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReaderAuroc {
+    pub reader: &'static str,
+    pub auroc: Option<f64>,
+}
+
+impl SetResult {
+    /// The pooled label readers' AUROC and the best single reader's, when both exist.
+    pub fn pooled_and_best_reader(&self) -> Option<(f64, &ReaderAuroc)> {
+        let pooled = self.readers.iter().find(|r| r.reader == "pooled")?.auroc?;
+        let best = self
+            .readers
+            .iter()
+            .filter(|r| r.reader != "pooled" && r.auroc.is_some())
+            .max_by(|a, b| a.auroc.unwrap_or(0.0).total_cmp(&b.auroc.unwrap_or(0.0)))?;
+        Some((pooled, best))
+    }
 }
 
 /// One clean corpus's outcome.
@@ -253,9 +275,30 @@ pub fn run_set(
             })
         })
         .collect::<Result<_, _>>()?;
-    let res = bezoar_scan::scan(&ds, cfg, &NoProgress)?;
+    let cfg = ScanConfig {
+        keep_reader_scores: true,
+        ..cfg.clone()
+    };
+    let res = bezoar_scan::scan(&ds, &cfg, &NoProgress)?;
     let scores: Vec<f64> = res.scores.iter().map(|&s| s as f64).collect();
     let report = evaluate_aligned(&aligned, &scores, Some(&res.flagged));
+    let poisoned: Vec<bool> = aligned.iter().map(|t| t.poisoned).collect();
+    let readers = res
+        .label_readers
+        .iter()
+        .map(|r| {
+            // Doubt in the given label; a row the reader could not read counts as undecided.
+            let doubt: Vec<f64> = r
+                .p_label
+                .iter()
+                .map(|&p| if p.is_finite() { 1.0 - p as f64 } else { 0.5 })
+                .collect();
+            ReaderAuroc {
+                reader: r.name,
+                auroc: crate::metrics::auroc(&doubt, &poisoned),
+            }
+        })
+        .collect();
     let m = report.overall;
     let ok = spec
         .need
@@ -268,6 +311,7 @@ pub fn run_set(
         metrics: m,
         need: spec.need.clone(),
         ok,
+        readers,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -359,6 +403,34 @@ pub fn render_markdown(r: &QualityReport) -> String {
     out
 }
 
+/// Label readers on the flip sets: each reader's AUROC alone and the pooled one's.
+pub fn render_readers(r: &QualityReport) -> String {
+    let mut out = String::new();
+    for s in r
+        .sets
+        .iter()
+        .filter(|s| s.family.as_deref() == Some("flip"))
+    {
+        let Some((pooled, best)) = s.pooled_and_best_reader() else {
+            continue;
+        };
+        let each: Vec<String> = s
+            .readers
+            .iter()
+            .filter(|x| x.reader != "pooled")
+            .map(|x| format!("{} {}", x.reader.trim_start_matches("scale_"), num(x.auroc)))
+            .collect();
+        out.push_str(&format!(
+            "label readers on {}: pooled {pooled:.3} (best single: {} {}) — {}\n",
+            s.set,
+            best.reader.trim_start_matches("scale_"),
+            num(best.auroc),
+            each.join(", ")
+        ));
+    }
+    out
+}
+
 /// The suite as an aligned plain-text table.
 pub fn render_text(r: &QualityReport) -> String {
     let widths = [30, 11, 6, 6, 6, 6, 6, 7, 13, 6];
@@ -396,6 +468,7 @@ pub fn render_text(r: &QualityReport) -> String {
             c.seconds
         ));
     }
+    out.push_str(&render_readers(r));
     let short = r.sets.iter().filter(|s| s.ok == Some(false)).count()
         + r.corpora.iter().filter(|c| !c.ok).count();
     out.push_str(&format!(

@@ -153,6 +153,7 @@ pub(crate) mod testutil {
             threshold: 0.5,
             representation: "hashed-ngrams".into(),
             stages: vec![("features", 0.5), ("label model", 1.25)],
+            label_readers: Vec::new(),
         }
     }
 }

@@ -59,6 +59,9 @@ pub struct ScanConfig {
     /// The detectors to run (default: all). Shared representations no chosen detector reads
     /// are not built.
     pub detectors: crate::Reasons,
+    /// Keep each label reader's calibrated P(label) per row in `ScanResult::label_readers`
+    /// (rows × readers floats), for judging the readers one by one.
+    pub keep_reader_scores: bool,
 }
 
 impl Default for ScanConfig {
@@ -72,6 +75,7 @@ impl Default for ScanConfig {
             use_embeddings: true,
             threads: 0,
             detectors: crate::Reasons::all(),
+            keep_reader_scores: false,
         }
     }
 }

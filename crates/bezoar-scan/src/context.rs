@@ -26,6 +26,8 @@ pub(crate) struct Context<'a> {
     /// Leave-one-out naive Bayes probabilities, one model per vocabulary (words, character
     /// n-grams); empty unless there are 2–64 classes.
     pub bayes: Vec<NaiveBayes>,
+    /// Where label consistency leaves each reader's P(label) when the config asks to keep them.
+    pub reader_scores: std::sync::Mutex<Vec<crate::ReaderScores>>,
 }
 
 /// Fraction of rows in each class (all zero for an empty dataset).
@@ -56,6 +58,7 @@ impl<'a> Context<'a> {
             cv_label: None,
             neighbours: None,
             bayes: Vec::new(),
+            reader_scores: Default::default(),
         }
     }
 }

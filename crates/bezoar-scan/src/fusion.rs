@@ -77,5 +77,6 @@ pub(crate) fn fuse(
         threshold,
         representation: representation.to_string(),
         stages,
+        label_readers: Vec::new(),
     }
 }

@@ -289,8 +289,8 @@ fn pooled_belief(
     pooled[y]
 }
 
-/// The calibrated probabilities of the first reader (the text label model) for row `i`, in
-/// `out`; `false` where it has no reading.
+/// The calibrated probabilities of `reader` for row `i`, in `out`; `false` where it has no
+/// reading.
 fn calibrated(reader: &Reader, i: usize, out: &mut [f32]) -> bool {
     if !(reader.read)(i, out) {
         return false;
@@ -338,6 +338,30 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         }
     }
     let mut noise_finding = None;
+    if ctx.cfg.keep_reader_scores {
+        let mut kept: Vec<crate::ReaderScores> = readers
+            .iter()
+            .map(|r| crate::ReaderScores {
+                name: r.name,
+                p_label: (0..n)
+                    .map(|i| {
+                        if calibrated(r, i, &mut ln_q) {
+                            ln_q[ctx.labels[i] as usize]
+                        } else {
+                            f32::NAN
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        kept.push(crate::ReaderScores {
+            name: "pooled",
+            p_label: belief.clone(),
+        });
+        *ctx.reader_scores
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = kept;
+    }
     let targeted_pair = noise.targeted_pair();
     if noise.spread_significant() || targeted_pair.is_some() {
         let (observed, expected, z) = noise.total();

@@ -29,7 +29,9 @@ mod unusual;
 mod vocab;
 
 pub use config::{Budget, ScanConfig};
-pub use result::{Detector, DetectorSummary, Evidence, Finding, Reasons, ScanResult, Severity};
+pub use result::{
+    Detector, DetectorSummary, Evidence, Finding, ReaderScores, Reasons, ScanResult, Severity,
+};
 
 use bezoar_data::Dataset;
 use std::time::Instant;
@@ -177,6 +179,7 @@ pub fn scan(
         cv_label,
         neighbours,
         bayes,
+        reader_scores: Default::default(),
     };
 
     progress.stage("running detectors", 3, STEPS);
@@ -191,5 +194,10 @@ pub fn scan(
         outputs.push((out, t.elapsed().as_secs_f64()));
     }
     progress.stage("fusing scores", 4, STEPS);
-    Ok(fusion::fuse(n, outputs, cfg, representation, stages))
+    let mut result = fusion::fuse(n, outputs, cfg, representation, stages);
+    result.label_readers = ctx
+        .reader_scores
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    Ok(result)
 }

@@ -210,6 +210,16 @@ pub struct ScanResult {
     /// cross-validated label models), in the order they ran. Timings are not part of any
     /// deterministic output.
     pub stages: Vec<(&'static str, f64)>,
+    /// With `ScanConfig::keep_reader_scores`: each label reader's calibrated P(label) per row,
+    /// then the pooled belief (named `pooled`), in the order label consistency heard them.
+    pub label_readers: Vec<ReaderScores>,
+}
+
+/// One label reader's calibrated probability of each row's given label.
+#[derive(Debug, Clone)]
+pub struct ReaderScores {
+    pub name: &'static str,
+    pub p_label: Vec<f32>,
 }
 
 impl ScanResult {
