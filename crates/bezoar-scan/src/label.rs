@@ -267,12 +267,22 @@ fn pooled_belief(
     y: usize,
     ln_q: &mut [f32],
     pooled: &mut [f32],
+    mut first: Option<&mut FirstReading>,
 ) -> f32 {
     pooled.fill(0.0);
     let mut count = 0usize;
-    for r in readers {
+    for (k, r) in readers.iter().enumerate() {
         if (r.read)(i, ln_q) {
             calibrate::scale_ln_proba(ln_q, r.beta);
+            if k == 0 {
+                if let Some(f) = first.as_deref_mut() {
+                    f.proba
+                        .iter_mut()
+                        .zip(ln_q.iter())
+                        .for_each(|(p, q)| *p = q.exp());
+                    f.read = true;
+                }
+            }
             pooled
                 .iter_mut()
                 .zip(ln_q.iter())
@@ -287,6 +297,12 @@ fn pooled_belief(
     let norm: f32 = pooled.iter().sum();
     pooled.iter_mut().for_each(|p| *p /= norm);
     pooled[y]
+}
+
+/// The first reader's (the text label model's) calibrated probabilities, as the pool heard them.
+struct FirstReading {
+    proba: Vec<f32>,
+    read: bool,
 }
 
 /// The calibrated probabilities of `reader` for row `i`, in `out`; `false` where it has no
@@ -324,17 +340,22 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     let mut pairs: Vec<Vec<u32>> = vec![Vec::new(); k * k];
     let mut noise = NoiseTest::new(k);
     let mut threshold_sum = vec![0.0f64; k];
+    let mut first = FirstReading {
+        proba: vec![0.0f32; k],
+        read: false,
+    };
     for (i, score) in scores.iter_mut().enumerate() {
         let y = ctx.labels[i] as usize;
-        belief[i] = pooled_belief(&readers, i, y, &mut ln_q, &mut pooled);
+        first.read = false;
+        belief[i] = pooled_belief(&readers, i, y, &mut ln_q, &mut pooled, Some(&mut first));
         threshold_sum[y] += pooled[y] as f64;
         *score = suspicion(belief[i]);
         let p = cv.row(i);
         if p[y] < CONFIDENT_DISAGREEMENT {
             pairs[y * k + argmax(p)].push(i as u32);
         }
-        if calibrated(&readers[0], i, &mut ln_q) {
-            noise.add(&ln_q, y);
+        if first.read {
+            noise.add(&first.proba, y);
         }
     }
     let mut noise_finding = None;
@@ -389,9 +410,11 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         };
         let mut issues = vec![0usize; k * k];
         let mut in_pair = Vec::new();
+        // A second pass over the pooled readings, which need the thresholds of the first:
+        // keeping every row's pooled vector instead would cost rows × classes floats.
         for i in 0..n {
             let y = ctx.labels[i] as usize;
-            pooled_belief(&readers, i, y, &mut ln_q, &mut pooled);
+            pooled_belief(&readers, i, y, &mut ln_q, &mut pooled, None);
             if let Some(read) = joint.issue(&pooled, y) {
                 issues[y * k + read] += 1;
             }
