@@ -297,11 +297,18 @@ pub fn verify_dir(dir: &Path, public_key: &Path, sig: &Path) -> Result<Signature
         .and_then(Value::as_array)
         .ok_or_else(|| bad("the statement has no predicate.resources"))?;
     let mut signed: Vec<FileDigest> = Vec::with_capacity(resources.len());
+    let mut seen = std::collections::HashSet::with_capacity(resources.len());
     for r in resources {
         let name = r.get("name").and_then(Value::as_str);
         let alg = r.get("algorithm").and_then(Value::as_str);
         let digest = r.get("digest").and_then(Value::as_str).and_then(hex32);
         match (name, alg, digest) {
+            // A file listed twice would be checked against whichever digest came last.
+            (Some(n), Some("sha256"), Some(_)) if !seen.insert(n) => {
+                return Err(bad(&format!(
+                    "the statement lists {n} more than once (ambiguous digests)"
+                )))
+            }
             (Some(n), Some("sha256"), Some(d)) => signed.push(FileDigest {
                 name: n.to_string(),
                 sha256: d,
