@@ -354,9 +354,12 @@ fn parse_threshold(s: &str) -> Result<f32, String> {
     let v: f32 = s
         .trim()
         .parse()
-        .map_err(|_| format!("invalid threshold '{s}': expected a number in [0, 1]"))?;
-    if !(0.0..=1.0).contains(&v) {
-        return Err(format!("invalid threshold '{s}': must be in [0, 1]"));
+        .map_err(|_| format!("invalid threshold '{s}': expected a number in (0, 1]"))?;
+    // 0 would flag every row: the scan refuses it, so the parser does too, up front.
+    if !(v > 0.0 && v <= 1.0) {
+        return Err(format!(
+            "invalid threshold '{s}': must be above 0 and at most 1"
+        ));
     }
     Ok(v)
 }
@@ -365,9 +368,12 @@ fn parse_folds(s: &str) -> Result<usize, String> {
     let v: usize = s
         .trim()
         .parse()
-        .map_err(|_| format!("invalid number of folds '{s}': expected an integer >= 2"))?;
-    if v < 2 {
-        return Err(format!("invalid number of folds '{s}': must be at least 2"));
+        .map_err(|_| format!("invalid number of folds '{s}': expected an integer from 2 to 50"))?;
+    // The scan's own bounds (bezoar_scan::scan checks them again).
+    if !(2..=50).contains(&v) {
+        return Err(format!(
+            "invalid number of folds '{s}': must be from 2 to 50"
+        ));
     }
     Ok(v)
 }
@@ -456,7 +462,7 @@ pub struct ScanArgs {
     #[arg(long, short, help_heading = "Output")]
     pub quiet: bool,
 
-    /// Flag rows whose fused score (0-1) is at least this
+    /// Flag rows whose fused score is at least this (above 0, at most 1)
     #[arg(
         long,
         value_name = "F",
@@ -689,7 +695,7 @@ pub struct CheckoutArgs {
     #[arg(value_name = "SNAPSHOT")]
     pub snapshot: String,
 
-    /// Where to write the rows (.jsonl, or .csv)
+    /// Where to write the rows: .jsonl, .csv or .parquet (the extension picks the format)
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
 
@@ -1225,7 +1231,9 @@ mod tests {
             ["--budget", "lots"],
             ["--fail-on", "severe"],
             ["--threshold", "1.5"],
+            ["--threshold", "0"],
             ["--folds", "1"],
+            ["--folds", "51"],
             ["--input-format", "xml"],
         ] {
             let args = ["bezoar", "scan", "d.jsonl", bad[0], bad[1]];

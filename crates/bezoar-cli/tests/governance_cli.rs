@@ -517,9 +517,48 @@ fn contributors_write_only_their_sources_and_labelers_only_relabel() {
             ],
         )
     };
+    // Scoped to label-team, it may not relabel rows that came from vendor-a.
+    let o = lab_add("relabel.jsonl");
+    assert_eq!(code(&o), 2, "{}", out(&o));
+    assert!(
+        out(&o).contains("may not change labels of rows of source 'vendor-a'"),
+        "{}",
+        out(&o)
+    );
+    env.ok(
+        "admin",
+        &[
+            "grant",
+            "labels",
+            "--dataset",
+            "reviews",
+            "--role",
+            "labeler",
+            "--source",
+            "vendor-a",
+        ],
+    );
     let o = lab_add("relabel.jsonl");
     assert_eq!(code(&o), 0, "{}", out(&o));
     assert!(out(&o).contains("2 updated (2 relabelled)"), "{}", out(&o));
+    // The relabelled rows keep their source: the label changed, not where the row came from.
+    let o = env.ok("admin", &["log", "--row", "m0"]);
+    assert!(
+        o.lines().last().unwrap().contains("from source vendor-a"),
+        "{o}"
+    );
+    // Only to classes the dataset already has.
+    env.write(
+        "newclass.jsonl",
+        "{\"id\":\"m0\",\"text\":\"another review 0\",\"label\":\"sarcastic\"}\n",
+    );
+    let o = lab_add("newclass.jsonl");
+    assert_eq!(code(&o), 2, "{}", out(&o));
+    assert!(
+        out(&o).contains("labelers relabel only to existing classes"),
+        "{}",
+        out(&o)
+    );
     // A new row is not a label change.
     env.write(
         "newrow.jsonl",
@@ -549,13 +588,7 @@ fn contributors_write_only_their_sources_and_labelers_only_relabel() {
     assert!(o.contains("no admin grant"), "{o}");
     env.ok(
         "admin",
-        &[
-            "quarantine",
-            "--dataset",
-            "reviews",
-            "--source",
-            "label-team",
-        ],
+        &["quarantine", "--dataset", "reviews", "--source", "vendor-a"],
     );
 }
 
@@ -732,6 +765,105 @@ fn approving_an_ancestor_chain_excludes_every_unapproved_author() {
     env.ok("alice", &["approve", "reviews@1", "--key", "alice.pem"]);
 }
 
+/// The scan check of `gate reviews --json`, as text.
+fn scan_check(env: &Env) -> (i32, String) {
+    let (c, v) = gate_json(env);
+    let scan = v["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["check"] == "scan"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    (c, scan.to_string())
+}
+
+#[test]
+fn the_gate_counts_only_a_scan_of_the_snapshots_own_rows() {
+    // Issue #12 row 1: a poisoned file is added, then a 2-row clean file; scanning only the
+    // clean file must not pass the 2,432-row snapshot.
+    let env = setup();
+    policy(
+        &env,
+        "[datasets.reviews]\nrequired_approvals = 0\n[datasets.reviews.scan]\nfail_on = \"high\"\n",
+    );
+    env.write("more.jsonl", &more_rows(0, 2));
+    let mut args = ADD_REVIEWS.to_vec();
+    args.push("id");
+    env.ok("vendor", &args);
+    let o = env.ok(
+        "vendor",
+        &[
+            "scan",
+            "more.jsonl",
+            "--id",
+            "id",
+            "--record",
+            "--fail-on",
+            "never",
+        ],
+    );
+    assert!(o.contains("it covers no snapshot"), "{o}");
+    let (c, text) = scan_check(&env);
+    assert_eq!(c, 1, "{text}");
+    assert!(
+        text.contains("no scan of the rows of reviews@2 recorded"),
+        "{text}"
+    );
+    assert!(text.contains("bezoar scan reviews@2 --record"), "{text}");
+
+    // Scanning a snapshot reads its rows from the ledger; the scan now covers it and its
+    // critical trigger fails the gate.
+    let o = env.expect("vendor", 1, &["scan", "reviews@2", "--record"]);
+    assert!(
+        o.contains("covering reviews@2") && o.contains("CRITICAL"),
+        "{o}"
+    );
+    let (c, text) = scan_check(&env);
+    assert_eq!(c, 1, "{text}");
+    assert!(
+        text.contains("scan over threshold: a critical finding"),
+        "{text}"
+    );
+    // The recorded event carries the findings (rule, subject, rows), for the model probe.
+    let log: Value = serde_json::from_str(&env.ok("admin", &["log", "--json"])).unwrap();
+    let last = &log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["event"]["type"] == "scan")
+        .unwrap()["event"];
+    assert_eq!(last["rows"], 2432);
+    assert_eq!(last["input"], "reviews@2");
+    let first = &last["finding_list"][0];
+    assert_eq!(first["rule"], "BZ001", "{last}");
+    assert!(first["rows"].as_u64().unwrap() > 0 && first["row_ids"].as_array().is_some());
+
+    // A scan that leaves a detector out by choice does not pass the gate either.
+    env.ok(
+        "vendor",
+        &[
+            "scan",
+            "reviews@2",
+            "--record",
+            "--skip-detectors",
+            "trigger,duplicates",
+            "--fail-on",
+            "never",
+        ],
+    );
+    let (c, text) = scan_check(&env);
+    assert_eq!(c, 1, "{text}");
+    assert!(text.contains("left out detector(s) BZ001, BZ004"), "{text}");
+
+    // A file with exactly the snapshot's rows covers it too.
+    env.ok("admin", &["checkout", "reviews@2", "--out", "all.jsonl"]);
+    let o = env.expect(
+        "vendor",
+        1,
+        &["scan", "all.jsonl", "--id", "id", "--record"],
+    );
+    assert!(o.contains("covering reviews@2"), "{o}");
+}
+
 #[test]
 fn the_gate_fails_a_scan_over_threshold_or_a_missing_scan() {
     let env = setup();
@@ -782,7 +914,12 @@ fn the_gate_fails_a_scan_over_threshold_or_a_missing_scan() {
     );
     let (c, v) = gate_json(&env);
     assert_eq!(c, 1);
-    assert!(v["checks"].to_string().contains("no scan recorded"), "{v}");
+    assert!(
+        v["checks"]
+            .to_string()
+            .contains("no scan of the rows of reviews@2 recorded"),
+        "{v}"
+    );
     // Text output lists every reason with the verdict.
     let o = env.expect("admin", 1, &["gate", "reviews@1"]);
     assert!(

@@ -202,12 +202,13 @@ fn workflow_add_log_diff_checkout_quarantine_verify() {
     );
     assert!(
         prov.contains("reviews@2 (snapshot 2): row 'r3'")
-            && prov.contains("from source globex, first recorded in reviews@2"),
+            // A label-only change keeps the row's source (the label changed, not its origin).
+            && prov.contains("from source acme, first recorded in reviews@2"),
         "{prov}"
     );
     let diff = ok(&d, &["diff", "reviews@1", "reviews"]);
     assert!(diff.contains("20 added, 0 removed, 1 relabelled"), "{diff}");
-    assert!(diff.contains("~ r3 [globex] label 1 -> 0"), "{diff}");
+    assert!(diff.contains("~ r3 [acme] label 1 -> 0"), "{diff}");
     assert!(diff.contains("globex: 0.0% ->"), "{diff}");
     let dj: serde_json::Value =
         serde_json::from_str(&ok(&d, &["diff", "reviews@1", "reviews", "--json"])).unwrap();
@@ -219,7 +220,8 @@ fn workflow_add_log_diff_checkout_quarantine_verify() {
         &["quarantine", "--source", "globex", "-m", "compromised"],
     );
     assert!(
-        q.contains("reviews@3") && q.contains("without 21 rows"),
+        // globex's 20 new rows; r3, only relabelled in globex's file, stays acme's.
+        q.contains("reviews@3") && q.contains("without 20 rows"),
         "{q}"
     );
     std::fs::write(
@@ -228,7 +230,7 @@ fn workflow_add_log_diff_checkout_quarantine_verify() {
     )
     .unwrap();
     let q = ok(&d, &["quarantine", "--rows", "scores.csv"]);
-    assert!(q.contains("without 2 rows (197 rows left)"), "{q}");
+    assert!(q.contains("without 2 rows (198 rows left)"), "{q}");
     let log = ok(&d, &["log", "--dataset", "reviews"]);
     assert!(log.contains("quarantine"), "{log}");
 
@@ -241,7 +243,16 @@ fn workflow_add_log_diff_checkout_quarantine_verify() {
     ok(&d, &["checkout", "reviews", "--out", "head.csv"]);
     let csv = std::fs::read_to_string(d.join("head.csv")).unwrap();
     assert!(csv.starts_with("id,text,label,source\n"));
-    assert_eq!(csv.lines().count(), 198);
+    assert_eq!(csv.lines().count(), 199);
+    // Parquet is written as Parquet (it used to get JSONL), and verifies against the snapshot.
+    ok(&d, &["checkout", "reviews", "--out", "head.parquet"]);
+    let bytes = std::fs::read(d.join("head.parquet")).unwrap();
+    assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"));
+    let v = ok(&d, &["verify", "reviews", "head.parquet", "--id", "id"]);
+    assert!(v.contains("matches reviews@"), "{v}");
+    let o = bezoar_in(&d, &["checkout", "reviews", "--out", "head.txt"]);
+    assert_eq!(code(&o), 2);
+    assert!(out(&o).contains("cannot tell the format"), "{}", out(&o));
 
     let v = ok(&d, &["verify"]);
     assert!(v.contains("OK:"), "{v}");
@@ -267,10 +278,10 @@ fn scan_results_are_recorded_in_the_log() {
         ],
     );
     assert_eq!(code(&o), 0, "{}", out(&o));
-    assert!(out(&o).contains("against reviews@1"), "{}", out(&o));
+    assert!(out(&o).contains("covering reviews@1"), "{}", out(&o));
     let log = ok(&d, &["log"]);
     assert!(
-        log.contains("scan of reviews.jsonl (200 rows)") && log.contains("passed"),
+        log.contains("scan of reviews.jsonl (200 rows, rows root ") && log.contains("passed"),
         "{log}"
     );
     let json: serde_json::Value =

@@ -215,6 +215,47 @@ pub(crate) struct Builder {
     emb_dim: Option<usize>,
     emb_values: Vec<f32>,
     skipped: SkipReport,
+    ids_seen: IdIndex,
+}
+
+/// Which ids were read and on which line, to refuse a repeated id naming both lines. Keyed by
+/// a 64-bit hash of the id (the arena holds the text), so it costs about 16 bytes per row.
+#[derive(Default)]
+struct IdIndex {
+    first_row: HashMap<u64, u32>,
+    /// The line of each kept row, when the rows have ids.
+    lines: Vec<u64>,
+    /// Ids whose hash collided with a different id's (practically never): checked exactly.
+    collided: HashMap<String, u32>,
+}
+
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(id)
+}
+
+impl IdIndex {
+    /// The row that already holds `id`, if any.
+    fn find(&self, ids: &TextArena, id: &str) -> Option<u32> {
+        match self.first_row.get(&id_hash(id)) {
+            Some(&row) if ids.get(row as usize) == id => Some(row),
+            Some(_) => self.collided.get(id).copied(),
+            None => None,
+        }
+    }
+
+    /// Remember that row `row` (read on `line`) holds `id`.
+    fn insert(&mut self, id: &str, row: u32, line: u64) {
+        match self.first_row.entry(id_hash(id)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(row);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collided.insert(id.to_string(), row);
+            }
+        }
+        self.lines.push(line);
+    }
 }
 
 impl Builder {
@@ -230,6 +271,7 @@ impl Builder {
             emb_dim: None,
             emb_values: Vec::new(),
             skipped: SkipReport::default(),
+            ids_seen: IdIndex::default(),
         }
     }
 
@@ -265,8 +307,27 @@ impl Builder {
 
     /// Validate and append one row; a bad row goes through [`Builder::fail`].
     pub(crate) fn add_row(&mut self, line: u64, row: RowRef<'_>) -> Result<(), DataError> {
+        if let (Some(id), Some(col)) = (row.id, self.columns.as_ref().and_then(|c| c.id.as_ref())) {
+            if let Some(first) = self.ids_seen.find(&self.ids, id) {
+                let err = RowError::field(
+                    col,
+                    format!(
+                        "id '{}' repeats the id of line {}; ids must be unique",
+                        truncate(id, 80),
+                        self.ids_seen.lines[first as usize]
+                    ),
+                );
+                return self.fail(line, err);
+            }
+        }
         match self.try_add_row(row) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if let Some(id) = row.id.filter(|_| self.ids.len() == self.texts.len()) {
+                    let r = (self.ids.len() - 1) as u32;
+                    self.ids_seen.insert(id, r, line);
+                }
+                Ok(())
+            }
             Err(e) => self.fail(line, e),
         }
     }
@@ -276,7 +337,8 @@ impl Builder {
             return Err(RowError::line("internal error: columns not resolved"));
         };
         // Validate everything before touching any column, so a bad row leaves no trace.
-        let label = row.label.trim();
+        let label = canonical_label(row.label.trim());
+        let label = label.as_ref();
         if label.is_empty() {
             return Err(RowError::field(&cols.label, "empty label"));
         }
@@ -417,6 +479,29 @@ pub(crate) fn integral_float(value: f64, buf: &mut String) -> Option<()> {
     }
 }
 
+/// A label written as an integral decimal (`1.0`, `-2.00`) is the integer (`1`, `-2`), as a
+/// numeric label from JSON or Parquet is: one class, whichever way a file spells it.
+pub(crate) fn canonical_label(label: &str) -> std::borrow::Cow<'_, str> {
+    let Some((int, frac)) = label.split_once('.') else {
+        return label.into();
+    };
+    let digits = int.strip_prefix(['-', '+']).unwrap_or(int);
+    let integral = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !frac.is_empty()
+        && frac.bytes().all(|b| b == b'0');
+    if !integral {
+        return label.into();
+    }
+    let digits = digits.trim_start_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    if int.starts_with('-') && digits != "0" {
+        format!("-{digits}").into()
+    } else {
+        digits.to_string().into()
+    }
+}
+
 /// Shorten a value for an error message (on a char boundary).
 pub(crate) fn truncate(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     if s.len() <= max {
@@ -499,6 +584,22 @@ mod tests {
             i.push(s).expect("push");
         }
         assert_eq!(i.finish(false).names, ["10", "2"]);
+    }
+
+    #[test]
+    fn integral_decimal_labels_are_integers() {
+        for (raw, want) in [
+            ("1.0", "1"),
+            ("-2.00", "-2"),
+            ("+3.0", "3"),
+            ("007.0", "7"),
+            ("-0.0", "0"),
+        ] {
+            assert_eq!(canonical_label(raw), want, "{raw}");
+        }
+        for same in ["1", "1.5", "a.0", ".0", "1.", "v1.0.0", "1.0e3", "positive"] {
+            assert_eq!(canonical_label(same), same);
+        }
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! CSV and TSV via the `csv` crate: header row required, fixed field count, byte records
 //! validated as UTF-8 field by field (only the fields we use).
 
-use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 
 use crate::builder::{parse_embedding_text, utf8_message, Builder, RowError, RowRef};
 use crate::error::DataError;
@@ -22,7 +21,7 @@ struct Indices {
 }
 
 pub(crate) fn read(
-    file: File,
+    file: impl Read,
     delimiter: u8,
     total: Option<u64>,
     opts: &ReadOptions,

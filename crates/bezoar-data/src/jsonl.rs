@@ -5,8 +5,7 @@
 //! built per row.
 
 use std::fmt;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
@@ -21,7 +20,7 @@ const PROGRESS_STEP: u64 = 1 << 20;
 const SHRINK_ABOVE: usize = 64 << 20;
 
 pub(crate) fn read(
-    file: File,
+    file: impl Read,
     total: Option<u64>,
     opts: &ReadOptions,
     builder: &mut Builder,

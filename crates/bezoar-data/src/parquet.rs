@@ -2,7 +2,6 @@
 //! decoded.
 
 use std::fmt::Write as _;
-use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use arrow_array::cast::AsArray;
@@ -17,6 +16,7 @@ use arrow_array::{
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
+use parquet::file::reader::ChunkReader;
 
 use crate::builder::{check_finite, integral_float, Builder, RowError, RowRef};
 use crate::error::DataError;
@@ -25,8 +25,8 @@ use crate::Progress;
 
 const BATCH_SIZE: usize = 8192;
 
-pub(crate) fn read(
-    file: File,
+pub(crate) fn read<R: ChunkReader + 'static>(
+    file: R,
     opts: &ReadOptions,
     builder: &mut Builder,
     progress: &mut Progress<'_>,
@@ -63,8 +63,8 @@ fn invalid(builder: &Builder, message: String) -> DataError {
     }
 }
 
-fn read_inner(
-    file: File,
+fn read_inner<R: ChunkReader + 'static>(
+    file: R,
     opts: &ReadOptions,
     builder: &mut Builder,
     progress: &mut Progress<'_>,

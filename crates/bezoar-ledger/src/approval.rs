@@ -263,7 +263,7 @@ impl Ledger {
     pub fn envelope_path(&self, snap: &SnapshotInfo) -> PathBuf {
         self.dir
             .join(APPROVALS_DIR)
-            .join(format!("{}.dsse.json", snap.label()))
+            .join(format!("{}.dsse.json", snap.file_stem()))
     }
 
     /// Identities whose change an approval of `snap` would approve: the author of `snap` and
@@ -383,12 +383,13 @@ impl Ledger {
         let snap_id = snap.id;
         let dataset = snap.dataset.clone();
         let name = actor.name.clone();
+        let path = self.envelope_path(snap);
         let seq = self.in_write_tx(|tx, log| {
             tx.execute(
                 "INSERT OR REPLACE INTO approval_envelopes(snapshot_id, envelope) VALUES (?1, ?2)",
                 params![snap_id, text],
             )?;
-            log.append(
+            let seq = log.append(
                 tx,
                 "approval",
                 now,
@@ -402,11 +403,14 @@ impl Ledger {
                     "payload_sha256": hex(&Sha256::digest(&payload)),
                     "signatures": n,
                 }),
-            )
+            )?;
+            // The envelope file is part of the approval: if it cannot be written, the event is
+            // rolled back with it, so a retry is not told "already approved".
+            std::fs::create_dir_all(path.parent().expect("approvals dir"))
+                .map_err(io_err(&path))?;
+            crate::util::write_durable(&path, text.as_bytes(), None).map_err(io_err(&path))?;
+            Ok(seq)
         })?;
-        let path = self.envelope_path(snap);
-        std::fs::create_dir_all(path.parent().expect("approvals dir")).map_err(io_err(&path))?;
-        crate::util::write_durable(&path, text.as_bytes(), None).map_err(io_err(&path))?;
         Ok(Approval {
             snapshot: snap.clone(),
             identity: actor.name,

@@ -11,7 +11,7 @@ use crate::approval::{
 use crate::error::{LedgerError, Result};
 use crate::grants::Action;
 use crate::policy::{looks_like_keyid, severity_rank, Policy};
-use crate::snapshot::SnapshotInfo;
+use crate::snapshot::{SnapshotInfo, SCAN_EVENT_FORMAT};
 use crate::store::Ledger;
 use crate::util::{hex, now_unix, rfc3339};
 
@@ -40,6 +40,8 @@ pub struct GateVerdict {
     pub checks: Vec<GateCheck>,
     /// The in-toto Statement v1 (verification summary) the gate wrote.
     pub statement: Value,
+    /// Where the statement was written.
+    pub statement_path: std::path::PathBuf,
     pub event_seq: u64,
 }
 
@@ -55,23 +57,52 @@ impl GateVerdict {
 }
 
 impl Ledger {
-    /// The latest `scan` event recorded against `snap` (its file's SHA-256 matched).
+    /// The latest `scan` event that covers exactly `snap`'s rows: recorded in the current
+    /// format with the snapshot's rows Merkle root.
     pub fn latest_scan(&self, snap: &SnapshotInfo) -> Result<Option<(u64, Value)>> {
         Ok(self
             .events()?
             .into_iter()
             .filter(|e| e.kind == "scan")
             .map(|e| (e.seq, e.json()))
-            .rfind(|(_, b)| {
-                b.get("snapshots")
-                    .and_then(Value::as_array)
-                    .is_some_and(|a| a.iter().any(|x| x.as_i64() == Some(snap.id)))
-            }))
+            .rfind(|(_, b)| scan_covers(b, snap)))
     }
 
-    /// Evaluate the gate for `snap` under `policy` (which must be free of errors), record the
-    /// decision (event `gate`), and return the verdict with its statement.
-    pub fn gate(&mut self, snap: &SnapshotInfo, policy: &Policy) -> Result<GateVerdict> {
+    /// The latest scan event of an earlier format that named `snap` (by its file's digest):
+    /// it does not count, but the gate says it exists.
+    fn legacy_scan(&self, snap: &SnapshotInfo) -> Result<Option<u64>> {
+        Ok(self
+            .events()?
+            .into_iter()
+            .filter(|e| e.kind == "scan")
+            .map(|e| (e.seq, e.json()))
+            .filter(|(_, b)| {
+                b.get("scan_format").and_then(Value::as_u64).unwrap_or(1) < SCAN_EVENT_FORMAT
+                    && b.get("snapshots")
+                        .and_then(Value::as_array)
+                        .is_some_and(|a| a.iter().any(|x| x.as_i64() == Some(snap.id)))
+            })
+            .map(|(seq, _)| seq)
+            .next_back())
+    }
+
+    /// Where the gate writes `snap`'s verification summary unless told otherwise.
+    pub fn default_statement_path(&self, snap: &SnapshotInfo) -> std::path::PathBuf {
+        self.dir()
+            .join("gate")
+            .join(format!("{}.vsa.json", snap.file_stem()))
+    }
+
+    /// Evaluate the gate for `snap` under `policy` (which must be free of errors), write the
+    /// verification summary to `out` (default [`Ledger::default_statement_path`]), record the
+    /// decision (event `gate`), and return the verdict with its statement. The event is
+    /// committed only when the statement was written.
+    pub fn gate(
+        &mut self,
+        snap: &SnapshotInfo,
+        policy: &Policy,
+        out: Option<&std::path::Path>,
+    ) -> Result<GateVerdict> {
         let actor = self.authorize(&Action::RecordEvidence)?;
         let errs = policy.errors();
         if !errs.is_empty() {
@@ -185,31 +216,46 @@ impl Ledger {
             });
         }
 
-        // 4. The latest scan of the snapshot's file, under the thresholds.
+        // 4. The latest scan of exactly this snapshot's rows, under the thresholds.
         let scan = self.latest_scan(snap)?;
         let mut reasons = Vec::new();
         let mut ok = true;
         match &scan {
             None => {
                 ok = !eff.scan_required;
+                let how = format!("`bezoar scan {} --record`", snap.label());
                 reasons.push(if eff.scan_required {
-                    format!(
-                        "no scan recorded for {} (its file was never scanned with --record): `bezoar scan {} --id ID --record`",
-                        snap.label(),
-                        snap.file.as_ref().map(|f| f.name.as_str()).unwrap_or("FILE")
-                    )
+                    format!("no scan of the rows of {} recorded: {how}", snap.label())
                 } else {
-                    "no scan recorded (not required by the policy)".into()
+                    "no scan of this snapshot recorded (not required by the policy)".into()
                 });
+                if let Some(seq) = self.legacy_scan(snap)? {
+                    reasons.push(format!(
+                        "scan event {seq} was recorded by an earlier version of bezoar, bound to a file's digest rather than to this snapshot's rows, so it does not count; rescan with {how}"
+                    ));
+                }
             }
             Some((seq, b)) => {
                 let rows = b.get("rows").and_then(Value::as_u64).unwrap_or(0);
                 let flagged = b.get("flagged").and_then(Value::as_u64).unwrap_or(0);
                 let worst = b.get("max_severity").and_then(Value::as_str);
                 reasons.push(format!(
-                    "latest scan (event {seq}): {flagged} of {rows} rows flagged, worst finding {}",
+                    "latest scan of these rows (event {seq}, rows root {}): {flagged} of {rows} rows flagged, worst finding {}",
+                    &snap.rows_root[..16],
                     worst.unwrap_or("none")
                 ));
+                let skipped: Vec<&str> = b
+                    .get("detectors_not_selected")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                if !skipped.is_empty() {
+                    ok = false;
+                    reasons.push(format!(
+                        "the scan left out detector(s) {} by choice (--detectors/--skip-detectors); the gate counts only a scan with every detector",
+                        skipped.join(", ")
+                    ));
+                }
                 if let (Some(limit), Some(w)) = (&eff.fail_on, worst) {
                     if severity_rank(w) >= severity_rank(limit) {
                         ok = false;
@@ -304,6 +350,12 @@ impl Ledger {
         let (snap_id, label, dataset) = (snap.id, snap.label(), snap.dataset.clone());
         let name = actor.name.clone();
         let policy_sha = policy.sha256.clone();
+        let statement_path = match out {
+            Some(p) => p.to_path_buf(),
+            None => self.default_statement_path(snap),
+        };
+        let statement_text =
+            serde_json::to_string_pretty(&statement).expect("JSON encoding") + "\n";
         let seq = self.in_write_tx(|tx, log| {
             let seq = log.append(
                 tx,
@@ -326,6 +378,7 @@ impl Ledger {
                 "INSERT INTO gate_results(snapshot_id, passed, time, event_seq) VALUES (?1, ?2, ?3, ?4)",
                 rusqlite::params![snap_id, passed, now, seq as i64],
             )?;
+            write_statement(&statement_path, &statement_text)?;
             Ok(seq)
         })?;
         Ok(GateVerdict {
@@ -337,7 +390,24 @@ impl Ledger {
             signatures: sigs,
             checks,
             statement,
+            statement_path,
             event_seq: seq,
         })
     }
+}
+
+/// Write the statement file (creating its folder): inside the gate's transaction, so a decision
+/// whose statement cannot be written is not recorded.
+fn write_statement(path: &std::path::Path, text: &str) -> Result<()> {
+    let err = crate::error::io_err(path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(crate::error::io_err(dir))?;
+    }
+    std::fs::write(path, text).map_err(err)
+}
+
+/// Whether a `scan` event body covers exactly `snap`'s rows.
+fn scan_covers(body: &Value, snap: &SnapshotInfo) -> bool {
+    body.get("scan_format").and_then(Value::as_u64).unwrap_or(1) >= SCAN_EVENT_FORMAT
+        && body.get("rows_root").and_then(Value::as_str) == Some(snap.rows_root.as_str())
 }

@@ -5,8 +5,8 @@
 //! | role | allows |
 //! |---|---|
 //! | `reader` | nothing that writes (recorded so that read access is reviewed with the rest) |
-//! | `contributor` | `add` rows — new ids, or new content for existing ids — whose source is the grant's source (any source when the grant has none: a wildcard the audit flags) |
-//! | `labeler` | `add` a file whose rows only change the labels of existing rows (same id, same text); no new rows, no text edits, no removals |
+//! | `contributor` | `add` new rows written as the grant's source, and new content (text, label) for existing rows whose current source is the grant's source (any source when the grant has none: a wildcard the audit flags) |
+//! | `labeler` | `add` a file whose rows only change labels (same id, same text) of existing rows whose current source is the grant's source, to classes the dataset already has; no new rows, no text edits, no removals |
 //! | `approver` | `approve` snapshots of the dataset (never their own change) |
 //! | `admin` | everything on the dataset: all of the above, `quarantine`, `add --replace` that removes rows, granting roles on it; `admin` on `*` also manages identities |
 //!
@@ -105,7 +105,12 @@ pub enum Action<'a> {
         dataset: &'a str,
         source: &'a str,
     },
-    /// Label-only changes to existing rows, written as `source`.
+    /// New content for existing rows whose current source is `current_source`.
+    UpdateRows {
+        dataset: &'a str,
+        current_source: &'a str,
+    },
+    /// Label-only changes (to existing classes) of rows whose current source is `source`.
     Relabel {
         dataset: &'a str,
         source: &'a str,
@@ -131,6 +136,7 @@ impl Action<'_> {
     fn dataset(&self) -> &str {
         match self {
             Action::AddRows { dataset, .. }
+            | Action::UpdateRows { dataset, .. }
             | Action::Relabel { dataset, .. }
             | Action::RemoveRows { dataset }
             | Action::Approve { dataset }
@@ -144,8 +150,12 @@ impl Action<'_> {
             Action::AddRows { dataset, source } => {
                 format!("add rows from source '{source}' to dataset '{dataset}'")
             }
+            Action::UpdateRows {
+                dataset,
+                current_source,
+            } => format!("rewrite rows of source '{current_source}' in dataset '{dataset}'"),
             Action::Relabel { dataset, source } => {
-                format!("change labels in dataset '{dataset}' (writing as source '{source}')")
+                format!("change labels of rows of source '{source}' in dataset '{dataset}'")
             }
             Action::RemoveRows { dataset } => format!("remove rows from dataset '{dataset}'"),
             Action::Approve { dataset } => format!("approve snapshots of dataset '{dataset}'"),
@@ -168,6 +178,9 @@ impl Action<'_> {
             _ if !ds_ok => false,
             _ if g.role == Role::Admin => true,
             Action::AddRows { source, .. } => g.role == Role::Contributor && src_ok(source),
+            Action::UpdateRows { current_source, .. } => {
+                g.role == Role::Contributor && src_ok(current_source)
+            }
             Action::Relabel { source, .. } => {
                 matches!(g.role, Role::Labeler | Role::Contributor) && src_ok(source)
             }
@@ -188,6 +201,13 @@ impl Action<'_> {
             Action::AddRows { dataset, source } => format!(
                 "an admin can allow it with {}",
                 cmd("contributor", dataset, Some(source))
+            ),
+            Action::UpdateRows {
+                dataset,
+                current_source,
+            } => format!(
+                "an admin can allow it with {}",
+                cmd("contributor", dataset, Some(current_source))
             ),
             Action::Relabel { dataset, source } => format!(
                 "an admin can allow it with {}",
@@ -212,6 +232,9 @@ impl Action<'_> {
     fn missing(&self) -> &'static str {
         match self {
             Action::AddRows { .. } => "it holds no contributor grant for that dataset and source",
+            Action::UpdateRows { .. } => {
+                "it holds no contributor grant for the source those rows currently come from"
+            }
             Action::Relabel { .. } => {
                 "it holds no labeler (or contributor) grant for that dataset and source"
             }
@@ -295,10 +318,12 @@ impl Ledger {
                 ident.status(now_unix())
             )));
         }
-        if dataset.trim().is_empty() || (dataset.contains('@')) {
-            return Err(LedgerError::Invalid(format!(
-                "invalid dataset '{dataset}': a dataset name, or * for every dataset"
-            )));
+        if dataset != "*" {
+            crate::names::check_name(crate::names::NameKind::Dataset, dataset)
+                .map_err(|e| LedgerError::Invalid(format!("{e} (or * for every dataset)")))?;
+        }
+        if let Some(s) = source {
+            crate::names::check_name(crate::names::NameKind::Source, s)?;
         }
         if source.is_some() && !matches!(role, Role::Contributor | Role::Labeler) {
             return Err(LedgerError::Invalid(format!(

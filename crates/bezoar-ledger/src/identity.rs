@@ -236,9 +236,15 @@ pub fn parse_time(s: &str) -> std::result::Result<i64, String> {
     let secs = match time {
         None => 0,
         Some(t) => {
+            // Unsigned fields: "-1" or "+5" are not clock times (and cannot overflow below).
             let q: Vec<i64> = t
                 .split(':')
-                .map(|x| x.parse().map_err(|_| bad()))
+                .map(|x| {
+                    if x.is_empty() || !x.bytes().all(|b| b.is_ascii_digit()) {
+                        return Err(bad());
+                    }
+                    x.parse().map_err(|_| bad())
+                })
                 .collect::<std::result::Result<_, _>>()?;
             match q.as_slice() {
                 [h, mi, se] if *h < 24 && *mi < 60 && *se < 60 => h * 3600 + mi * 60 + se,
@@ -257,19 +263,7 @@ pub fn parse_time(s: &str) -> std::result::Result<i64, String> {
 }
 
 fn validate_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.@:".contains(c))
-        && name != "*";
-    if ok {
-        Ok(())
-    } else {
-        Err(LedgerError::Invalid(format!(
-            "invalid identity name '{name}': use 1-64 characters from A-Z a-z 0-9 - _ . @ :"
-        )))
-    }
+    crate::names::check_name(crate::names::NameKind::Identity, name)
 }
 
 pub(crate) fn insert_key(

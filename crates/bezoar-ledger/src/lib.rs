@@ -27,6 +27,7 @@ pub mod grants;
 pub mod identity;
 pub mod keys;
 pub mod merkle;
+pub mod names;
 pub mod objects;
 pub mod policy;
 pub mod proofs;

@@ -164,10 +164,8 @@ impl Policy {
         let mut tables: Vec<(String, &DatasetPolicy)> =
             vec![("[defaults]".to_string(), &self.file.defaults)];
         for (name, p) in &self.file.datasets {
-            if name.is_empty() || name.contains('@') || name == "*" {
-                errs.push(format!(
-                    "[datasets.\"{name}\"]: invalid dataset name (non-empty, no '@', not '*')"
-                ));
+            if let Err(e) = crate::names::check_name(crate::names::NameKind::Dataset, name) {
+                errs.push(format!("[datasets] table: {e}"));
             }
             tables.push((format!("[datasets.{name}]"), p));
         }

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{io_err, LedgerError, Result};
 use crate::grants::Action;
 use crate::merkle::{self, Hash};
+use crate::names::{check_name, row_id_problem, NameKind};
 use crate::objects::ObjectStore;
 use crate::rows::{chunk_boundaries, decode_rows, RowContent};
 use crate::store::{blob32, Ledger, LogAppender};
@@ -45,6 +46,11 @@ impl SnapshotInfo {
     /// `NAME@N`
     pub fn label(&self) -> String {
         format!("{}@{}", self.dataset, self.number)
+    }
+
+    /// A safe file-name stem for files named after this snapshot (see [`crate::names::file_stem`]).
+    pub fn file_stem(&self) -> String {
+        crate::names::file_stem(&self.dataset, self.number, self.id)
     }
 }
 
@@ -434,11 +440,9 @@ impl Ledger {
         opts: &AddOptions,
         key: Option<&crate::approval::ApprovalKey>,
     ) -> Result<AddOutcome> {
-        if opts.dataset.trim().is_empty() || opts.dataset.contains('@') {
-            return Err(LedgerError::Invalid(format!(
-                "invalid dataset name '{}': it must be non-empty and must not contain '@'",
-                opts.dataset
-            )));
+        check_name(NameKind::Dataset, &opts.dataset)?;
+        if opts.read.columns.source.is_none() {
+            check_name(NameKind::Source, &opts.source)?;
         }
         let file = hash_file(path)?;
         let parent = self.head(&opts.dataset)?;
@@ -462,6 +466,7 @@ impl Ledger {
         }
         let ds = bezoar_data::read_dataset(path, &opts.read)?;
         let file_rows = rows_of_dataset(path, &ds, &opts.source)?;
+        check_row_names(path, &file_rows, opts.read.columns.source.is_some())?;
         let parent_rows = match &parent {
             Some(p) => self.load_rows(p)?,
             None => Vec::new(),
@@ -796,15 +801,29 @@ impl Ledger {
         self.require_actor()?;
         let index: HashMap<&str, &StoredRow> =
             parent.iter().map(|r| (r.content.id.as_str(), r)).collect();
+        let classes: HashSet<&str> = parent.iter().map(|r| r.content.label.as_str()).collect();
+        // Least privilege: new rows need the right to write as their source; changed rows also
+        // need rights over the source they currently come from, so a vendor cannot rewrite (and
+        // take over) another source's rows; a relabel must stay within the existing classes
+        // unless the writer may rewrite those rows outright.
         let mut adds: BTreeSet<&str> = BTreeSet::new();
+        let mut updates: BTreeSet<&str> = BTreeSet::new();
         let mut relabels: BTreeSet<&str> = BTreeSet::new();
+        let mut new_classes: BTreeSet<(&str, &str)> = BTreeSet::new();
         for row in file {
             match index.get(row.content.id.as_str()) {
                 Some(old) if old.digest == row.digest => {}
                 Some(old) if old.content.text == row.content.text => {
-                    relabels.insert(&row.source);
+                    relabels.insert(&old.source);
+                    if !classes.contains(row.content.label.as_str()) {
+                        new_classes.insert((&old.source, &row.content.label));
+                    }
                 }
-                _ => {
+                Some(old) => {
+                    adds.insert(&row.source);
+                    updates.insert(&old.source);
+                }
+                None => {
                     adds.insert(&row.source);
                 }
             }
@@ -812,8 +831,26 @@ impl Ledger {
         for source in adds {
             self.authorize(&Action::AddRows { dataset, source })?;
         }
+        for current_source in updates {
+            self.authorize(&Action::UpdateRows {
+                dataset,
+                current_source,
+            })?;
+        }
         for source in relabels {
             self.authorize(&Action::Relabel { dataset, source })?;
+        }
+        for (current_source, label) in new_classes {
+            self.authorize(&Action::UpdateRows {
+                dataset,
+                current_source,
+            })
+            .map_err(|e| {
+                LedgerError::Invalid(format!(
+                    "relabelling rows to '{}', a class '{dataset}' does not have, needs the right to rewrite those rows (labelers relabel only to existing classes): {e}",
+                    bezoar_data::display::escape_invisible(label)
+                ))
+            })?;
         }
         if replace {
             let in_file: HashSet<&str> = file.iter().map(|r| r.content.id.as_str()).collect();
@@ -942,6 +979,37 @@ pub fn rows_of_dataset(path: &Path, ds: &Dataset, default_source: &str) -> Resul
     Ok(rows)
 }
 
+/// Row ids within their limits, and per-row sources (read from the file's source column) that
+/// follow the name grammar: a source name from a data file is as hostile as one from a flag.
+fn check_row_names(path: &Path, rows: &[StoredRow], per_row_sources: bool) -> Result<()> {
+    let mut checked: HashSet<&str> = HashSet::new();
+    for (i, r) in rows.iter().enumerate() {
+        let at = || format!("{}: row {}", path.display(), i + 1);
+        if let Some(p) = row_id_problem(&r.content.id) {
+            return Err(LedgerError::Invalid(format!("{}: {p}", at())));
+        }
+        if per_row_sources && checked.insert(r.source.as_str()) {
+            check_name(NameKind::Source, &r.source).map_err(|e| {
+                LedgerError::Invalid(format!(
+                    "{} (id '{}'): {e}",
+                    at(),
+                    bezoar_data::display::escape_invisible(&r.content.id)
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// A label-only change (same text) keeps the row's source: the label changed, not where the
+/// row came from, so the source's own contributor still owns it and a labeler cannot take
+/// rows over by relabelling them.
+fn keep_source_on_relabel(parent: &StoredRow, row: &mut StoredRow) {
+    if parent.content.text == row.content.text {
+        row.source.clone_from(&parent.source);
+    }
+}
+
 /// Combine parent and file rows. Append mode: the parent's rows in order, a file row with an
 /// existing id replacing that row in place (unless identical, which keeps the old provenance),
 /// then the new ids in file order. Replace mode: exactly the file's rows, in file order, rows
@@ -968,6 +1036,8 @@ fn merge(parent: Vec<StoredRow>, file: Vec<StoredRow>, replace: bool) -> (Vec<St
                         if parent[i].content.label != row.content.label {
                             changes.relabelled += 1;
                         }
+                        let mut row = row;
+                        keep_source_on_relabel(&parent[i], &mut row);
                         out.push(row);
                     }
                 }
@@ -982,7 +1052,7 @@ fn merge(parent: Vec<StoredRow>, file: Vec<StoredRow>, replace: bool) -> (Vec<St
     }
     let mut updates: HashMap<usize, StoredRow> = HashMap::new();
     let mut appended = Vec::new();
-    for row in file {
+    for mut row in file {
         match parent_index.get(row.content.id.as_str()) {
             Some(&i) if parent[i].digest == row.digest => changes.unchanged += 1,
             Some(&i) => {
@@ -990,6 +1060,7 @@ fn merge(parent: Vec<StoredRow>, file: Vec<StoredRow>, replace: bool) -> (Vec<St
                 if parent[i].content.label != row.content.label {
                     changes.relabelled += 1;
                 }
+                keep_source_on_relabel(&parent[i], &mut row);
                 updates.insert(i, row);
             }
             None => {
@@ -1058,22 +1129,71 @@ impl Ledger {
     }
 }
 
+/// Version of the `scan` event body. Version 2 binds a scan to the rows it read (their Merkle
+/// root); scans recorded before (bound only to a file's digest) never count for the gate.
+pub const SCAN_EVENT_FORMAT: u64 = 2;
+
+/// The RFC 6962 root over the canonical row digests of `ds` (id, text, label; sources are
+/// provenance, not content), exactly as a snapshot of the same rows records it in `rows_root`.
+pub fn rows_root_of_dataset(ds: &Dataset) -> String {
+    let digests: Vec<Hash> = (0..ds.len())
+        .into_par_iter()
+        .map_init(Vec::new, |buf, i| {
+            buf.clear();
+            crate::rows::encode_fields(&ds.ids.get(i), ds.texts.get(i), ds.labels.name_of(i), buf);
+            merkle::leaf_hash(buf)
+        })
+        .collect();
+    hex(&merkle::root(&digests))
+}
+
 impl Ledger {
-    /// Record the outcome of a scan of `file` in the log, against every snapshot that recorded
-    /// that exact file (matched by SHA-256). `summary` holds the scan's own fields (counts,
-    /// severities, tool version); the file and snapshot references are added here.
-    pub fn record_scan(&mut self, file: &Path, summary: Value) -> Result<(u64, Vec<SnapshotInfo>)> {
-        let digests = hash_file(file)?;
+    /// A snapshot's rows as a [`Dataset`] to scan, with each row's source; rows are checked
+    /// against their recorded digests on the way (see [`Ledger::load_rows`]).
+    pub fn snapshot_dataset(&self, snap: &SnapshotInfo) -> Result<Dataset> {
+        let rows = self.load_rows(snap)?;
+        let origin = PathBuf::from(snap.label());
+        bezoar_data::dataset_from_rows(
+            &origin,
+            rows.iter().map(|r| bezoar_data::MemoryRow {
+                id: &r.content.id,
+                text: &r.content.text,
+                label: &r.content.label,
+                source: if r.source.is_empty() {
+                    "(none)"
+                } else {
+                    &r.source
+                },
+            }),
+        )
+        .map_err(LedgerError::from)
+    }
+
+    /// Record the outcome of a scan in the log, bound to the rows it read: `rows_root` is their
+    /// Merkle root ([`rows_root_of_dataset`], or the snapshot's own root when the scan read a
+    /// snapshot), and the scan counts for exactly the snapshots with that root — a scan of a
+    /// file that is only part of a snapshot covers none. `input` names what was read (a path or
+    /// `NAME@N`); `summary` holds the scan's own fields (counts, severities, findings, tool).
+    pub fn record_scan(
+        &mut self,
+        input: &str,
+        rows_root: &str,
+        rows: u64,
+        summary: Value,
+    ) -> Result<(u64, Vec<SnapshotInfo>)> {
         let snaps: Vec<SnapshotInfo> = self
             .snapshots()?
             .into_iter()
-            .filter(|s| s.file.as_ref().is_some_and(|f| f.sha256 == digests.sha256))
+            .filter(|s| s.rows_root == rows_root)
             .collect();
         let mut datasets: Vec<&str> = snaps.iter().map(|s| s.dataset.as_str()).collect();
         datasets.sort_unstable();
         datasets.dedup();
         let mut body = json!({
-            "file": { "name": digests.name, "sha256": digests.sha256 },
+            "scan_format": SCAN_EVENT_FORMAT,
+            "input": input,
+            "rows": rows,
+            "rows_root": rows_root,
             "snapshots": snaps.iter().map(|s| s.id).collect::<Vec<_>>(),
             "datasets": datasets,
         });
@@ -1094,46 +1214,77 @@ impl Ledger {
     }
 }
 
-/// Write rows to `out` as JSONL (`{"id","text","label","source"}` per line) or, for a `.csv`
-/// path, CSV with the header `id,text,label,source`. Written to a temp file and renamed, so a
-/// failed checkout never leaves a half-written file at `out`.
+/// Write rows to `out` in the format its extension names: JSONL (`.jsonl`, `.ndjson`,
+/// `.json`: `{"id","text","label","source"}` per line), CSV (`.csv`, header
+/// `id,text,label,source`) or Parquet (`.parquet`, `.pq`: four string columns). The values are
+/// written exactly (a checkout is data to re-add, so CSV cells are not formula-escaped). Written
+/// to a temp file and renamed, so a failed checkout never leaves a half-written file at `out`.
 pub fn write_rows(rows: &[StoredRow], out: &Path) -> Result<()> {
     use std::io::Write as _;
-    let csv = out
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let format = bezoar_data::InputFormat::from_path(out).ok_or_else(|| {
+        LedgerError::Invalid(format!(
+            "{}: cannot tell the format from the extension; use .jsonl, .csv or .parquet",
+            out.display()
+        ))
+    })?;
     let mut buf: Vec<u8> = Vec::new();
-    if csv {
-        let mut w = csv::Writer::from_writer(&mut buf);
-        let to_err = |e: csv::Error| LedgerError::Invalid(format!("{}: {e}", out.display()));
-        w.write_record(["id", "text", "label", "source"])
-            .map_err(to_err)?;
-        for r in rows {
-            w.write_record([&r.content.id, &r.content.text, &r.content.label, &r.source])
+    match format {
+        bezoar_data::InputFormat::Csv | bezoar_data::InputFormat::Tsv => {
+            let delimiter = if format == bezoar_data::InputFormat::Csv {
+                b','
+            } else {
+                b'\t'
+            };
+            let mut w = csv::WriterBuilder::new()
+                .delimiter(delimiter)
+                .from_writer(&mut buf);
+            let to_err = |e: csv::Error| LedgerError::Invalid(format!("{}: {e}", out.display()));
+            w.write_record(["id", "text", "label", "source"])
                 .map_err(to_err)?;
+            for r in rows {
+                w.write_record([&r.content.id, &r.content.text, &r.content.label, &r.source])
+                    .map_err(to_err)?;
+            }
+            w.flush().map_err(io_err(out))?;
         }
-        w.flush().map_err(io_err(out))?;
-    } else {
-        #[derive(Serialize)]
-        struct Line<'a> {
-            id: &'a str,
-            text: &'a str,
-            label: &'a str,
-            source: &'a str,
-        }
-        for r in rows {
-            serde_json::to_writer(
+        bezoar_data::InputFormat::Parquet => {
+            let id = |i: usize| rows[i].content.id.clone();
+            let text = |i: usize| rows[i].content.text.clone();
+            let label = |i: usize| rows[i].content.label.clone();
+            let source = |i: usize| rows[i].source.clone();
+            bezoar_data::write_parquet_strings(
                 &mut buf,
-                &Line {
-                    id: &r.content.id,
-                    text: &r.content.text,
-                    label: &r.content.label,
-                    source: &r.source,
-                },
+                rows.len(),
+                &[
+                    ("id", &id),
+                    ("text", &text),
+                    ("label", &label),
+                    ("source", &source),
+                ],
             )
-            .expect("JSON encoding");
-            buf.push(b'\n');
+            .map_err(|e| LedgerError::Invalid(format!("{}: {e}", out.display())))?;
+        }
+        bezoar_data::InputFormat::Jsonl => {
+            #[derive(Serialize)]
+            struct Line<'a> {
+                id: &'a str,
+                text: &'a str,
+                label: &'a str,
+                source: &'a str,
+            }
+            for r in rows {
+                serde_json::to_writer(
+                    &mut buf,
+                    &Line {
+                        id: &r.content.id,
+                        text: &r.content.text,
+                        label: &r.content.label,
+                        source: &r.source,
+                    },
+                )
+                .expect("JSON encoding");
+                buf.push(b'\n');
+            }
         }
     }
     let out_abs = if out.is_absolute() {
@@ -1170,7 +1321,7 @@ pub fn read_row_ids(path: &Path) -> Result<HashSet<String>> {
                 }
             }
             if let Some(id) = rec.get(id_col) {
-                ids.insert(id.to_string());
+                ids.insert(bezoar_data::display::restore_csv_cell(id).to_string());
             }
         }
     } else {

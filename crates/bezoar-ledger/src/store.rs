@@ -75,20 +75,44 @@ impl Ledger {
     /// transaction; the returned handle acts as it and holds its token once
     /// ([`Ledger::take_issued_token`]).
     pub fn init_with_admin(workdir: &Path, admin_name: &str) -> Result<Ledger> {
-        if admin_name.is_empty()
-            || admin_name == "*"
-            || !admin_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.@:".contains(c))
-        {
+        crate::names::check_name(crate::names::NameKind::Identity, admin_name)?;
+        let final_dir = workdir.join(LEDGER_DIR);
+        if final_dir.join(DB_FILE).exists() {
+            return Err(LedgerError::AlreadyInitialized { dir: final_dir });
+        }
+        // Built in a private staging folder and renamed into place in one step, so two
+        // concurrent `init`s cannot interleave: exactly one rename wins, the other finds a
+        // finished ledger and says so (instead of overwriting its log key).
+        let dir = workdir.join(format!(".bezoar.init-{}", hex(&random_bytes::<8>())));
+        let staged = Self::create_in(&dir, admin_name);
+        let (actor, token) = match staged {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        if let Err(e) = std::fs::rename(&dir, &final_dir) {
+            let _ = std::fs::remove_dir_all(&dir);
+            if final_dir.join(DB_FILE).exists() {
+                return Err(LedgerError::AlreadyInitialized { dir: final_dir });
+            }
             return Err(LedgerError::Invalid(format!(
-                "invalid identity name '{admin_name}': use A-Z a-z 0-9 - _ . @ :"
+                "cannot create the ledger at {}: {e} (a folder of that name that is not a ledger is in the way; move it aside)",
+                final_dir.display()
             )));
         }
-        let dir = workdir.join(LEDGER_DIR);
-        if dir.join(DB_FILE).exists() {
-            return Err(LedgerError::AlreadyInitialized { dir });
-        }
+        let mut ledger = Ledger::open(workdir)?;
+        ledger.actor = Some(actor);
+        ledger.issued_token = Some(token);
+        Ok(ledger)
+    }
+
+    /// Create a complete ledger in `dir` (a fresh folder), closed again on return: the acting
+    /// admin and its token.
+    fn create_in(dir: &Path, admin_name: &str) -> Result<(crate::auth::Actor, String)> {
+        std::fs::create_dir(dir).map_err(io_err(dir))?;
+        let dir = dir.to_path_buf();
         std::fs::create_dir_all(dir.join(OBJECTS_DIR)).map_err(io_err(&dir))?;
         let origin = format!("bezoar.local/{}", hex(&random_bytes::<8>()));
         let signer = LogSigner::generate(&origin);
@@ -142,13 +166,15 @@ impl Ledger {
         )?;
         log.checkpoint(&tx, &signer)?;
         tx.commit()?;
-        ledger.actor = Some(crate::auth::Actor {
+        // Closing the only connection checkpoints the WAL into the database file, so the
+        // folder can be renamed.
+        ledger.conn.close().map_err(|(_, e)| LedgerError::from(e))?;
+        let actor = crate::auth::Actor {
             id: admin_id,
             name: admin_name.to_string(),
             kind: crate::identity::IdentityKind::Human,
-        });
-        ledger.issued_token = Some(token.text);
-        Ok(ledger)
+        };
+        Ok((actor, token.text))
     }
 
     /// Open the ledger in `workdir`.

@@ -542,3 +542,31 @@ fn inspect(ledger: &Ledger, name: &str, size: Option<u64>) -> ObjState {
 pub fn open_checkpoint(note: &str, verifier: &LogVerifier) -> Result<Checkpoint, String> {
     Checkpoint::open(note, verifier)
 }
+
+/// Why `note` is not a signed checkpoint note at all (as opposed to one whose signature or
+/// root is wrong, which is tampering): no blank line before signatures, no signature line, or
+/// a body that is not `origin / size / base64 root`. `None` when it has the shape.
+pub fn checkpoint_shape_problem(note: &str) -> Option<String> {
+    use base64::Engine as _;
+    let Some(split) = note.rfind("\n\n") else {
+        return Some("no blank line between the checkpoint and its signatures".into());
+    };
+    let (body, sigs) = (&note[..split], &note[split + 2..]);
+    if !sigs.lines().any(|l| l.starts_with("\u{2014} ")) {
+        return Some("no signature line (starting with '\u{2014} ')".into());
+    }
+    let mut lines = body.split('\n');
+    if lines.next().is_none_or(str::is_empty) {
+        return Some("the first line (the log's origin) is empty".into());
+    }
+    if lines.next().and_then(|s| s.parse::<u64>().ok()).is_none() {
+        return Some("the second line is not a tree size".into());
+    }
+    let root = lines
+        .next()
+        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok());
+    if root.is_none_or(|r| r.len() != 32) {
+        return Some("the third line is not a base64 SHA-256 root".into());
+    }
+    None
+}

@@ -68,7 +68,7 @@
 //!
 //! Dates (`identity.rs` `parse_time`, for `--expires`):
 //! - `parse_time_round_trips_rfc3339`: every timestamp printed by `util::rfc3339` parses back.
-//! - `parse_time_never_panics_and_checks_ranges` (ignored, KNOWN BUG): see its comment.
+//! - `parse_time_never_panics_and_checks_ranges`: time fields are unsigned clock values.
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -1784,17 +1784,9 @@ proptest! {
     }
 }
 
-// KNOWN BUG: crates/bezoar-ledger/src/identity.rs, `parse_time`, the line
-// `[h, mi, se] if *h < 24 && *mi < 60 && *se < 60 => h * 3600 + mi * 60 + se` (line 244 when
-// found). The hour/minute/second fields are parsed as i64 and checked against upper bounds only,
-// so negative values are accepted ("2030-01-01T0:-1:0Z" and "2030-01-01T-1:00:00Z", which parses
-// as 2029-12-31T23:00:00Z) and large negative ones overflow:
-// "2030-01-01T-9223372036854775808:00:00Z" panics with "attempt to multiply with overflow"
-// where overflow checks are on (tests, debug builds) and wraps in release. Fix: also require
-// `*h >= 0 && *mi >= 0 && *se >= 0`. identity.rs is being edited elsewhere, so this property
-// stays ignored until that fix lands; then remove the #[ignore].
+// Found by this property (issue #12): `parse_time` once accepted negative time fields
+// ("2030-01-01T-1:00:00Z" as 2029-12-31T23:00:00Z) and overflowed on huge negative ones.
 #[test]
-#[ignore = "KNOWN BUG: identity::parse_time accepts negative time fields and overflows on huge ones"]
 fn parse_time_never_panics_and_checks_ranges() {
     for text in [
         "2030-01-01T-9223372036854775808:00:00Z",

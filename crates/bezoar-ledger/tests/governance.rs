@@ -146,10 +146,13 @@ fn the_gate_counts_distinct_valid_approvals() {
     }
     std::fs::write(root.join("a.jsonl"), rows(&[("1", "x", "pos")])).unwrap();
     admin.add(&root.join("a.jsonl"), &opts("v", false)).unwrap();
+    let head = admin.resolve("d").unwrap();
     admin
         .record_scan(
-            &root.join("a.jsonl"),
-            serde_json::json!({"rows": 1, "flagged": 0, "max_severity": null, "passed": true}),
+            "d",
+            &head.rows_root,
+            1,
+            serde_json::json!({"flagged": 0, "max_severity": null, "passed": true}),
         )
         .unwrap();
     std::fs::write(
@@ -170,11 +173,11 @@ fn the_gate_counts_distinct_valid_approvals() {
     );
     let mut alice = as_identity(root, &tokens[0]);
     alice.approve(&snap, &keys[0]).unwrap();
-    assert!(!admin.gate(&snap, &policy).unwrap().passed);
+    assert!(!admin.gate(&snap, &policy, None).unwrap().passed);
     let mut bob = as_identity(root, &tokens[1]);
     let ap = bob.approve(&snap, &keys[1]).unwrap();
     assert_eq!(ap.signatures, 2);
-    let v = admin.gate(&snap, &policy).unwrap();
+    let v = admin.gate(&snap, &policy, None).unwrap();
     assert!(v.passed, "{:?}", v.failures());
     assert_eq!(v.approvals, 2);
     // bob signing again with alice's key is refused (not his key).
@@ -194,7 +197,7 @@ fn the_gate_counts_distinct_valid_approvals() {
         [env.to_string()],
     )
     .unwrap();
-    let v = admin.gate(&snap, &policy).unwrap();
+    let v = admin.gate(&snap, &policy, None).unwrap();
     assert!(!v.passed);
     assert_eq!(v.approvals, 1);
     assert!(

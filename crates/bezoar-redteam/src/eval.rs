@@ -76,7 +76,7 @@ pub fn read_scores(path: &Path) -> Result<Scores, RedteamError> {
             None => None,
         };
         rows.push(ScoreRow {
-            id: rec.get(id).unwrap_or("").to_string(),
+            id: bezoar_data::display::restore_csv_cell(rec.get(id).unwrap_or("")).to_string(),
             score: s,
             flagged: f,
         });

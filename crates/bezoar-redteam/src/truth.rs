@@ -29,7 +29,7 @@ pub fn write_truth_csv<W: Write>(w: W, rows: &[TruthRow]) -> std::io::Result<()>
     out.write_record(TRUTH_HEADER)?;
     for r in rows {
         out.write_record([
-            r.id.as_str(),
+            bezoar_data::display::neutralize_csv_cell(&r.id).as_ref(),
             if r.poisoned { "1" } else { "0" },
             r.kind.as_str(),
             r.attack.as_str(),
@@ -62,7 +62,7 @@ pub fn read_truth(path: &Path) -> Result<Vec<TruthRow>, RedteamError> {
             ),
         })?;
         rows.push(TruthRow {
-            id: field(id).to_string(),
+            id: bezoar_data::display::restore_csv_cell(field(id)).to_string(),
             poisoned: p,
             kind: kind.map(field).unwrap_or("").to_string(),
             attack: attack.map(field).unwrap_or("").to_string(),

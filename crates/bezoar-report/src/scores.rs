@@ -22,7 +22,8 @@ pub fn reasons_string(r: Reasons) -> String {
 }
 
 /// Write one CSV line per input row, in input order, after the header
-/// `id,score,flagged,reasons`: the row id (CSV-quoted when needed), the fused score with six
+/// `id,score,flagged,reasons`: the row id (CSV-quoted when needed, and prefixed with `'` when it
+/// would start a spreadsheet formula — see [`bezoar_data::display::neutralize_csv_cell`]), the fused score with six
 /// decimals (`nan` if a detector produced no number), `true`/`false`, and the detectors that
 /// contributed, joined with `;`.
 ///
@@ -53,8 +54,9 @@ pub fn write_scores_csv<W: Write>(w: W, ds: &Dataset, res: &ScanResult) -> io::R
         }
         let flagged = if res.flagged[i] { "true" } else { "false" };
         let reasons = reasons_string(res.reasons[i]);
+        let id = ds.ids.get(i);
         out.write_record([
-            ds.ids.get(i).as_ref(),
+            bezoar_data::display::neutralize_csv_cell(&id).as_ref(),
             score.as_str(),
             flagged,
             reasons.as_str(),

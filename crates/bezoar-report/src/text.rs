@@ -1,66 +1,7 @@
 //! Text helpers for showing untrusted row text: escaping invisible characters and truncating
 //! on character boundaries.
 
-use std::fmt::Write as _;
-
-/// Characters that must not reach a terminal raw: controls (including ESC, which would let a row
-/// drive the terminal), invisible format characters (zero-width, bidi overrides, tags, variation
-/// selectors, BOM) and unusual spaces that look like an ordinary space.
-pub(crate) fn needs_escape(c: char) -> bool {
-    if c.is_control() {
-        return true;
-    }
-    matches!(
-        c as u32,
-        0x00A0 // no-break space
-            | 0x00AD // soft hyphen
-            | 0x034F // combining grapheme joiner
-            | 0x061C // arabic letter mark
-            | 0x115F..=0x1160 // hangul fillers
-            | 0x17B4..=0x17B5 // khmer inherent vowels
-            | 0x180B..=0x180F // mongolian variation selectors / vowel separator
-            | 0x2000..=0x200F // unusual spaces, zero-width space/joiners, LRM/RLM
-            | 0x2028..=0x202F // line/paragraph separators, bidi embeddings/overrides, narrow nbsp
-            | 0x205F..=0x206F // medium math space, word joiner, invisible operators, bidi isolates
-            | 0x2800 // braille blank
-            | 0x3000 // ideographic space
-            | 0x3164 // hangul filler
-            | 0xFE00..=0xFE0F // variation selectors
-            | 0xFEFF // byte order mark / zero-width no-break space
-            | 0xFFA0 // halfwidth hangul filler
-            | 0xFFF9..=0xFFFB // interlinear annotation
-            | 0x1D173..=0x1D17A // musical formatting
-            | 0xE0000..=0xE007F // tags
-            | 0xE0100..=0xE01EF // variation selectors supplement
-    )
-}
-
-/// Append `c` to `out`, escaped when it is invisible or a control character: `\n`, `\r`, `\t`
-/// for the common whitespace controls, `<U+XXXX>` for everything else.
-pub(crate) fn push_escaped(out: &mut String, c: char) {
-    if !needs_escape(c) {
-        out.push(c);
-        return;
-    }
-    match c {
-        '\n' => out.push_str("\\n"),
-        '\r' => out.push_str("\\r"),
-        '\t' => out.push_str("\\t"),
-        _ => {
-            let _ = write!(out, "<U+{:04X}>", c as u32);
-        }
-    }
-}
-
-/// `s` with control and invisible characters made visible, e.g. a zero-width space becomes
-/// `<U+200B>` and a newline becomes `\n`. Safe to print to a terminal.
-pub fn escape_invisible(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        push_escaped(&mut out, c);
-    }
-    out
-}
+pub use bezoar_data::display::escape_invisible;
 
 /// The first `max_chars` characters of `s` (never splitting a UTF-8 sequence) and whether
 /// anything was cut off.

@@ -20,7 +20,7 @@ pub fn policy(a: &PolicyArgs) -> anyhow::Result<ExitCode> {
     let p = Policy::load(&c.policy)?;
     let errs = p.errors();
     for e in &errs {
-        println!("ERROR: {e}");
+        say!("ERROR: {e}");
     }
     if !errs.is_empty() {
         anyhow::bail!(
@@ -35,13 +35,13 @@ pub fn policy(a: &PolicyArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     for w in &warnings {
-        println!("WARNING: {w}");
+        say!("WARNING: {w}");
     }
     let mut names: Vec<&String> = p.file.datasets.keys().collect();
     names.sort();
     for n in names {
         let e = p.for_dataset(n);
-        println!(
+        say!(
             "[datasets.{n}]: {} approval(s) for untrusted sources ({} when all trusted){}; trusted sources: {}; scan {}",
             e.required_approvals,
             e.trusted_required_approvals,
@@ -64,7 +64,7 @@ pub fn policy(a: &PolicyArgs) -> anyhow::Result<ExitCode> {
             }
         );
     }
-    println!(
+    say!(
         "{}: valid{}",
         c.policy.display(),
         if warnings.is_empty() {
@@ -102,7 +102,7 @@ pub fn approve(a: &ApproveArgs) -> anyhow::Result<ExitCode> {
         std::fs::copy(&ap.envelope_path, out)
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
-    println!(
+    say!(
         "'{}' approved {} (snapshot {}, rows root {}) with key {}: {} signature(s) in the envelope; log event {}",
         ap.identity,
         snap.label(),
@@ -112,9 +112,9 @@ pub fn approve(a: &ApproveArgs) -> anyhow::Result<ExitCode> {
         ap.signatures,
         ap.event_seq
     );
-    println!("envelope: {}", ap.envelope_path.display());
+    say!("envelope: {}", ap.envelope_path.display());
     if let Some(out) = &a.out {
-        println!("copied to {}", out.display());
+        say!("copied to {}", out.display());
     }
     Ok(ExitCode::from(EXIT_CLEAN))
 }
@@ -123,23 +123,13 @@ pub fn gate(a: &GateArgs) -> anyhow::Result<ExitCode> {
     let policy = Policy::load_or_default(&a.policy)?;
     let mut ledger = super::identity::open_as(&a.auth)?;
     let snap = ledger.resolve(&a.snapshot)?;
-    let v = ledger.gate(&snap, &policy)?;
-    let out = match &a.out {
-        Some(p) => p.clone(),
-        None => {
-            let dir = ledger.dir().join("gate");
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            dir.join(format!("{}.vsa.json", snap.label()))
-        }
-    };
-    std::fs::write(&out, serde_json::to_string_pretty(&v.statement)? + "\n")
-        .with_context(|| format!("cannot write {}", out.display()))?;
+    let v = ledger.gate(&snap, &policy, a.out.as_deref())?;
+    let out = v.statement_path.clone();
     if a.json {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         if policy.path.is_none() {
-            println!(
+            say!(
                 "note: {} not found; using the built-in policy (no trusted source, 1 approval, a recorded scan with nothing at or above high)",
                 a.policy.display()
             );
@@ -155,10 +145,10 @@ pub fn gate(a: &GateArgs) -> anyhow::Result<ExitCode> {
                 } else {
                     "    "
                 };
-                println!("{tag} {:<16} {r}", c.check);
+                say!("{tag} {:<16} {r}", c.check);
             }
         }
-        println!(
+        say!(
             "{}: {} (snapshot {}) {} the retraining gate; decision recorded as log event {}; verification summary: {}",
             if v.passed { "PASSED" } else { "FAILED" },
             snap.label(),
@@ -184,7 +174,7 @@ pub fn bom(a: &BomArgs) -> anyhow::Result<ExitCode> {
     match &a.out {
         Some(p) => {
             std::fs::write(p, &text).with_context(|| format!("cannot write {}", p.display()))?;
-            eprintln!(
+            warn!(
                 "wrote the CycloneDX 1.6 ML-BOM of {} to {}",
                 snap.label(),
                 p.display()

@@ -68,7 +68,7 @@ fn add(a: &IdentityAddArgs) -> anyhow::Result<ExitCode> {
         token: !a.no_token,
         key,
     })?;
-    println!(
+    say!(
         "Created {} identity '{}'{}",
         ident.kind.as_str(),
         ident.name,
@@ -78,15 +78,15 @@ fn add(a: &IdentityAddArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| ", no expiry (the audit will flag it once it can write)".into())
     );
     for k in &ident.keys {
-        println!("  key {} ({})", k.keyid, k.algorithm);
+        say!("  key {} ({})", k.keyid, k.algorithm);
     }
-    println!(
+    say!(
         "It can do nothing yet: grant it a role, e.g. `bezoar grant {} --dataset NAME --role contributor --source SOURCE`",
         ident.name
     );
     if let Some(t) = token {
-        println!("Its API token (shown once; store it as a secret and export BEZOAR_TOKEN=...):");
-        println!("{t}");
+        say!("Its API token (shown once; store it as a secret and export BEZOAR_TOKEN=...):");
+        say!("{t}");
     }
     Ok(ExitCode::from(EXIT_CLEAN))
 }
@@ -104,16 +104,16 @@ fn rotate(a: &IdentityRotateArgs) -> anyhow::Result<ExitCode> {
             expires_at,
         },
     )?;
-    println!("Rotated '{}'", ident.name);
+    say!("Rotated '{}'", ident.name);
     if let Some(e) = ident.expires_at {
-        println!("  expires {}", rfc3339(e));
+        say!("  expires {}", rfc3339(e));
     }
     for k in ident.keys.iter().filter(|k| k.revoked_at.is_none()) {
-        println!("  active key {} ({})", k.keyid, k.algorithm);
+        say!("  active key {} ({})", k.keyid, k.algorithm);
     }
     if let Some(t) = token {
-        println!("The old token no longer works. New API token (shown once):");
-        println!("{t}");
+        say!("The old token no longer works. New API token (shown once):");
+        say!("{t}");
     }
     Ok(ExitCode::from(EXIT_CLEAN))
 }
@@ -121,7 +121,7 @@ fn rotate(a: &IdentityRotateArgs) -> anyhow::Result<ExitCode> {
 fn revoke(a: &IdentityRevokeArgs) -> anyhow::Result<ExitCode> {
     let mut ledger = open_as(&a.auth)?;
     let ident = ledger.revoke_identity(&a.name, a.message.as_deref())?;
-    println!(
+    say!(
         "Revoked '{}' at {}: its token, {} key(s) and {} grant(s) no longer work",
         ident.name,
         rfc3339(ident.revoked_at.unwrap_or_default()),
@@ -143,7 +143,7 @@ fn list(a: &IdentityListArgs) -> anyhow::Result<ExitCode> {
     }
     let now = bezoar_ledger::util::now_unix();
     for i in &ids {
-        println!(
+        say!(
             "{} ({}, {}){}{}",
             i.name,
             i.kind.as_str(),
@@ -156,13 +156,13 @@ fn list(a: &IdentityListArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| ", never used".into())
         );
         if let Some(tid) = &i.token_id {
-            println!(
+            say!(
                 "  token bzr_{tid}_… issued {}",
                 rfc3339(i.token_created_at.unwrap_or_default())
             );
         }
         for k in &i.keys {
-            println!(
+            say!(
                 "  key {} ({}){}",
                 k.keyid,
                 k.algorithm,
@@ -174,7 +174,7 @@ fn list(a: &IdentityListArgs) -> anyhow::Result<ExitCode> {
             );
         }
         for g in &i.grants {
-            println!(
+            say!(
                 "  grant {}{}",
                 g.describe(),
                 if g.revoked_at.is_some() {
@@ -199,9 +199,9 @@ fn audit(a: &IdentityAuditArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&rep)?);
     } else {
         for f in &rep.findings {
-            println!("{:<17} {:<20} {}", f.kind, f.identity, f.detail);
+            say!("{:<17} {:<20} {}", f.kind, f.identity, f.detail);
         }
-        println!(
+        say!(
             "{} identities ({} active) audited: {} findings",
             rep.identities,
             rep.active,
@@ -222,10 +222,10 @@ pub fn grant(a: &GrantArgs) -> anyhow::Result<ExitCode> {
         let n = ledger
             .revoke_grant(&a.identity, &a.dataset, role, a.source.as_deref())
             .context("cannot revoke the grant")?;
-        println!("Revoked {n} grant(s) of '{}'", a.identity);
+        say!("Revoked {n} grant(s) of '{}'", a.identity);
     } else {
         let g = ledger.grant(&a.identity, &a.dataset, role, a.source.as_deref())?;
-        println!("Granted '{}' {}", g.identity, g.describe());
+        say!("Granted '{}' {}", g.identity, g.describe());
     }
     Ok(ExitCode::from(EXIT_CLEAN))
 }

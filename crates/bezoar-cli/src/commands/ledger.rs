@@ -40,29 +40,29 @@ pub fn init(args: &InitArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     if bootstrapped {
-        println!(
+        say!(
             "The ledger in {} had no identities yet (created by an older bezoar): created its first admin",
             ledger.dir().display()
         );
     } else {
-        println!(
+        say!(
             "Initialised an empty bezoar ledger in {}",
             ledger.dir().display()
         );
     }
-    println!("log origin:   {}", ledger.origin());
-    println!("verifier key: {}", ledger.verifier().to_text().trim_end());
-    println!("The log signing key is .bezoar/log.key (mode 0600): keep it private.");
-    println!("Next: export BEZOAR_TOKEN=<the token below>; bezoar identity add NAME --kind human|service|agent; bezoar grant ...; bezoar add DATA --dataset NAME --source SOURCE --id COL");
+    say!("log origin:   {}", ledger.origin());
+    say!("verifier key: {}", ledger.verifier().to_text().trim_end());
+    say!("The log signing key is .bezoar/log.key (mode 0600): keep it private.");
+    say!("Next: export BEZOAR_TOKEN=<the token below>; bezoar identity add NAME --kind human|service|agent; bezoar grant ...; bezoar add DATA --dataset NAME --source SOURCE --id COL");
     let token = ledger
         .take_issued_token()
         .context("init issued no admin token")?;
-    println!(
+    say!(
         "Admin identity '{}' (admin on every dataset). Its API token, shown once (store it as a secret):",
         args.admin
     );
     // Last line of stdout, so scripts can take it with `tail -n 1`.
-    println!("{token}");
+    say!("{token}");
     Ok(ExitCode::from(EXIT_CLEAN))
 }
 
@@ -93,11 +93,11 @@ pub fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_CLEAN));
     }
     match outcome {
-        AddOutcome::Unchanged { reason, .. } => println!("{reason}"),
+        AddOutcome::Unchanged { reason, .. } => say!("{reason}"),
         AddOutcome::Created(s) => {
             let snap = &s.snapshot;
             let c = &s.changes;
-            println!(
+            say!(
                 "Recorded {} (snapshot {}) from {}: {} rows ({} added, {} updated ({} relabelled), {} unchanged, {} removed)",
                 snap.label(),
                 snap.id,
@@ -110,10 +110,10 @@ pub fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
                 c.removed
             );
             if let Some(f) = &snap.file {
-                println!("  file sha256 {}  blake3 {}", f.sha256, f.blake3);
+                say!("  file sha256 {}  blake3 {}", f.sha256, f.blake3);
             }
-            println!("  rows Merkle root {}", snap.rows_root);
-            println!(
+            say!("  rows Merkle root {}", snap.rows_root);
+            say!(
                 "  objects: {} written ({} bytes compressed), {} already stored; log event {}; {:.2} s",
                 s.objects_written,
                 s.bytes_written,
@@ -122,7 +122,7 @@ pub fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
                 started.elapsed().as_secs_f64()
             );
             if s.skipped_rows > 0 {
-                eprintln!(
+                warn!(
                     "warning: {} invalid rows were skipped (--skip-invalid) and are not in the snapshot",
                     s.skipped_rows
                 );
@@ -159,9 +159,16 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let ledger = open()?;
     let (target, file) = verify_target(&ledger, args)?;
     let external = match &args.checkpoint {
-        Some(p) => Some(
-            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
-        ),
+        Some(p) => {
+            let note = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            // Not a checkpoint at all is bad input (exit 2); a checkpoint that does not match
+            // the log is tampering (exit 1), reported by verify below.
+            if let Some(why) = bezoar_ledger::verify::checkpoint_shape_problem(&note) {
+                anyhow::bail!("{}: not a signed checkpoint note: {why}", p.display());
+            }
+            Some(note)
+        }
         None => None,
     };
     let opts = args.columns.read_options();
@@ -174,24 +181,26 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&rep)?);
     } else {
         for p in &rep.problems {
-            println!("TAMPERED: {p}");
+            say!("TAMPERED: {p}");
         }
         if let Some(f) = &rep.file {
             for id in f.added.iter().take(50) {
-                println!(
+                say!(
                     "MISMATCH: row '{id}' is in {} but not in {}",
-                    f.file, f.snapshot
+                    f.file,
+                    f.snapshot
                 );
             }
             for id in f.removed.iter().take(50) {
-                println!(
+                say!(
                     "MISMATCH: row '{id}' of {} is missing from {}",
-                    f.snapshot, f.file
+                    f.snapshot,
+                    f.file
                 );
             }
             for c in f.changed.iter().take(50) {
                 if c.field.contains("label") {
-                    println!(
+                    say!(
                         "MISMATCH: row '{}': label changed from '{}' in {} to '{}' in {}{}",
                         c.id,
                         c.snapshot_label,
@@ -205,20 +214,20 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                         }
                     );
                 } else {
-                    println!("MISMATCH: row '{}': text differs from {}", c.id, f.snapshot);
+                    say!("MISMATCH: row '{}': text differs from {}", c.id, f.snapshot);
                 }
             }
             let shown = f.added.len().min(50) + f.removed.len().min(50) + f.changed.len().min(50);
             let total = f.added.len() + f.removed.len() + f.changed.len();
             if total > shown {
-                println!(
+                say!(
                     "MISMATCH: ... and {} more rows (use --json for all)",
                     total - shown
                 );
             }
             let in_common = f.rows_in_file as usize - f.added.len();
             if in_common == 0 && f.rows_in_file > 0 && f.rows_in_snapshot > 0 {
-                println!(
+                say!(
                     "hint: the file and {} have no row id in common{}",
                     f.snapshot,
                     if args.columns.input.id.is_none() {
@@ -229,7 +238,7 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             if f.matches() {
-                println!(
+                say!(
                     "{} matches {}: {} rows{}",
                     f.file,
                     f.snapshot,
@@ -240,7 +249,7 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                     }
                 );
             } else {
-                println!(
+                say!(
                     "{} differs from {}: {} added, {} removed, {} changed rows",
                     f.file,
                     f.snapshot,
@@ -250,7 +259,7 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        println!(
+        say!(
             "{}: {} events, {} checkpoints, {} snapshots, {} rows and {} objects checked{}",
             if rep.ok { "OK" } else { "FAILED" },
             rep.events,
@@ -281,7 +290,7 @@ pub fn diff(args: &DiffArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&d)?);
         return Ok(ExitCode::from(EXIT_CLEAN));
     }
-    println!(
+    say!(
         "{} ({} rows) -> {} ({} rows): {} added, {} removed, {} relabelled, {} edited",
         d.from,
         d.rows_from,
@@ -294,41 +303,44 @@ pub fn diff(args: &DiffArgs) -> anyhow::Result<ExitCode> {
     );
     let lim = args.limit;
     for r in d.added.iter().take(lim) {
-        println!("  + {} [{}] label {}", r.id, r.source, r.label);
+        say!("  + {} [{}] label {}", r.id, r.source, r.label);
     }
     if d.added.len() > lim && lim > 0 {
-        println!("  + ... {} more", d.added.len() - lim);
+        say!("  + ... {} more", d.added.len() - lim);
     }
     for r in d.removed.iter().take(lim) {
-        println!("  - {} [{}] label {}", r.id, r.source, r.label);
+        say!("  - {} [{}] label {}", r.id, r.source, r.label);
     }
     if d.removed.len() > lim && lim > 0 {
-        println!("  - ... {} more", d.removed.len() - lim);
+        say!("  - ... {} more", d.removed.len() - lim);
     }
     for r in d.relabelled.iter().take(lim) {
-        println!("  ~ {} [{}] label {} -> {}", r.id, r.source, r.from, r.to);
+        say!("  ~ {} [{}] label {} -> {}", r.id, r.source, r.from, r.to);
     }
     if d.relabelled.len() > lim && lim > 0 {
-        println!("  ~ ... {} more", d.relabelled.len() - lim);
+        say!("  ~ ... {} more", d.relabelled.len() - lim);
     }
     for r in d.edited.iter().take(lim) {
-        println!("  * {} [{}] text edited", r.id, r.source);
+        say!("  * {} [{}] text edited", r.id, r.source);
     }
     if d.edited.len() > lim && lim > 0 {
-        println!("  * ... {} more", d.edited.len() - lim);
+        say!("  * ... {} more", d.edited.len() - lim);
     }
     if !d.by_source.is_empty() {
-        println!("By source:");
+        say!("By source:");
         for (s, c) in &d.by_source {
-            println!(
+            say!(
                 "  {s}: +{} -{} ~{} *{}",
-                c.added, c.removed, c.relabelled, c.edited
+                c.added,
+                c.removed,
+                c.relabelled,
+                c.edited
             );
         }
     }
-    println!("Labels:");
+    say!("Labels:");
     for (l, s) in &d.labels {
-        println!(
+        say!(
             "  {l}: {} ({:.1}%) -> {} ({:.1}%), {:+.1} points",
             s.from,
             100.0 * s.from_share,
@@ -337,9 +349,9 @@ pub fn diff(args: &DiffArgs) -> anyhow::Result<ExitCode> {
             100.0 * (s.to_share - s.from_share)
         );
     }
-    println!("Sources whose share moved most:");
+    say!("Sources whose share moved most:");
     for s in d.source_shares.iter().take(5) {
-        println!(
+        say!(
             "  {}: {:.1}% -> {:.1}% ({:+.1} points)",
             s.source,
             100.0 * s.from_share,
@@ -361,7 +373,7 @@ pub fn checkout(args: &CheckoutArgs) -> anyhow::Result<ExitCode> {
     }
     let rows = ledger.load_rows(&snap)?;
     bezoar_ledger::snapshot::write_rows(&rows, &args.out)?;
-    println!(
+    say!(
         "Wrote {} rows of {} (snapshot {}, Merkle root {}) to {}",
         rows.len(),
         snap.label(),
@@ -398,7 +410,7 @@ pub fn quarantine(args: &QuarantineArgs) -> anyhow::Result<ExitCode> {
         ids.as_ref().map(|(p, s)| (*p, s)),
         args.message.clone(),
     )?;
-    println!(
+    say!(
         "Recorded {} (snapshot {}): {} without {} rows ({} rows left); log event {}",
         snap.label(),
         snap.id,

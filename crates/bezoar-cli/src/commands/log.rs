@@ -36,11 +36,11 @@ pub fn run(args: &LogArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("{}: not a bezoar proof", path.display()))?;
         let problems = ledger.check_proof(&proof)?;
         if problems.is_empty() {
-            println!("OK: the proof is valid and matches this log");
+            say!("OK: the proof is valid and matches this log");
             return Ok(ExitCode::from(EXIT_CLEAN));
         }
         for p in problems {
-            println!("INVALID: {p}");
+            say!("INVALID: {p}");
         }
         return Ok(ExitCode::from(EXIT_FINDINGS));
     }
@@ -67,7 +67,7 @@ pub fn run(args: &LogArgs) -> anyhow::Result<ExitCode> {
                 (None, Some(t)) => format!("{} {t}", o.kind),
                 _ => o.kind.clone(),
             };
-            println!(
+            say!(
                 "{} (snapshot {}): row '{id}' digest {} from source {}, first recorded in {} by {} at {} ({how})",
                 h.snapshot.label(),
                 h.snapshot.id,
@@ -174,9 +174,16 @@ pub fn run(args: &LogArgs) -> anyhow::Result<ExitCode> {
             )
             }
             "scan" => format!(
-                "scan of {} ({} rows): {} flagged, {} findings, worst {}, {} — covering snapshots {}",
-                b.pointer("/file/name").and_then(Value::as_str).unwrap_or("?"),
+                "scan of {} ({} rows{}): {} flagged, {} findings, worst {}, {} — covering snapshots {}",
+                b.get("input")
+                    .or_else(|| b.pointer("/file/name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("?"),
                 n("rows"),
+                match b.get("rows_root").and_then(Value::as_str) {
+                    Some(r) => format!(", rows root {}", &r[..16.min(r.len())]),
+                    None => ", recorded by an earlier version: bound to a file only".into(),
+                },
                 n("flagged"),
                 n("findings"),
                 b.get("max_severity").and_then(Value::as_str).unwrap_or("none"),
@@ -235,10 +242,10 @@ pub fn run(args: &LogArgs) -> anyhow::Result<ExitCode> {
             ),
             other => format!("{other} {b}"),
         };
-        println!("#{:<4} {}  {}", e.seq, s("time"), line);
+        say!("#{:<4} {}  {}", e.seq, s("time"), line);
     }
     if let Some(last) = events.last() {
-        println!(
+        say!(
             "tree size {}, root {}",
             events.len(),
             bezoar_ledger::util::hex(&last.root)

@@ -1,5 +1,22 @@
 //! One module per subcommand; each returns the process exit code or an error (exit 2).
 
+/// `println!` for a human-readable line that carries names, ids or messages from the ledger or
+/// the data: control, bidi and zero-width characters are made visible through
+/// [`bezoar_report::escape_invisible`], so a name cannot forge a line or drive the terminal.
+/// (JSON output is printed with `println!`: serde escapes controls, and machines read it.)
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", bezoar_report::escape_invisible(&format!($($arg)*)))
+    };
+}
+
+/// `eprintln!` with the same escaping as [`say!`].
+macro_rules! warn {
+    ($($arg:tt)*) => {
+        eprintln!("{}", bezoar_report::escape_invisible(&format!($($arg)*)))
+    };
+}
+
 pub mod bench;
 pub mod eval;
 pub mod governance;
@@ -67,7 +84,8 @@ pub fn attack_of(a: crate::cli::AttackArg) -> bezoar_redteam::Attack {
 pub fn error_message(e: &anyhow::Error) -> String {
     let mut msg = String::new();
     for cause in e.chain() {
-        let text = cause.to_string();
+        // Causes quote names and values from the data: escaped like every human-readable line.
+        let text = bezoar_report::escape_invisible(&cause.to_string());
         if msg.contains(&text) {
             continue;
         }

@@ -28,24 +28,32 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         },
         skip_invalid: args.skip_invalid,
     };
-    let format = bezoar_data::resolve_format(&args.data, &opts)?;
+    let snapshot = snapshot_input(&args.data)?;
+    let format = match &snapshot {
+        Some(_) => None,
+        None => Some(bezoar_data::resolve_format(&args.data, &opts)?),
+    };
 
     let progress = Reporter::new(!args.quiet && io::stderr().is_terminal());
-    let unit = match format {
-        InputFormat::Parquet => LoadUnit::Rows,
-        _ => LoadUnit::Bytes,
-    };
     let read_started = std::time::Instant::now();
-    let ds = {
-        let mut on_progress = progress.loader(unit);
-        bezoar_data::read_dataset_with_progress(&args.data, &opts, &mut on_progress)
+    let ds = match &snapshot {
+        Some((ledger, snap)) => ledger.snapshot_dataset(snap).map_err(anyhow::Error::from),
+        None => {
+            let unit = match format {
+                Some(InputFormat::Parquet) => LoadUnit::Rows,
+                _ => LoadUnit::Bytes,
+            };
+            let mut on_progress = progress.loader(unit);
+            bezoar_data::read_dataset_with_progress(&args.data, &opts, &mut on_progress)
+                .map_err(anyhow::Error::from)
+        }
     };
     let read_seconds = read_started.elapsed().as_secs_f64();
     let ds = match ds {
         Ok(ds) => ds,
         Err(e) => {
             progress.finish();
-            return Err(e.into());
+            return Err(e);
         }
     };
     if !args.quiet {
@@ -72,7 +80,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
 
     let meta = ReportMeta {
         input_path: args.data.display().to_string(),
-        input_format: format.name().to_string(),
+        input_format: format.map_or("ledger snapshot", |f| f.name()).to_string(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
     };
     if let Some(path) = &args.scores {
@@ -90,18 +98,56 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     print_stdout(args, &ds, &res, &meta, fail_on)?;
     let code = exit_code(&res, fail_on);
     if args.record {
-        record_in_ledger(args, &ds, &res, code)?;
+        let rows_root = match &snapshot {
+            Some((_, snap)) => snap.rows_root.clone(),
+            None => bezoar_ledger::snapshot::rows_root_of_dataset(&ds),
+        };
+        record_in_ledger(args, &ds, &res, code, &rows_root)?;
     }
 
     Ok(ExitCode::from(code))
 }
 
-/// `--record`: append a `scan` event to the ledger in the current directory.
+/// Ids of a finding's rows kept in the recorded scan event (the count is always whole).
+const RECORDED_ROW_IDS: usize = 1000;
+
+/// `DATA` names a ledger snapshot (`NAME@N`, or `NAME` for the latest) when it is not a file
+/// and a ledger in the current directory resolves it. A file of that name always wins.
+fn snapshot_input(
+    data: &Path,
+) -> anyhow::Result<Option<(bezoar_ledger::Ledger, bezoar_ledger::snapshot::SnapshotInfo)>> {
+    if bezoar_data::is_stdin(data) || data.exists() {
+        return Ok(None);
+    }
+    let Some(spec) = data.to_str() else {
+        return Ok(None);
+    };
+    let ledger = match super::ledger::open() {
+        Ok(l) => l,
+        Err(_) if !spec.contains('@') => return Ok(None),
+        Err(e) => {
+            return Err(e.context(format!(
+                "{}: no such file, and it cannot be read as a ledger snapshot",
+                data.display()
+            )))
+        }
+    };
+    match ledger.resolve(spec) {
+        Ok(snap) => Ok(Some((ledger, snap))),
+        Err(_) if !spec.contains('@') => Ok(None),
+        Err(e) => Err(anyhow::Error::from(e)
+            .context(format!("{}: no such file, nor a snapshot", data.display()))),
+    }
+}
+
+/// `--record`: append a `scan` event to the ledger in the current directory, bound to the rows
+/// read (`rows_root`): it counts for the gate of exactly the snapshots with those rows.
 fn record_in_ledger(
     args: &ScanArgs,
     ds: &Dataset,
     res: &ScanResult,
     code: u8,
+    rows_root: &str,
 ) -> anyhow::Result<()> {
     let mut ledger = super::identity::open_as(&crate::cli_gov::AuthArgs {
         token: args.token.clone(),
@@ -110,9 +156,31 @@ fn record_in_ledger(
     for f in &res.findings {
         *by_severity.entry(f.severity.name()).or_default() += 1;
     }
+    let findings: Vec<serde_json::Value> = res
+        .findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "rule": f.detector.rule_id(),
+                "detector": f.detector.name(),
+                "severity": f.severity.name(),
+                "title": f.title,
+                "subject": f.subject,
+                "target_label": f.target_label,
+                "rows": f.rows.len(),
+                "row_ids": f.rows.iter().take(RECORDED_ROW_IDS)
+                    .map(|&r| ds.ids.get(r as usize).into_owned()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let not_selected: Vec<&str> = res
+        .detectors
+        .iter()
+        .filter(|d| d.skipped.as_deref() == Some(bezoar_scan::NOT_SELECTED))
+        .map(|d| d.detector.rule_id())
+        .collect();
     let summary = serde_json::json!({
         "tool": concat!("bezoar ", env!("CARGO_PKG_VERSION")),
-        "rows": ds.len(),
         "flagged": res.flagged_count(),
         "findings": res.findings.len(),
         "by_severity": by_severity,
@@ -120,17 +188,23 @@ fn record_in_ledger(
         "threshold": res.threshold,
         "fail_on": args.fail_on.severity().map(|s| s.name()),
         "passed": code == EXIT_CLEAN,
+        "detectors_not_selected": not_selected,
+        "finding_list": findings,
     });
-    let (seq, snaps) = ledger.record_scan(&args.data, summary)?;
+    let input = args.data.display().to_string();
+    let (seq, snaps) = ledger.record_scan(&input, rows_root, ds.len() as u64, summary)?;
     if !args.quiet {
         let labels: Vec<String> = snaps.iter().map(|s| s.label()).collect();
         eprintln!(
-            "recorded the scan in the ledger as event {seq}{}",
-            if labels.is_empty() {
-                " (no snapshot recorded this file)".to_string()
-            } else {
-                format!(", against {}", labels.join(", "))
-            }
+            "{}",
+            bezoar_report::escape_invisible(&format!(
+                "recorded the scan in the ledger as event {seq}{}",
+                if labels.is_empty() {
+                    " (it covers no snapshot: no snapshot has exactly these rows; to scan a snapshot, `bezoar scan NAME@N --record`)".to_string()
+                } else {
+                    format!(", covering {}", labels.join(", "))
+                }
+            ))
         );
     }
     Ok(())

@@ -34,9 +34,9 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<ExitCode> {
     write_private(&args.out, private_pem.as_bytes())?;
     std::fs::write(&public, &public_pem)
         .with_context(|| format!("cannot write {}", public.display()))?;
-    println!("Wrote private key {} (mode 0600)", args.out.display());
-    println!("Wrote public key  {}", public.display());
-    println!("key hint {}", signing::key_hint(&public_pem));
+    say!("Wrote private key {} (mode 0600)", args.out.display());
+    say!("Wrote public key  {}", public.display());
+    say!("key hint {}", signing::key_hint(&public_pem));
     Ok(ExitCode::from(EXIT_CLEAN))
 }
 
@@ -67,7 +67,7 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     let s = signing::sign_dir(&args.dir, &args.key, &args.signature, None)?;
-    println!(
+    say!(
         "Signed {} ({} files, root {}) with key {}: {}",
         args.dir.display(),
         s.files.len(),
@@ -80,12 +80,12 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
         {
             let (seq, snaps) = ledger.record_signature(&s)?;
             if snaps.is_empty() {
-                println!(
+                say!(
                     "Recorded the signature in the ledger as event {seq} (no snapshot recorded any of these files)"
                 );
             } else {
                 let labels: Vec<String> = snaps.iter().map(|s| s.label()).collect();
-                println!(
+                say!(
                     "Recorded the signature in the ledger as event {seq}, against {}",
                     labels.join(", ")
                 );
@@ -101,16 +101,16 @@ pub fn verify_signature(args: &VerifySignatureArgs) -> anyhow::Result<ExitCode> 
         println!("{}", serde_json::to_string_pretty(&check)?);
     } else {
         for p in &check.problems {
-            println!("INVALID: {p}");
+            say!("INVALID: {p}");
         }
         if check.ok {
-            println!(
+            say!(
                 "OK: {} is signed by this key; {} files match",
                 args.dir.display(),
                 check.files_checked
             );
         } else {
-            println!("FAILED: {} problems", check.problems.len());
+            say!("FAILED: {} problems", check.problems.len());
         }
     }
     Ok(ExitCode::from(if check.ok {
