@@ -172,6 +172,19 @@ fn the_gate_counts_distinct_valid_approvals() {
         "{e}"
     );
     let mut alice = as_identity(root, &tokens[0]);
+    // An approval whose envelope file cannot be written is not recorded (issue #12 row 5):
+    // the retry is not told "already approved".
+    let approvals_dir = root.join(".bezoar/approvals");
+    let _ = std::fs::remove_dir_all(&approvals_dir);
+    std::fs::write(&approvals_dir, "a file where the folder goes").unwrap();
+    let before = alice.events().unwrap().len();
+    assert!(alice.approve(&snap, &keys[0]).is_err());
+    assert_eq!(
+        alice.events().unwrap().len(),
+        before,
+        "a failed approve left an event"
+    );
+    std::fs::remove_file(&approvals_dir).unwrap();
     alice.approve(&snap, &keys[0]).unwrap();
     assert!(!admin.gate(&snap, &policy, None).unwrap().passed);
     let mut bob = as_identity(root, &tokens[1]);
@@ -207,4 +220,54 @@ fn the_gate_counts_distinct_valid_approvals() {
         "{:?}",
         v.failures()
     );
+}
+
+#[test]
+fn the_gate_ignores_scans_not_bound_to_the_snapshots_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut admin = Ledger::init(root).unwrap();
+    std::fs::write(
+        root.join("a.jsonl"),
+        rows(&[("1", "x", "pos"), ("2", "y", "neg")]),
+    )
+    .unwrap();
+    admin.add(&root.join("a.jsonl"), &opts("v", false)).unwrap();
+    let snap = admin.resolve("d").unwrap();
+    std::fs::write(
+        root.join("bezoar.toml"),
+        "[datasets.d]\nrequired_approvals = 0\n",
+    )
+    .unwrap();
+    let policy = Policy::load(&root.join("bezoar.toml")).unwrap();
+    // A scan event as earlier versions wrote it: bound to the snapshot by a file digest only.
+    admin
+        .record_event(
+            "scan",
+            serde_json::json!({"snapshots": [snap.id], "rows": 2, "flagged": 0, "passed": true}),
+        )
+        .unwrap();
+    let v = admin.gate(&snap, &policy, None).unwrap();
+    assert!(!v.passed);
+    let why = v.failures().join("\n");
+    assert!(why.contains("recorded by an earlier version"), "{why}");
+    // A current scan of other rows does not count either; one of these rows does.
+    admin
+        .record_scan(
+            "other.jsonl",
+            &"0".repeat(64),
+            2,
+            serde_json::json!({"flagged": 0}),
+        )
+        .unwrap();
+    assert!(!admin.gate(&snap, &policy, None).unwrap().passed);
+    let ds = admin.snapshot_dataset(&snap).unwrap();
+    let root_of_rows = bezoar_ledger::snapshot::rows_root_of_dataset(&ds);
+    assert_eq!(root_of_rows, snap.rows_root);
+    let (_, covered) = admin
+        .record_scan("d@1", &root_of_rows, 2, serde_json::json!({"flagged": 0}))
+        .unwrap();
+    assert_eq!(covered.len(), 1);
+    let v = admin.gate(&snap, &policy, None).unwrap();
+    assert!(v.passed, "{:?}", v.failures());
 }
