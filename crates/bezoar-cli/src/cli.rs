@@ -380,7 +380,9 @@ fn parse_folds(s: &str) -> Result<usize, String> {
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// The dataset file (.jsonl, .csv, .tsv or .parquet)
+    /// The dataset: a file (.jsonl, .csv, .tsv or .parquet), `-` for standard input (JSONL
+    /// unless --input-format says otherwise), or a ledger snapshot (NAME@N, NAME) to scan its
+    /// rows from .bezoar/ (a file of that name wins)
     #[arg(value_name = "DATA")]
     pub data: PathBuf,
 
@@ -440,8 +442,9 @@ pub struct ScanArgs {
     )]
     pub fail_on: FailOn,
 
-    /// Record the scan's outcome (counts by severity, flagged rows) in the ledger of the current
-    /// directory, against the snapshots that recorded this exact file
+    /// Record the scan's outcome (counts by severity, findings with their rows) in the ledger of
+    /// the current directory, bound to the rows scanned: it covers every snapshot with exactly
+    /// these rows (scan NAME@N to scan a snapshot), and only such a scan counts for `gate`
     #[arg(long, help_heading = "Output")]
     pub record: bool,
 

@@ -416,7 +416,8 @@ pub const GATE_LONG_ABOUT: &str = "\
 Decide whether a snapshot may be used for training, by the policy in bezoar.toml: every \
 approval signature valid and from an active approver who is not the author, at least t approvals \
 when the snapshot has rows from untrusted sources, every required signer present, the latest \
-recorded scan of the snapshot's file under the thresholds, and the snapshot's data verified \
+recorded scan of exactly the snapshot's rows (`bezoar scan NAME@N --record`) under the \
+thresholds, and the snapshot's data verified \
 against the ledger. Prints the verdict with every reason, records the decision in the log, and \
 writes an in-toto verification-summary statement (https://slsa.dev/verification_summary/v1, \
 verificationResult PASSED or FAILED) that a training job can check.

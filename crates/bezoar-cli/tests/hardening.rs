@@ -118,7 +118,8 @@ fn names_that_could_escape_the_ledger_are_refused_everywhere() {
         d.join("src.jsonl"),
         "{\"id\":\"s1\",\"text\":\"a\",\"label\":\"pos\",\"vendor\":\"ok-vendor\"}\n\
          {\"id\":\"s2\",\"text\":\"b\",\"label\":\"pos\",\"vendor\":\"../evil\"}\n",
-    );
+    )
+    .unwrap();
     let o = expect(
         &d,
         Some(&tok),
@@ -168,7 +169,8 @@ fn names_that_could_escape_the_ledger_are_refused_everywhere() {
             "{{\"id\":\"{}\",\"text\":\"a\",\"label\":\"pos\"}}\n",
             "i".repeat(400)
         ),
-    );
+    )
+    .unwrap();
     let o = expect(
         &d,
         Some(&tok),
@@ -441,4 +443,61 @@ fn a_checkpoint_file_that_is_not_a_checkpoint_is_bad_input() {
     let (_t2, d2, _) = ledger();
     std::fs::write(d2.join("cp.txt"), note).unwrap();
     expect(&d2, None, 1, &["verify", "--checkpoint", "cp.txt"]);
+}
+
+#[test]
+fn per_detector_counts_reconcile_with_the_flagged_total() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/reviews.jsonl");
+    let t = tempfile::tempdir().unwrap();
+    let o = bezoar(
+        t.path(),
+        None,
+        &[
+            "scan",
+            example.to_str().unwrap(),
+            "--id",
+            "id",
+            "--source",
+            "vendor",
+            "--format",
+            "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = &v["summary"];
+    let n = |x: &serde_json::Value| x.as_u64().unwrap();
+    let (one, several, combined) = (
+        n(&s["flagged_by"]["one_detector"]),
+        n(&s["flagged_by"]["several_detectors"]),
+        n(&s["flagged_by"]["combined_evidence"]),
+    );
+    assert_eq!(one + several + combined, n(&s["flagged"]), "{s}");
+    let per_detector: u64 = v["detectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| n(&d["rows_flagged"]))
+        .sum();
+    let detectors = v["detectors"].as_array().unwrap().len() as u64;
+    assert!(
+        per_detector >= one + 2 * several && per_detector <= one + detectors * several,
+        "{per_detector} vs {s}"
+    );
+    // The terminal table says what its column counts.
+    let o = bezoar(
+        t.path(),
+        None,
+        &[
+            "scan",
+            example.to_str().unwrap(),
+            "--id",
+            "id",
+            "--no-color",
+        ],
+    );
+    assert!(
+        out(&o).contains("only by evidence combined across detectors"),
+        "{}",
+        out(&o)
+    );
 }

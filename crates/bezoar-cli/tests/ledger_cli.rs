@@ -422,7 +422,7 @@ fn a_crash_before_commit_leaves_the_previous_state_intact() {
         .unwrap();
     assert!(!o.status.success(), "the crash hook did not fire");
     let v = ok(&d, &["verify"]);
-    assert!(v.contains("1 snapshots, 200 rows"), "{v}");
+    assert!(v.contains("1 snapshot, 200 rows"), "{v}");
     let log = ok(&d, &["log"]);
     assert!(!log.contains("snapshot 2"), "{log}");
     // The interrupted add can simply be repeated.

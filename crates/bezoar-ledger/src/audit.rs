@@ -24,6 +24,19 @@ pub struct AuditFinding {
     pub kind: String,
     pub identity: String,
     pub detail: String,
+    /// `warning` (a right to cut: `identity audit` exits 1) or `note` (by design, shown with
+    /// what to do about it: the first admin `init` created needs admin on `*` to manage
+    /// identities).
+    pub level: &'static str,
+}
+
+/// Whether `i` is the first admin that `bezoar init` created (no creator, human, admin on `*`).
+fn is_bootstrap_admin(i: &crate::identity::IdentityInfo) -> bool {
+    i.created_by.is_none()
+        && !i.kind.is_non_human()
+        && i.grants
+            .iter()
+            .any(|g| g.revoked_at.is_none() && g.is_global_admin())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,17 +55,24 @@ impl Ledger {
         let ids = self.identities()?;
         let now = opts.now;
         let mut findings = Vec::new();
-        let mut push = |kind: &str, identity: &str, detail: String| {
+        let mut push = |kind: &str, identity: &str, detail: String, bootstrap: bool| {
+            let note = bootstrap && matches!(kind, "wildcard-grant" | "no-expiry");
             findings.push(AuditFinding {
                 kind: kind.to_string(),
                 identity: identity.to_string(),
-                detail,
+                detail: if note {
+                    format!("{detail} (the first admin, created by `bezoar init`: it needs admin on * to manage identities; keep its token offline and give it an expiry)")
+                } else {
+                    detail
+                },
+                level: if note { "note" } else { "warning" },
             })
         };
         let unused_cut = now - i64::from(opts.unused_days) * DAY;
         let age_cut = now - i64::from(opts.max_key_age_days) * DAY;
         let active: Vec<_> = ids.iter().filter(|i| i.active_at(now)).collect();
         for i in &active {
+            let bootstrap = is_bootstrap_admin(i);
             let grants: Vec<_> = i.grants.iter().filter(|g| g.revoked_at.is_none()).collect();
             for g in &grants {
                 // `<=`: with --unused-days 0 every grant not used this very second counts.
@@ -76,6 +96,7 @@ impl Ledger {
                             g.role.as_str(),
                             g.source.as_deref().map(|s| format!(" --source {s}")).unwrap_or_default()
                         ),
+                        bootstrap,
                     );
                 }
                 if g.dataset == "*" {
@@ -83,6 +104,7 @@ impl Ledger {
                         "wildcard-grant",
                         &i.name,
                         format!("{}: prefer one grant per dataset", g.describe()),
+                        bootstrap,
                     );
                 } else if g.source.is_none() && matches!(g.role, Role::Contributor | Role::Labeler)
                 {
@@ -93,6 +115,7 @@ impl Ledger {
                             "{} for any source: limit it with --source so it cannot write as another source",
                             g.describe()
                         ),
+                        bootstrap,
                     );
                 }
                 if g.role == Role::Admin && i.kind.is_non_human() {
@@ -104,6 +127,7 @@ impl Ledger {
                             i.kind.as_str(),
                             g.describe()
                         ),
+                        bootstrap,
                     );
                 }
             }
@@ -117,6 +141,7 @@ impl Ledger {
                         opts.max_key_age_days,
                         i.name
                     ),
+                    bootstrap,
                 );
             }
             for k in i
@@ -134,7 +159,8 @@ impl Ledger {
                         opts.max_key_age_days,
                         i.name
                     ),
-                );
+                        bootstrap,
+                    );
             }
             if i.expires_at.is_none() && grants.iter().any(|g| g.role.writes()) {
                 push(
@@ -144,7 +170,8 @@ impl Ledger {
                         "can write but never expires: `bezoar identity rotate {} --expires YYYY-MM-DD`",
                         i.name
                     ),
-                );
+                        bootstrap,
+                    );
             }
         }
         Ok(AuditReport {

@@ -325,7 +325,8 @@ fn add_appends_updates_recognises_and_replaces() {
     assert_eq!(s.snapshot.parent, Some(1));
     let rows = l.load_rows(&s.snapshot).unwrap();
     let r3 = rows.iter().find(|r| r.content.id == "r3").unwrap();
-    assert_eq!((r3.source.as_str(), r3.origin), ("vendor-b", 2));
+    // A label-only change keeps the row's source; its origin is the snapshot that changed it.
+    assert_eq!((r3.source.as_str(), r3.origin), ("vendor-a", 2));
     let r4 = rows.iter().find(|r| r.content.id == "r4").unwrap();
     assert_eq!((r4.source.as_str(), r4.origin), ("vendor-a", 1));
     // Replace: exactly the file's rows.
@@ -358,7 +359,10 @@ fn duplicate_ids_and_missing_ids_are_refused_with_advice() {
     )
     .unwrap();
     let e = l.add(&dup, &opts("d", "s")).unwrap_err().to_string();
-    assert!(e.contains("'a' appears more than once"), "{e}");
+    assert!(
+        e.contains("dup.jsonl:2") && e.contains("'a' repeats the id of line 1"),
+        "{e}"
+    );
     let noid = f.root.join("noid.jsonl");
     std::fs::write(&noid, "{\"text\":\"x\",\"label\":1}\n").unwrap();
     let mut o = opts("d", "s");

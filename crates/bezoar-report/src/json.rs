@@ -101,6 +101,16 @@ pub struct SummaryInfo {
     /// The most severe finding's severity (`critical` ... `info`); `null` when there are none.
     pub max_severity: Option<String>,
     pub findings_by_severity: FindingsBySeverity,
+    /// How the flagged rows were flagged; the three counts add up to `flagged`.
+    pub flagged_by: FlaggedByInfo,
+}
+
+/// See [`bezoar_scan::FlaggedBy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlaggedByInfo {
+    pub one_detector: u64,
+    pub several_detectors: u64,
+    pub combined_evidence: u64,
 }
 
 /// Finding counts for every severity, most severe first; zero counts are present.
@@ -368,6 +378,11 @@ pub fn build_report(ds: &Dataset, res: &ScanResult, meta: &ReportMeta) -> Report
             flagged: res.flagged_count() as u64,
             max_severity: res.max_severity().map(|s| s.name().to_string()),
             findings_by_severity: by_sev,
+            flagged_by: FlaggedByInfo {
+                one_detector: res.flagged_by.one_detector as u64,
+                several_detectors: res.flagged_by.several_detectors as u64,
+                combined_evidence: res.flagged_by.combined_evidence as u64,
+            },
         },
         detectors: res
             .detectors

@@ -154,6 +154,11 @@ pub(crate) mod testutil {
             representation: "hashed-ngrams".into(),
             stages: vec![("features", 0.5), ("label model", 1.25)],
             label_readers: Vec::new(),
+            flagged_by: bezoar_scan::FlaggedBy {
+                one_detector: 2,
+                several_detectors: 1,
+                combined_evidence: 0,
+            },
         }
     }
 }

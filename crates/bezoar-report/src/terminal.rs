@@ -295,6 +295,24 @@ fn detector_table(out: &mut String, res: &ScanResult, p: &Painter) {
             }
         }
     }
+    let total = res.flagged_count();
+    if total > 0 {
+        let fb = res.flagged_by;
+        let _ = writeln!(
+            out,
+            "{}",
+            p.paint(
+                DIM,
+                &format!(
+                    "flagged = rows a detector's own score flags (a row can count under several); of the {} flagged: {} by one detector, {} by several, {} only by evidence combined across detectors",
+                    group(total as u64),
+                    group(fb.one_detector as u64),
+                    group(fb.several_detectors as u64),
+                    group(fb.combined_evidence as u64)
+                )
+            )
+        );
+    }
     if !res.stages.is_empty() {
         let shared: Vec<String> = res
             .stages

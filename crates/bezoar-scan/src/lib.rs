@@ -30,7 +30,8 @@ mod vocab;
 
 pub use config::{Budget, ScanConfig};
 pub use result::{
-    Detector, DetectorSummary, Evidence, Finding, ReaderScores, Reasons, ScanResult, Severity,
+    Detector, DetectorSummary, Evidence, Finding, FlaggedBy, ReaderScores, Reasons, ScanResult,
+    Severity,
 };
 
 use bezoar_data::Dataset;

@@ -213,6 +213,22 @@ pub struct ScanResult {
     /// With `ScanConfig::keep_reader_scores`: each label reader's calibrated P(label) per row,
     /// then the pooled belief (named `pooled`), in the order label consistency heard them.
     pub label_readers: Vec<ReaderScores>,
+    /// How the flagged rows came to be flagged; see [`FlaggedBy`].
+    pub flagged_by: FlaggedBy,
+}
+
+/// How the flagged rows came to be flagged. A detector's `rows_flagged` counts the flagged rows
+/// whose score from that detector alone reaches the threshold, so a row can count under several
+/// detectors, and a row flagged only because weaker evidence from several detectors adds up
+/// (the fused score) counts under none. The three parts add up to the flagged total.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FlaggedBy {
+    /// Rows that exactly one detector flags on its own.
+    pub one_detector: usize,
+    /// Rows that two or more detectors each flag on their own.
+    pub several_detectors: usize,
+    /// Rows that no single detector flags: only the combined evidence reaches the threshold.
+    pub combined_evidence: usize,
 }
 
 /// One label reader's calibrated probability of each row's given label.

@@ -108,7 +108,7 @@ pub fn approve(a: &ApproveArgs) -> anyhow::Result<ExitCode> {
         snap.label(),
         snap.id,
         &snap.rows_root[..16],
-        &ap.keyid[..16],
+        ap.keyid,
         ap.signatures,
         ap.event_seq
     );

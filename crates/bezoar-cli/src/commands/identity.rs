@@ -199,20 +199,25 @@ fn audit(a: &IdentityAuditArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&rep)?);
     } else {
         for f in &rep.findings {
-            say!("{:<17} {:<20} {}", f.kind, f.identity, f.detail);
+            let tag = if f.level == "note" { "note: " } else { "" };
+            say!("{tag}{:<17} {:<20} {}", f.kind, f.identity, f.detail);
         }
+        let warnings = rep.findings.iter().filter(|f| f.level == "warning").count();
         say!(
-            "{} identities ({} active) audited: {} findings",
-            rep.identities,
-            rep.active,
-            rep.findings.len()
+            "{} audited: {}, {}",
+            super::plural(rep.identities, "identity", "identities")
+                + &format!(" ({} active)", rep.active),
+            super::plural(warnings, "finding", "findings"),
+            super::plural(rep.findings.len() - warnings, "note", "notes")
         );
     }
-    Ok(ExitCode::from(if rep.findings.is_empty() {
-        EXIT_CLEAN
-    } else {
-        EXIT_FINDINGS
-    }))
+    Ok(ExitCode::from(
+        if rep.findings.iter().all(|f| f.level == "note") {
+            EXIT_CLEAN
+        } else {
+            EXIT_FINDINGS
+        },
+    ))
 }
 
 pub fn grant(a: &GrantArgs) -> anyhow::Result<ExitCode> {

@@ -98,11 +98,11 @@ pub fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
             let snap = &s.snapshot;
             let c = &s.changes;
             say!(
-                "Recorded {} (snapshot {}) from {}: {} rows ({} added, {} updated ({} relabelled), {} unchanged, {} removed)",
+                "Recorded {} (snapshot {}) from {}: {} ({} added, {} updated ({} relabelled), {} unchanged, {} removed)",
                 snap.label(),
                 snap.id,
                 args.data.display(),
-                snap.row_count,
+                super::count(snap.row_count, "row"),
                 c.added,
                 c.updated,
                 c.relabelled,
@@ -260,17 +260,17 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             }
         }
         say!(
-            "{}: {} events, {} checkpoints, {} snapshots, {} rows and {} objects checked{}",
+            "{}: {}, {}, {}, {} and {} checked{}",
             if rep.ok { "OK" } else { "FAILED" },
-            rep.events,
-            rep.checkpoints,
-            rep.snapshots_checked,
-            rep.rows_checked,
-            rep.objects_checked,
+            super::count(rep.events, "event"),
+            super::count(rep.checkpoints, "checkpoint"),
+            super::count(rep.snapshots_checked, "snapshot"),
+            super::count(rep.rows_checked, "row"),
+            super::count(rep.objects_checked, "object"),
             if rep.problems.is_empty() {
                 String::new()
             } else {
-                format!("; {} problems", rep.problems.len())
+                format!("; {}", super::count(rep.problems.len(), "problem"))
             }
         );
     }
@@ -374,8 +374,8 @@ pub fn checkout(args: &CheckoutArgs) -> anyhow::Result<ExitCode> {
     let rows = ledger.load_rows(&snap)?;
     bezoar_ledger::snapshot::write_rows(&rows, &args.out)?;
     say!(
-        "Wrote {} rows of {} (snapshot {}, Merkle root {}) to {}",
-        rows.len(),
+        "Wrote {} of {} (snapshot {}, Merkle root {}) to {}",
+        super::count(rows.len(), "row"),
         snap.label(),
         snap.id,
         short(&snap.rows_root),
@@ -411,12 +411,12 @@ pub fn quarantine(args: &QuarantineArgs) -> anyhow::Result<ExitCode> {
         args.message.clone(),
     )?;
     say!(
-        "Recorded {} (snapshot {}): {} without {} rows ({} rows left); log event {}",
+        "Recorded {} (snapshot {}): {} without {} ({} left); log event {}",
         snap.label(),
         snap.id,
         base.label(),
-        removed,
-        snap.row_count,
+        super::count(removed, "row"),
+        super::count(snap.row_count, "row"),
         snap.event_seq
     );
     Ok(ExitCode::from(EXIT_CLEAN))

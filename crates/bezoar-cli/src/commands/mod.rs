@@ -65,6 +65,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `1 row`, `2 rows`: a count with its noun in the right number.
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// [`plural`] for nouns that take an `s`.
+pub(crate) fn count(n: impl TryInto<usize>, noun: &str) -> String {
+    let n = n.try_into().unwrap_or(usize::MAX);
+    plural(n, noun, &format!("{noun}s"))
+}
+
 /// The library's attack for an `--attack` value, with default settings.
 pub fn attack_of(a: crate::cli::AttackArg) -> bezoar_redteam::Attack {
     use crate::cli::AttackArg;

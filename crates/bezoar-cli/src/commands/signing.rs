@@ -36,7 +36,19 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write {}", public.display()))?;
     say!("Wrote private key {} (mode 0600)", args.out.display());
     say!("Wrote public key  {}", public.display());
-    say!("key hint {}", signing::key_hint(&public_pem));
+    // Two identifiers, each where its standard uses it: the securesystemslib key id names the
+    // key in the ledger (identity add/list, approve, approval envelopes); the model-signing
+    // key hint is what `bezoar sign` bundles carry.
+    if let Ok(k) = bezoar_ledger::identity::PublicKey::from_pem(&public_pem) {
+        say!(
+            "key id   {} (as `identity add`, `approve` and approval envelopes show it)",
+            k.keyid()
+        );
+    }
+    say!(
+        "key hint {} (as `bezoar sign` bundles carry it)",
+        signing::key_hint(&public_pem)
+    );
     Ok(ExitCode::from(EXIT_CLEAN))
 }
 
@@ -68,9 +80,9 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
     };
     let s = signing::sign_dir(&args.dir, &args.key, &args.signature, None)?;
     say!(
-        "Signed {} ({} files, root {}) with key {}: {}",
+        "Signed {} ({}, root {}) with key {}: {}",
         args.dir.display(),
-        s.files.len(),
+        super::count(s.files.len(), "file"),
         bezoar_ledger::util::hex(&s.root),
         &s.key_hint[..16],
         args.signature.display()
@@ -105,12 +117,12 @@ pub fn verify_signature(args: &VerifySignatureArgs) -> anyhow::Result<ExitCode> 
         }
         if check.ok {
             say!(
-                "OK: {} is signed by this key; {} files match",
+                "OK: {} is signed by this key; {}",
                 args.dir.display(),
-                check.files_checked
+                super::plural(check.files_checked as usize, "file matches", "files match")
             );
         } else {
-            say!("FAILED: {} problems", check.problems.len());
+            say!("FAILED: {}", super::count(check.problems.len(), "problem"));
         }
     }
     Ok(ExitCode::from(if check.ok {
