@@ -296,41 +296,40 @@ fn concurrent_inits_leave_one_intact_ledger() {
     }
 }
 
+/// Run bezoar in `dir` with `input` on its standard input.
+fn with_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bezoar"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("BEZOAR_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn standard_input_and_fifos_are_read() {
     let t = tempfile::tempdir().unwrap();
     let data = rows(40);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bezoar"))
-        .args(["scan", "-", "--id", "id", "--fail-on", "never"])
-        .current_dir(t.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write as _;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(data.as_bytes()).unwrap();
-    }
-    let o = child.wait_with_output().unwrap();
+    let o = with_stdin(
+        t.path(),
+        &["scan", "-", "--id", "id", "--fail-on", "never"],
+        &data,
+    );
     assert_eq!(code(&o), 0, "{}", out(&o));
     assert!(out(&o).contains("40 rows"), "{}", out(&o));
     // CSV on stdin must be named; the error says how.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bezoar"))
-        .args(["scan", "-"])
-        .current_dir(t.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write as _;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(b"text,label\na,b\n").unwrap();
-    }
-    let o = child.wait_with_output().unwrap();
+    let o = with_stdin(t.path(), &["scan", "-"], "text,label\na,b\n");
     assert_eq!(code(&o), 2, "{}", out(&o));
     assert!(out(&o).contains("--input-format csv"), "{}", out(&o));
 
