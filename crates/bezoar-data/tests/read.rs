@@ -141,16 +141,25 @@ fn jsonl_bom_long_line_and_unicode() {
 }
 
 #[test]
-fn jsonl_duplicate_ids_allowed() {
+fn jsonl_repeated_ids_are_refused_naming_both_lines() {
     let dir = tmp();
     let path = write(
         &dir,
         "d.jsonl",
-        "{\"id\":1,\"text\":\"a\",\"label\":0}\n{\"id\":1,\"text\":\"b\",\"label\":1}\n",
+        "{\"id\":1,\"text\":\"a\",\"label\":0}\n{\"id\":2,\"text\":\"b\",\"label\":1}\n{\"id\":1,\"text\":\"c\",\"label\":1}\n",
     );
-    let ds = read_dataset(&path, &opts_with(|c| c.id = Some("id".into()))).expect("read");
-    assert_eq!(ds.ids.get(0), "1");
-    assert_eq!(ds.ids.get(1), "1");
+    let err = read_dataset(&path, &opts_with(|c| c.id = Some("id".into()))).expect_err("dup");
+    assert_names(&err, &path, 3, Some("id"));
+    assert!(
+        err.to_string().contains("repeats the id of line 1"),
+        "{err}"
+    );
+    // With skip_invalid the repeat is a counted skip and the first row stays.
+    let mut o = opts_with(|c| c.id = Some("id".into()));
+    o.skip_invalid = true;
+    let ds = read_dataset(&path, &o).expect("read");
+    assert_eq!((ds.len(), ds.skipped.count), (2, 1));
+    assert_eq!(ds.texts.get(0), "a");
 }
 
 // ---------------------------------------------------------------- CSV / TSV
@@ -438,32 +447,32 @@ fn wrong_id_source_embedding_types_in_jsonl() {
             "found boolean",
         ),
         (
-            "{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":null,\"e\":[1,2]}",
+            "{\"id\":2,\"text\":\"a\",\"label\":0,\"src\":null,\"e\":[1,2]}",
             "src",
             "null value",
         ),
         (
-            "{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":\"1 2\"}",
+            "{\"id\":2,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":\"1 2\"}",
             "e",
             "expected an array of numbers, found string",
         ),
         (
-            "{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[1,\"x\"]}",
+            "{\"id\":2,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[1,\"x\"]}",
             "e",
             "expected a number at position 1, found string",
         ),
         (
-            "{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[1,2,3]}",
+            "{\"id\":2,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[1,2,3]}",
             "e",
             "dimension 3, expected 2",
         ),
         (
-            "{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[1e300,2]}",
+            "{\"id\":2,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[1e300,2]}",
             "e",
             "non-finite value at position 0",
         ),
         (
-            "{\"id\":1,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[]}",
+            "{\"id\":2,\"text\":\"a\",\"label\":0,\"src\":\"s\",\"e\":[]}",
             "e",
             "empty embedding",
         ),
