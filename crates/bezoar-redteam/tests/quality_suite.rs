@@ -16,7 +16,6 @@ use bezoar_scan::{ScanConfig, Severity};
 const RATCHET: &[(&str, f64, f64)] = &[
     ("ag-hiddenkiller-10pct", 0.09, 0.87),
     ("ag-shakespeare-5pct", 0.00, 0.72),
-    ("hsol-addsent-mix10", 0.04, 0.78),
     ("hsol-labelflip-5pct", 0.67, 0.94),
     ("hsol-poetry-3pct", 0.00, 0.65),
     ("sst2-labelflip-5pct", 0.42, 0.87),

@@ -36,8 +36,8 @@
 
 use crate::context::{Context, DetectorOutput};
 use crate::dense;
-use crate::features::SparseRows;
-use crate::linear::{LinearModel, TrainParams};
+use crate::features::{ChunkedRows, SparseRows};
+use crate::linear::{class_share, LinearModel, TrainParams, FEW_CLASSES};
 use crate::result::{Detector, Evidence, Finding, Severity};
 use crate::rng::SplitMix64;
 use bezoar_data::{Embeddings, TextArena};
@@ -116,8 +116,15 @@ const SURFACE_TAPS: usize = 2;
 const SURFACE_MIN_GRAM: usize = 2;
 const SURFACE_MAX_GRAM: usize = 4;
 const SURFACE_MAX_BYTES: usize = 4_000;
-/// Rows per class the surface label models train on.
+/// Rows per class the surface label models train on, and in all: the sample's sparse rows take
+/// about 2 KB each, so past four classes of 25,000 the classes share [`MODEL_TOTAL`] (memory
+/// bounded by rows, not rows × classes).
 const MODEL_ROWS: usize = 25_000;
+const MODEL_TOTAL: usize = 100_000;
+/// Row visits of each half-model when there are more than `FEW_CLASSES` classes, shared out
+/// among them (each visit updates `classes` weights per feature): what `FEW_CLASSES` classes
+/// take on a full sample (12 epochs over half of it).
+const MODEL_VISITS: usize = 12 * MODEL_TOTAL / 2;
 
 /// Where row vectors come from.
 enum Source<'a> {
@@ -273,41 +280,47 @@ impl Surface<'_> {
             weight: Vec::new(),
             seed,
         };
-        // Training sample: at most MODEL_ROWS per class (also used for IDF); term counts.
+        // Training sample: at most MODEL_ROWS per class and MODEL_TOTAL in all (also used for
+        // IDF); term counts.
+        let per_class = MODEL_ROWS.min(MODEL_TOTAL / by_class.len().max(1));
         let mut rows: Vec<u32> = by_class
             .iter()
-            .flat_map(|ids| sample(ids, MODEL_ROWS, &mut rng))
+            .flat_map(|ids| sample(ids, per_class, &mut rng))
             .collect();
         rows.sort_unstable();
-        let counted: Vec<(Vec<u32>, Vec<f32>)> = rows
+        // Each block of rows becomes its own sparse matrix, holding term counts until IDF is
+        // known and TF × IDF (unit length) after: the sample's rows are most of this stage's
+        // memory, so they are sized exactly and never copied into one matrix.
+        let mut blocks: Vec<SparseRows> = rows
             .par_chunks(CHUNK)
             .map(|chunk| {
                 let mut s = Scratch::default();
-                chunk
-                    .iter()
-                    .map(|&i| {
-                        surf.grams(i as usize, &mut s);
-                        s.count();
-                        let mut js: Vec<(u32, f32)> = s
-                            .distinct
-                            .iter()
-                            .map(|&(h, c)| (bucket(h), sublinear(c)))
-                            .collect();
-                        js.sort_unstable_by_key(|e| e.0);
-                        let (mut idx, mut tf) = (Vec::new(), Vec::new());
-                        for g in js.chunk_by(|a, b| a.0 == b.0) {
-                            idx.push(g[0].0);
-                            tf.push(g.iter().map(|e| e.1).sum::<f32>());
-                        }
-                        (idx, tf)
-                    })
-                    .collect::<Vec<_>>()
+                let mut block = SparseRows {
+                    indptr: vec![0],
+                    idx: Vec::new(),
+                    val: Vec::new(),
+                };
+                let mut js: Vec<(u32, f32)> = Vec::new();
+                for &i in chunk {
+                    surf.grams(i as usize, &mut s);
+                    s.count();
+                    js.clear();
+                    js.extend(s.distinct.iter().map(|&(h, c)| (bucket(h), sublinear(c))));
+                    js.sort_unstable_by_key(|e| e.0);
+                    for g in js.chunk_by(|a, b| a.0 == b.0) {
+                        block.idx.push(g[0].0);
+                        block.val.push(g.iter().map(|e| e.1).sum::<f32>());
+                    }
+                    block.indptr.push(block.idx.len());
+                }
+                block.idx.shrink_to_fit();
+                block.val.shrink_to_fit();
+                block
             })
-            .collect::<Vec<_>>()
-            .concat();
+            .collect();
         let mut df = vec![0u32; SURFACE_DIM];
-        for (idx, _) in &counted {
-            for &j in idx {
+        for block in &blocks {
+            for &j in &block.idx {
                 df[j as usize] += 1;
             }
         }
@@ -321,20 +334,19 @@ impl Surface<'_> {
             return surf;
         }
         // Sparse rows (TF × IDF, unit length) of the sample, indexed locally.
-        let mut x = SparseRows {
-            indptr: vec![0],
-            idx: Vec::new(),
-            val: Vec::new(),
+        blocks.par_iter_mut().for_each(|block| {
+            for r in 0..block.indptr.len() - 1 {
+                let (a, b) = (block.indptr[r], block.indptr[r + 1]);
+                for (v, &j) in block.val[a..b].iter_mut().zip(&block.idx[a..b]) {
+                    *v *= idf[j as usize];
+                }
+                dense::normalize(&mut block.val[a..b]);
+            }
+        });
+        let x = ChunkedRows {
+            blocks,
+            chunk: CHUNK,
         };
-        for (idx, tf) in &counted {
-            let start = x.val.len();
-            x.idx.extend_from_slice(idx);
-            x.val
-                .extend(idx.iter().zip(tf).map(|(&j, &t)| t * idf[j as usize]));
-            dense::normalize(&mut x.val[start..]);
-            x.indptr.push(x.idx.len());
-        }
-        drop(counted);
         let labels: Vec<u32> = rows.iter().map(|&i| ctx.labels[i as usize]).collect();
         let halves: Vec<Vec<u32>> = (0..2)
             .map(|h| {
@@ -343,7 +355,15 @@ impl Surface<'_> {
                     .collect()
             })
             .collect();
-        let params = TrainParams::default();
+        let params = TrainParams {
+            max_weights: SURFACE_DIM * FEW_CLASSES,
+            max_visits: if ctx.classes > FEW_CLASSES {
+                class_share(MODEL_VISITS, ctx.classes)
+            } else {
+                usize::MAX
+            },
+            ..TrainParams::default()
+        };
         surf.weight = halves
             .par_iter()
             .enumerate()

@@ -8,10 +8,10 @@
 //! subtracted from its class's before it is scored, so no row is judged by a model that saw its
 //! label.
 
+use crate::classrows::{ClassRows, Domain};
 use crate::features::{char_gram_set, word_set};
 use crate::tokens::tokenize;
 use bezoar_data::TextArena;
-use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 /// Additive (Laplace) smoothing of word counts.
@@ -19,14 +19,16 @@ const ALPHA: f64 = 1.0;
 /// Count tables cost `classes` floats per distinct word or word pair of the pool; with more
 /// classes than this the model is skipped.
 pub const MAX_CLASSES: usize = 64;
+/// The most count-table cells (distinct features × classes, 256 MiB of `f32`): a pool whose
+/// vocabulary would pass it skips the model, so that its memory is bounded whatever the text.
+const MAX_COUNT_CELLS: usize = 1 << 26;
 const CHUNK: usize = 2048;
 
 /// Out-of-sample class probabilities from naive Bayes, kept as logarithms: naive Bayes is so
 /// sure of itself that probabilities underflow, and label consistency rescales them.
 pub struct NaiveBayes {
-    /// Row-major `n × classes` ln probabilities.
-    ln_proba: Vec<f32>,
-    classes: usize,
+    /// ln class probabilities of every row (kept whole while rows × classes is small).
+    ln_proba: ClassRows,
     vocabulary: Vocabulary,
 }
 
@@ -35,9 +37,9 @@ impl NaiveBayes {
         self.vocabulary
     }
 
-    /// Row `i`'s ln class probabilities.
-    pub fn ln_row(&self, i: usize) -> &[f32] {
-        &self.ln_proba[i * self.classes..(i + 1) * self.classes]
+    /// Row `i`'s ln class probabilities, into `out` (`classes` long).
+    pub fn read_ln_row(&self, i: usize, out: &mut [f32]) {
+        self.ln_proba.read(i, out);
     }
 }
 
@@ -97,13 +99,14 @@ struct Counts {
 }
 
 impl Counts {
+    /// `None` when the table would pass [`MAX_COUNT_CELLS`].
     fn learn(
         texts: &TextArena,
         pool: &[u32],
         labels: &[u32],
         classes: usize,
         vocabulary: Vocabulary,
-    ) -> Self {
+    ) -> Option<Self> {
         let mut c = Counts {
             slot: FxHashMap::default(),
             feature: Vec::new(),
@@ -119,6 +122,9 @@ impl Counts {
                 let next = c.slot.len() as u32;
                 let slot = *c.slot.entry(w).or_insert(next);
                 if slot == next {
+                    if c.feature.len() + classes > MAX_COUNT_CELLS {
+                        return None;
+                    }
                     c.feature.resize(c.feature.len() + classes, 0.0);
                 }
                 c.feature[slot as usize * classes + y] += 1.0;
@@ -126,7 +132,7 @@ impl Counts {
             c.total[y] += words.len() as f64;
             c.rows[y] += 1.0;
         }
-        c
+        Some(c)
     }
 
     /// Class probabilities of a row with word set `words`; `own` is its label when the row is
@@ -164,7 +170,7 @@ impl Counts {
 
 /// Leave-one-out class probabilities for every row: pool rows are scored with their own counts
 /// taken out; other rows by the whole pool. `None` with fewer than two or more than
-/// [`MAX_CLASSES`] classes.
+/// [`MAX_CLASSES`] classes, or a vocabulary too large for the count table.
 pub fn leave_one_out(
     texts: &TextArena,
     pool: &[u32],
@@ -176,26 +182,28 @@ pub fn leave_one_out(
         return None;
     }
     let n = labels.len();
-    let counts = Counts::learn(texts, pool, labels, classes, vocabulary);
+    let counts = Counts::learn(texts, pool, labels, classes, vocabulary)?;
     let mut in_pool = vec![false; n];
     for &r in pool {
         in_pool[r as usize] = true;
     }
-    let mut ln_proba = vec![0f32; n * classes];
-    ln_proba
-        .par_chunks_mut(classes * CHUNK)
-        .enumerate()
-        .for_each(|(c, block)| {
+    let (ln_proba, _) = ClassRows::build(
+        n,
+        classes,
+        Domain::LnProba,
+        Some(labels),
+        CHUNK,
+        |first, block| {
             let mut s = Scratch::new(vocabulary);
             for (o, out) in block.chunks_mut(classes).enumerate() {
-                let i = c * CHUNK + o;
+                let i = first + o;
                 let own = in_pool[i].then_some(labels[i] as usize);
                 counts.predict(s.words_of(texts.get(i)), own, out);
             }
-        });
+        },
+    );
     Some(NaiveBayes {
         ln_proba,
-        classes,
         vocabulary,
     })
 }
@@ -227,7 +235,11 @@ mod tests {
         let labels = [1, 0, 0, 0, 1, 1];
         let pool: Vec<u32> = (0..6).collect();
         let nb = leave_one_out(&arena(&texts), &pool, &labels, 2, Vocabulary::Words).unwrap();
-        let p = |i: usize| nb.ln_row(i).iter().map(|v| v.exp()).collect::<Vec<f32>>();
+        let p = |i: usize| {
+            let mut row = [0.0f32; 2];
+            nb.read_ln_row(i, &mut row);
+            row.iter().map(|v| v.exp()).collect::<Vec<f32>>()
+        };
         let p0 = p(0);
         assert!((p0[0] + p0[1] - 1.0).abs() < 1e-5);
         assert!(
@@ -254,7 +266,9 @@ mod tests {
         let pool: Vec<u32> = (0..5).collect();
         let p = |v| {
             let nb = leave_one_out(&arena(&texts), &pool, &labels, 2, v).unwrap();
-            nb.ln_row(4)[0].exp()
+            let mut row = [0.0f32; 2];
+            nb.read_ln_row(4, &mut row);
+            row[0].exp()
         };
         assert!(
             p(Vocabulary::CharGrams) > 0.8,

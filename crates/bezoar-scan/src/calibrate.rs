@@ -16,8 +16,10 @@ const LN_BETA_MAX: f64 = 4.6; // β ≈ 100
 /// Golden-section steps: each keeps 0.618 of the interval, so 40 narrow ln β to under 10⁻⁷,
 /// below what an f32 β resolves.
 const ITERATIONS: usize = 40;
-/// Rows used to fit β: evenly strided over the data, at most this many.
+/// Rows used to fit β: evenly strided over the data, at most this many, and at most
+/// `MAX_FIT_CELLS / classes` (the fit holds each row's class scores: 32 MiB at most).
 const MAX_FIT_ROWS: usize = 100_000;
+const MAX_FIT_CELLS: usize = 1 << 23;
 
 /// Mean negative log-likelihood of the labels under `softmax(β · ln q)`; `ln_q` holds the rows'
 /// ln class probabilities back to back.
@@ -34,15 +36,16 @@ fn mean_nll(beta: f64, ln_q: &[f32], labels: &[usize]) -> f64 {
 
 /// The β that best calibrates a reader of `n` rows over `classes` classes. `read(i, out)` writes
 /// row `i`'s ln class probabilities into `out` and returns its label, or `None` where the reader
-/// has no reading of the row. Fits on at most [`MAX_FIT_ROWS`] evenly strided rows. The
-/// log-loss is convex in β, so a golden-section search over ln β finds the optimum. Returns 1
-/// (leave as is) when no row has a reading.
+/// has no reading of the row. Fits on at most [`MAX_FIT_ROWS`] evenly strided rows (fewer with
+/// many classes, see [`MAX_FIT_CELLS`]). The log-loss is convex in β, so a golden-section
+/// search over ln β finds the optimum. Returns 1 (leave as is) when no row has a reading.
 pub fn fit_beta(
     n: usize,
     classes: usize,
     read: impl Fn(usize, &mut [f32]) -> Option<usize>,
 ) -> f32 {
-    let stride = n.div_ceil(MAX_FIT_ROWS).max(1);
+    let fit_rows = MAX_FIT_ROWS.min(MAX_FIT_CELLS / classes.max(1)).max(1);
+    let stride = n.div_ceil(fit_rows).max(1);
     let mut ln_q = Vec::with_capacity(n.div_ceil(stride) * classes);
     let mut labels = Vec::with_capacity(n.div_ceil(stride));
     let mut row = vec![0f32; classes];

@@ -40,6 +40,30 @@ impl SparseRows {
     }
 }
 
+/// Sparse rows a model can train on: one matrix, or several (see [`ChunkedRows`]).
+pub trait Rows: Sync {
+    fn row(&self, i: usize) -> (&[u32], &[f32]);
+}
+
+impl Rows for SparseRows {
+    fn row(&self, i: usize) -> (&[u32], &[f32]) {
+        SparseRows::row(self, i)
+    }
+}
+
+/// Sparse rows kept as the blocks of `chunk` rows they were made in (row `i` is row
+/// `i % chunk` of block `i / chunk`), so they never need copying into one matrix.
+pub struct ChunkedRows {
+    pub blocks: Vec<SparseRows>,
+    pub chunk: usize,
+}
+
+impl Rows for ChunkedRows {
+    fn row(&self, i: usize) -> (&[u32], &[f32]) {
+        self.blocks[i / self.chunk].row(i % self.chunk)
+    }
+}
+
 /// Reusable buffers for featurising one row at a time.
 #[derive(Default)]
 pub struct Scratch {

@@ -203,9 +203,10 @@ fn readers<'a>(ctx: &'a Context) -> Vec<Reader<'a>> {
         readers.push((
             name,
             Box::new(move |i, out: &mut [f32]| {
+                cv.read_row(i, out);
                 // Floored, so a class the model rules out stays finite.
-                for (o, p) in out.iter_mut().zip(cv.row(i)) {
-                    *o = p.max(1e-6).ln();
+                for o in out.iter_mut() {
+                    *o = o.max(1e-6).ln();
                 }
                 true
             }),
@@ -239,7 +240,7 @@ fn readers<'a>(ctx: &'a Context) -> Vec<Reader<'a>> {
         readers.push((
             name,
             Box::new(move |i, out: &mut [f32]| {
-                out.copy_from_slice(nb.ln_row(i));
+                nb.read_ln_row(i, out);
                 true
             }),
         ));
@@ -335,7 +336,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     let mut scores = vec![0.0f32; n];
     // How far each row's label is believed once the readers are pooled.
     let mut belief = vec![0.0f32; n];
-    let (mut ln_q, mut pooled) = (vec![0.0f32; k], vec![0.0f32; k]);
+    let (mut ln_q, mut pooled, mut p) = (vec![0.0f32; k], vec![0.0f32; k], vec![0.0f32; k]);
     // pairs[given * k + read_as] = rows, for one finding per label pair.
     let mut pairs: Vec<Vec<u32>> = vec![Vec::new(); k * k];
     let mut noise = NoiseTest::new(k);
@@ -350,9 +351,9 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         belief[i] = pooled_belief(&readers, i, y, &mut ln_q, &mut pooled, Some(&mut first));
         threshold_sum[y] += pooled[y] as f64;
         *score = suspicion(belief[i]);
-        let p = cv.row(i);
+        cv.read_row(i, &mut p);
         if p[y] < CONFIDENT_DISAGREEMENT {
-            pairs[y * k + argmax(p)].push(i as u32);
+            pairs[y * k + argmax(&p)].push(i as u32);
         }
         if first.read {
             noise.add(&first.proba, y);

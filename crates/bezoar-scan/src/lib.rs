@@ -8,6 +8,7 @@ mod anomaly;
 mod bayes;
 mod bridge;
 mod calibrate;
+mod classrows;
 mod config;
 mod context;
 mod dense;
@@ -42,6 +43,21 @@ use std::time::Instant;
 /// this (64 MiB).
 const MAX_BLOCK_LOGITS: usize = 8 << 20;
 
+/// The most distinct labels (classes) a scan accepts; past it [`scan`] refuses at once with
+/// [`ScanError::TooManyClasses`].
+///
+/// Memory does not grow with rows × classes below the limit: past 20 classes the fold models
+/// share hashed features to stay within the weights 20 classes take, per-row class
+/// probabilities keep each row's top 16 once rows × classes passes 32M cells, and neighbour
+/// votes are kept per neighbour. What still grows with the classes is small per class but
+/// quadratic or per-row in time: the label-pair tables of label consistency (`classes²`
+/// counters, 60 MB at 1,000) and the per-row work of reading every class's probability
+/// (rows × classes operations, minutes on 1M rows at 1,000 classes). At 1,000 classes a
+/// 1M-row scan stays within the 2 GB budget (measured, see README "Speed"); a label column
+/// with more distinct values than that is rarely a class label at all, and more often an id
+/// or free-text column read as one.
+pub const MAX_CLASSES: usize = 1_000;
+
 /// Why a detector left out by `ScanConfig::detectors` did not run.
 pub const NOT_SELECTED: &str = "not selected (--detectors / --skip-detectors)";
 
@@ -64,6 +80,12 @@ pub enum ScanError {
     Config(String),
     #[error("the dataset has no rows")]
     Empty,
+    #[error(
+        "the label column holds {found} distinct labels, more than the {limit} a scan supports: \
+         check that the label column (--label) is the class label and not an id or free-text \
+         column, or merge rare labels into fewer classes"
+    )]
+    TooManyClasses { found: usize, limit: usize },
 }
 
 /// Scan a dataset with every detector that applies and fuse their scores.
@@ -74,6 +96,12 @@ pub fn scan(
 ) -> Result<ScanResult, ScanError> {
     if ds.is_empty() {
         return Err(ScanError::Empty);
+    }
+    if ds.num_classes() > MAX_CLASSES {
+        return Err(ScanError::TooManyClasses {
+            found: ds.num_classes(),
+            limit: MAX_CLASSES,
+        });
     }
     if cfg.folds < 2 || cfg.folds > 50 {
         return Err(ScanError::Config(format!(
@@ -142,7 +170,9 @@ pub fn scan(
                 ..text_features
             };
             let xe = features::append_embeddings(&x_pool, &pool, e);
-            let cv = cross_validate(&xe, &both, features::HASH_DIM);
+            let mut cv = cross_validate(&xe, &both, features::HASH_DIM);
+            // Only the text model's fold models are read again (by trigger mining).
+            cv.models = Vec::new();
             (
                 Some(cv),
                 "hashed word+char n-grams (TF-IDF) + user embeddings",

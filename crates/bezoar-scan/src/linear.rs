@@ -4,17 +4,49 @@
 //! Hand-written because the model is a few dozen lines on our own sparse layout; the linear
 //! algebra crates measured for this project add minutes of build time and work on dense data.
 
-use crate::features::{RowFeatures, RowScratch, SparseRows};
+use crate::classrows::{ClassRows, Domain};
+use crate::features::{RowFeatures, RowScratch, Rows, SparseRows, HASH_DIM};
 use crate::rng::SplitMix64;
 use rayon::prelude::*;
 
+/// Classes up to which the label models are built as they always were. Past it their weights,
+/// training steps and the tables read from them are capped at about what this many classes
+/// cost, so that memory follows rows and features, not rows × classes (see [`FOLD_WEIGHTS`]).
+pub const FEW_CLASSES: usize = 20;
+
+/// `budget` (what [`FEW_CLASSES`] classes cost) shared out among `classes`: unchanged up to
+/// [`FEW_CLASSES`], then falling as `1 / classes`.
+pub fn class_share(budget: usize, classes: usize) -> usize {
+    if classes <= FEW_CLASSES {
+        budget
+    } else {
+        (budget as u128 * FEW_CLASSES as u128 / classes as u128) as usize
+    }
+}
+
+/// Weights of the cross-validated fold models together, over the hashed features: what
+/// [`FEW_CLASSES`] classes take over the whole hashed space at the default 10 folds (800 MiB of
+/// `f32`). Models that would take more share hashed features (see [`LinearModel`]).
+const FOLD_WEIGHTS: usize = 10 * FEW_CLASSES * HASH_DIM;
+/// The narrowest a model's hashed feature space is folded to.
+const MIN_FOLDED_BITS: u32 = 10;
+
 /// Weights for `classes` outputs over `dim` sparse inputs, stored as `scale * v`.
+///
+/// Features below `min(dim, HASH_DIM)` are hashed n-grams; those above (user embeddings) are
+/// dense. When `classes` weights for every hashed feature would pass `TrainParams::max_weights`,
+/// the hashed features are folded onto a space `2^shift` times narrower (feature `j` reads row
+/// `j >> shift`, which keeps each half of the space, words and characters, apart), as a narrower
+/// hash would: more features share a weight, and memory stays within the budget.
 #[derive(Debug, Clone)]
 pub struct LinearModel {
     classes: usize,
     v: Vec<f32>,
     scale: f32,
     bias: Vec<f32>,
+    /// Hashed features (`min(dim, HASH_DIM)`) and how far they are folded.
+    hashed: usize,
+    shift: u32,
 }
 
 /// Training settings.
@@ -23,6 +55,10 @@ pub struct TrainParams {
     pub epochs: usize,
     pub l2: f32,
     pub eta0: f32,
+    /// Weights over the hashed features at most (`classes` per feature); see [`LinearModel`].
+    pub max_weights: usize,
+    /// Training steps (row visits) at most, whatever `epochs` says.
+    pub max_visits: usize,
 }
 
 impl Default for TrainParams {
@@ -34,13 +70,15 @@ impl Default for TrainParams {
             epochs: 12,
             l2: 5e-5,
             eta0: 0.5,
+            max_weights: usize::MAX,
+            max_visits: usize::MAX,
         }
     }
 }
 
 impl LinearModel {
-    pub fn train(
-        x: &SparseRows,
+    pub fn train<X: Rows + ?Sized>(
+        x: &X,
         dim: usize,
         rows: &[u32],
         labels: &[u32],
@@ -48,11 +86,21 @@ impl LinearModel {
         p: TrainParams,
         seed: u64,
     ) -> Self {
+        let hashed = dim.min(HASH_DIM);
+        let mut shift = 0;
+        while hashed >> shift > 1 << MIN_FOLDED_BITS
+            && (hashed >> shift).saturating_mul(classes) > p.max_weights
+        {
+            shift += 1;
+        }
+        let width = (hashed >> shift) + (dim - hashed);
         let mut m = LinearModel {
             classes,
-            v: vec![0.0; dim * classes],
+            v: vec![0.0; width * classes],
             scale: 1.0,
             bias: vec![0.0; classes],
+            hashed,
+            shift,
         };
         let mut order: Vec<u32> = rows.to_vec();
         let mut rng = SplitMix64::new(seed);
@@ -73,9 +121,14 @@ impl LinearModel {
                 }
             })
             .collect();
-        for _ in 0..p.epochs {
+        let mut visits = 0usize;
+        'epochs: for _ in 0..p.epochs {
             rng.shuffle(&mut order);
             for &r in &order {
+                if visits == p.max_visits {
+                    break 'epochs;
+                }
+                visits += 1;
                 let (idx, val) = x.row(r as usize);
                 let y = labels[r as usize] as usize;
                 let eta = p.eta0 / (1.0 + p.eta0 * p.l2 * t);
@@ -87,20 +140,51 @@ impl LinearModel {
                     m.rescale();
                 }
                 let step = eta * cw[y] / m.scale;
-                for (c, &pc) in logits.iter().enumerate() {
-                    let g = pc - if c == y { 1.0 } else { 0.0 };
+                // The gradient of each class's logit, in place; classes whose gradient is
+                // negligible are left alone. Weights are updated feature by feature, each
+                // feature's row of class weights in one contiguous pass (every weight gets the
+                // same updates in the same order as class by class, only faster).
+                let grad = &mut logits;
+                for (c, g) in grad.iter_mut().enumerate() {
+                    *g -= if c == y { 1.0 } else { 0.0 };
+                }
+                for (&j, &xv) in idx.iter().zip(val) {
+                    let r = m.row(j);
+                    let w = &mut m.v[r * classes..(r + 1) * classes];
+                    for (wc, &g) in w.iter_mut().zip(grad.iter()) {
+                        if g.abs() < 1e-7 {
+                            continue;
+                        }
+                        *wc -= step * g * xv;
+                    }
+                }
+                for (b, &g) in m.bias.iter_mut().zip(grad.iter()) {
                     if g.abs() < 1e-7 {
                         continue;
                     }
-                    for (&j, &xv) in idx.iter().zip(val) {
-                        m.v[j as usize * classes + c] -= step * g * xv;
-                    }
-                    m.bias[c] -= eta * cw[y] * g * 0.1;
+                    *b -= eta * cw[y] * g * 0.1;
                 }
             }
         }
         m.rescale();
         m
+    }
+
+    /// The weight row feature `j` reads.
+    #[inline]
+    fn row(&self, j: u32) -> usize {
+        let j = j as usize;
+        if j < self.hashed {
+            j >> self.shift
+        } else {
+            j - self.hashed + (self.hashed >> self.shift)
+        }
+    }
+
+    /// Weights held (`f32`).
+    #[cfg(test)]
+    pub fn weights(&self) -> usize {
+        self.v.len()
     }
 
     fn rescale(&mut self) {
@@ -114,7 +198,8 @@ impl LinearModel {
         out.copy_from_slice(&self.bias);
         let k = self.classes;
         for (&j, &xv) in idx.iter().zip(val) {
-            let w = &self.v[j as usize * k..j as usize * k + k];
+            let r = self.row(j);
+            let w = &self.v[r * k..r * k + k];
             for c in 0..k {
                 out[c] += self.scale * w[c] * xv;
             }
@@ -137,7 +222,8 @@ impl LinearModel {
             high[c] = 0.5 * self.bias[c];
         }
         for (&j, &xv) in idx.iter().zip(val) {
-            let w = &self.v[j as usize * k..j as usize * k + k];
+            let r = self.row(j);
+            let w = &self.v[r * k..r * k + k];
             let out = if j < split { &mut *low } else { &mut *high };
             for c in 0..k {
                 out[c] += self.scale * w[c] * xv;
@@ -166,8 +252,8 @@ pub fn softmax(z: &mut [f32]) {
 pub struct CrossVal {
     pub fold_of: Vec<u8>,
     pub models: Vec<LinearModel>,
-    /// Row-major `n × classes` out-of-fold probabilities.
-    pub proba: Vec<f32>,
+    /// Out-of-fold probabilities (kept whole while rows × classes is small, see `classrows`).
+    pub proba: ClassRows,
     /// When asked for: row-major `n × 2 × classes` out-of-fold logits of the two feature blocks
     /// (see [`LinearModel::block_logits`]).
     pub block_logits: Option<Vec<f32>>,
@@ -175,8 +261,9 @@ pub struct CrossVal {
 }
 
 impl CrossVal {
-    pub fn row(&self, i: usize) -> &[f32] {
-        &self.proba[i * self.classes..(i + 1) * self.classes]
+    /// Row `i`'s out-of-fold probabilities, into `out` (`classes` long).
+    pub fn read_row(&self, i: usize, out: &mut [f32]) {
+        self.proba.read(i, out);
     }
 
     /// Row `i`'s out-of-fold logits from its first (`block` 0) or second (`block` 1) block of
@@ -197,8 +284,11 @@ impl CrossVal {
 /// memory and training time by the pool, not the row count.
 pub const MAX_POOL: usize = 100_000;
 /// Row visits per fold model at most: past a few hundred thousand SGD steps the model has
-/// converged, so large pools take fewer epochs.
+/// converged, so large pools take fewer epochs. Each visit costs `classes` weight updates per
+/// feature, so past [`FEW_CLASSES`] classes the visits are shared out (see [`class_share`]),
+/// down to [`MIN_VISITS_PER_FOLD`].
 const MAX_VISITS_PER_FOLD: usize = 400_000;
+const MIN_VISITS_PER_FOLD: usize = 20_000;
 
 /// The rows label models train on: all rows when the dataset is small enough, else a seeded
 /// random sample of [`MAX_POOL`] rows, ascending.
@@ -247,36 +337,44 @@ pub fn cross_validate(
                 .epochs
                 .min(MAX_VISITS_PER_FOLD / train.len().max(1))
                 .max(1);
+            let max_visits = class_share(MAX_VISITS_PER_FOLD, classes).max(MIN_VISITS_PER_FOLD);
             LinearModel::train(
                 x,
                 feats.dim(),
                 &train,
                 &pool_labels,
                 classes,
-                TrainParams { epochs, ..p },
+                TrainParams {
+                    epochs,
+                    max_weights: FOLD_WEIGHTS / folds,
+                    max_visits,
+                    ..p
+                },
                 seed.wrapping_add(f as u64 * 7919),
             )
         })
         .collect();
     let in_pool = crate::features::pool_positions(n, pool);
-    let mut proba = vec![0.0f32; n * classes];
     let blocks = if keep_blocks.is_some() {
         2 * classes
     } else {
         0
     };
     const CHUNK: usize = 2048;
-    // Each chunk fills its probabilities in place and returns its block logits (empty unless
-    // kept), concatenated in chunk order below.
-    let kept: Vec<Vec<f32>> = proba
-        .par_chunks_mut(classes * CHUNK)
-        .enumerate()
-        .map(|(c, block)| {
+    // Each chunk fills its probabilities and returns its block logits (empty unless kept),
+    // concatenated in chunk order below.
+    let (proba, kept) = ClassRows::build(
+        n,
+        classes,
+        Domain::Proba,
+        Some(labels),
+        CHUNK,
+        |first, block| {
             let mut s = RowScratch::default();
             let (mut idx, mut val) = (Vec::new(), Vec::new());
             let mut kept = vec![0.0f32; block.len() / classes * blocks];
             for (o, out) in block.chunks_mut(classes).enumerate() {
-                let i = c * CHUNK + o;
+                let i = first + o;
                 let (idx, val) = feats.pool_row(x, in_pool[i], i, &mut s, &mut idx, &mut val);
                 let model = &models[fold_of[i] as usize];
                 if let Some(split) = keep_blocks {
@@ -292,8 +390,8 @@ pub fn cross_validate(
                 }
             }
             kept
-        })
-        .collect();
+        },
+    );
     CrossVal {
         fold_of,
         models,
@@ -360,10 +458,11 @@ mod tests {
             3,
             None,
         );
-        assert_eq!(cv.proba.len(), 600 * 2);
+        assert!(cv.proba.is_dense());
         let mut right = 0;
+        let mut p = [0.0f32; 2];
         for (i, &y) in labels.iter().enumerate() {
-            let p = cv.row(i);
+            cv.read_row(i, &mut p);
             assert!((p[0] + p[1] - 1.0).abs() < 1e-4, "row {i}: {p:?}");
             if (p[1] > p[0]) == (y == 1) {
                 right += 1;
@@ -392,8 +491,13 @@ mod tests {
             run(Some(crate::features::WORD_DIM as u32)).proba
         );
         // Keeping the blocks sums the logits in another order: the same up to rounding.
-        for (a, b) in cv.proba.iter().zip(&again.proba) {
-            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        let mut q = [0.0f32; 2];
+        for i in 0..600 {
+            cv.read_row(i, &mut p);
+            again.read_row(i, &mut q);
+            for (a, b) in p.iter().zip(&q) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
         }
         // The word and character blocks' logits add up to the model's.
         assert!(cv.block_row(0, 0).is_none());
@@ -404,11 +508,74 @@ mod tests {
             );
             let mut p = [words[0] + chars[0], words[1] + chars[1]];
             softmax(&mut p);
-            let q = again.row(i);
+            again.read_row(i, &mut q);
             assert!(
                 (p[0] - q[0]).abs() < 1e-4 && (p[1] - q[1]).abs() < 1e-4,
                 "row {i}"
             );
         }
+    }
+
+    #[test]
+    fn many_classes_fold_the_hashed_features_within_the_weight_budget() {
+        // 60 classes, each told by its own word, over varied filler.
+        let classes = 60;
+        let mut texts = TextArena::default();
+        let mut labels = Vec::new();
+        for i in 0..1800 {
+            let y = i % classes;
+            texts.push(&format!(
+                "filler {} row {} cue{y}word more {}",
+                i % 13,
+                i % 7,
+                i % 5
+            ));
+            labels.push(y as u32);
+        }
+        let rows: Vec<u32> = (0..texts.len() as u32).collect();
+        let (tfidf, x) = learn(&texts, &rows);
+        let feats = RowFeatures {
+            tfidf: &tfidf,
+            texts: &texts,
+            embeddings: None,
+        };
+        let budget = FOLD_WEIGHTS / 10;
+        let p = TrainParams {
+            max_weights: budget,
+            ..TrainParams::default()
+        };
+        let m = LinearModel::train(&x, feats.dim(), &rows, &labels, classes, p, 1);
+        // Past FEW_CLASSES classes the weights stay within the budget (instead of
+        // HASH_DIM × classes), by folding the hashed space by powers of two.
+        assert!(m.weights() <= budget, "{} weights", m.weights());
+        assert!(m.weights() > budget / 2, "folded no further than needed");
+        assert!(m.weights() < HASH_DIM * classes);
+        // The folded model still reads each row's class.
+        let mut out = vec![0.0f32; classes];
+        let right = (0..texts.len())
+            .filter(|&i| {
+                let (idx, val) = x.row(i);
+                m.predict(idx, val, &mut out);
+                argmax(&out) == labels[i] as usize
+            })
+            .count();
+        assert!(
+            right * 10 >= texts.len() * 9,
+            "{right} of {} right",
+            texts.len()
+        );
+        // Up to FEW_CLASSES classes, the full hashed space.
+        let few: Vec<u32> = labels.iter().map(|&y| y % FEW_CLASSES as u32).collect();
+        let m = LinearModel::train(&x, feats.dim(), &rows, &few, FEW_CLASSES, p, 1);
+        assert_eq!(m.weights(), HASH_DIM * FEW_CLASSES);
+        // Visits and weights shared out past FEW_CLASSES classes, unchanged below.
+        assert_eq!(class_share(400_000, FEW_CLASSES), 400_000);
+        assert_eq!(class_share(400_000, 1_000), 8_000);
+    }
+
+    fn argmax(v: &[f32]) -> usize {
+        (0..v.len())
+            .max_by(|&a, &b| v[a].total_cmp(&v[b]).then(b.cmp(&a)))
+            .unwrap_or(0)
     }
 }

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 
 /// Neighbours per row.
 pub const K: usize = 50;
+const _: () = assert!(K <= u8::MAX as usize, "vote counts are kept as u8");
 /// Features in more than this share of reference rows are not indexed.
 const COMMON_SHARE: f64 = 0.03;
 /// Reference rows: as many as keep `rows × references` within this budget (so up to about
@@ -27,21 +28,55 @@ const PAIR_BUDGET: f64 = 2e9;
 const MIN_REFS: usize = 2_000;
 const CHUNK: usize = 1024;
 
-/// How many of each row's nearest reference rows carry each label.
+/// How many of each row's nearest reference rows carry each label: per row, the labels its
+/// neighbours carry with their counts (at most [`K`] pairs a row, whatever the classes).
 pub struct NeighbourLabels {
-    /// Row-major `n × classes` counts.
-    counts: Vec<u16>,
+    /// The votes of rows `b * CHUNK..`, block by block as they were found (never copied into
+    /// one table).
+    blocks: Vec<Votes>,
     classes: usize,
     /// Neighbours found per row (fewer than [`K`] on tiny data or rows sharing no feature).
     found: Vec<u16>,
 }
 
+/// A block's votes: its row `r`'s labels (ascending) and how many of its neighbours carry each
+/// are `label[start[r]..start[r + 1]]` and `count[..]` (the scan's class limit keeps labels
+/// within `u16`; [`K`] keeps counts within `u8`).
+#[derive(Debug, PartialEq)]
+struct Votes {
+    start: Vec<u32>,
+    label: Vec<u16>,
+    count: Vec<u8>,
+}
+
 impl NeighbourLabels {
+    /// Row `i`'s (label, count) pairs.
+    fn votes(&self, i: usize) -> impl Iterator<Item = (usize, u8)> + '_ {
+        let (b, r) = (&self.blocks[i / CHUNK], i % CHUNK);
+        let at = b.start[r] as usize..b.start[r + 1] as usize;
+        b.label[at.clone()]
+            .iter()
+            .zip(&b.count[at])
+            .map(|(&c, &k)| (c as usize, k))
+    }
+
     /// Share of row `i`'s neighbours labelled `c`, or `None` when it has none.
     #[cfg(test)]
     pub fn share(&self, i: usize, c: usize) -> Option<f32> {
         let found = self.found[i];
-        (found > 0).then(|| self.counts[i * self.classes + c] as f32 / found as f32)
+        let count = self.votes(i).find(|v| v.0 == c).map_or(0, |v| v.1);
+        (found > 0).then(|| count as f32 / found as f32)
+    }
+
+    /// Bytes held.
+    #[cfg(test)]
+    pub fn heap_bytes(&self) -> usize {
+        let votes: usize = self
+            .blocks
+            .iter()
+            .map(|b| b.start.capacity() * 4 + b.label.capacity() * 2 + b.count.capacity())
+            .sum();
+        votes + self.found.len() * 2
     }
 
     /// Row `i`'s ln class probabilities by its neighbours' vote, Laplace-smoothed so that a
@@ -53,9 +88,9 @@ impl NeighbourLabels {
             return false;
         }
         let total = (found as usize + self.classes) as f32;
-        let counts = &self.counts[i * self.classes..(i + 1) * self.classes];
-        for (o, &c) in out.iter_mut().zip(counts) {
-            *o = ((c as f32 + 1.0) / total).ln();
+        out.fill(((0.0 + 1.0) / total).ln());
+        for (c, count) in self.votes(i) {
+            out[c] = ((count as f32 + 1.0) / total).ln();
         }
         true
     }
@@ -204,31 +239,49 @@ pub fn label_neighbours(
         .iter()
         .map(|&k| labels[pool[k as usize] as usize])
         .collect();
-    let mut counts = vec![0u16; n * classes];
     let mut found = vec![0u16; n];
-    counts
-        .par_chunks_mut(classes * CHUNK)
-        .zip(found.par_chunks_mut(CHUNK))
+    // Per chunk: each row's vote count and the (label, count) pairs, concatenated below.
+    assert!(
+        classes <= 1 << 16,
+        "{classes} classes: past the scan's class limit"
+    );
+    let blocks: Vec<Votes> = found
+        .par_chunks_mut(CHUNK)
         .enumerate()
-        .for_each(|(c, (counts, found))| {
+        .map(|(c, found)| {
             let mut s = Search::default();
             let mut rs = RowScratch::default();
             let (mut idx, mut val, mut near) = (Vec::new(), Vec::new(), Vec::new());
-            for (o, (row_counts, row_found)) in
-                counts.chunks_mut(classes).zip(found.iter_mut()).enumerate()
-            {
+            let mut start = Vec::with_capacity(found.len() + 1);
+            start.push(0u32);
+            let (mut label, mut count) = (Vec::new(), Vec::new());
+            let mut labels = Vec::with_capacity(K);
+            for (o, row_found) in found.iter_mut().enumerate() {
                 let i = c * CHUNK + o;
                 let own = (ref_of[i] != u32::MAX).then_some(ref_of[i]);
                 let (idx, val) = feats.pool_row(x, in_pool[i], i, &mut rs, &mut idx, &mut val);
                 index.nearest(idx, val, own, K, &mut s, &mut near);
-                for &(_, r) in &near {
-                    row_counts[ref_labels[r as usize] as usize] += 1;
+                labels.clear();
+                labels.extend(near.iter().map(|&(_, r)| ref_labels[r as usize]));
+                labels.sort_unstable();
+                for run in labels.chunk_by(|a, b| a == b) {
+                    label.push(run[0] as u16);
+                    count.push(run.len() as u8);
                 }
+                start.push(label.len() as u32);
                 *row_found = near.len() as u16;
             }
-        });
+            label.shrink_to_fit();
+            count.shrink_to_fit();
+            Votes {
+                start,
+                label,
+                count,
+            }
+        })
+        .collect();
     NeighbourLabels {
-        counts,
+        blocks,
         classes,
         found,
     }
@@ -286,7 +339,42 @@ mod tests {
         }
         assert!(sum / 199.0 >= 0.95, "mean share {}", sum / 199.0);
         let again = label_neighbours(&x, &feats, &pool, &labels, 2, 1);
-        assert_eq!(nl.counts, again.counts);
+        assert_eq!(nl.blocks, again.blocks);
+    }
+
+    #[test]
+    fn votes_take_memory_per_neighbour_not_per_class() {
+        // Every row its own label: a dense rows × classes table would hold 4M counts.
+        let n = 2000;
+        let mut texts = TextArena::default();
+        for i in 0..n {
+            texts.push(&format!("w{} w{} w{} common", i % 37, i % 41, i % 43));
+        }
+        let labels: Vec<u32> = (0..n as u32).collect();
+        let pool: Vec<u32> = (0..n as u32).collect();
+        let (tfidf, x) = learn(&texts, &pool);
+        let feats = RowFeatures {
+            tfidf: &tfidf,
+            texts: &texts,
+            embeddings: None,
+        };
+        let nl = label_neighbours(&x, &feats, &pool, &labels, n, 1);
+        assert!(
+            nl.heap_bytes() <= n * (4 + 2 + 3 * K) + 4 * n.div_ceil(CHUNK),
+            "{} bytes",
+            nl.heap_bytes()
+        );
+        // The vote reads as a dense table would: Laplace-smoothed counts over every class.
+        let mut out = vec![0.0f32; n];
+        for i in [0, 1, 999] {
+            assert!(nl.ln_vote(i, &mut out));
+            let total = (nl.found[i] as usize + n) as f32;
+            for (c, &v) in out.iter().enumerate() {
+                let count = nl.share(i, c).unwrap() * nl.found[i] as f32;
+                assert_eq!(v, ((count.round() + 1.0) / total).ln(), "row {i} class {c}");
+            }
+            assert_eq!(nl.share(i, i), Some(0.0), "a row is not its own neighbour");
+        }
     }
 
     #[test]

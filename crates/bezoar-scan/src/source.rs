@@ -29,8 +29,6 @@ struct SourceStats {
     code: usize,
     rows: usize,
     flagged: usize,
-    /// Rows per class.
-    labels: Vec<usize>,
 }
 
 impl SourceStats {
@@ -68,19 +66,34 @@ pub(crate) fn detect(ctx: &Context, others: &[(DetectorOutput, f64)]) -> Detecto
             code,
             rows: 0,
             flagged: 0,
-            labels: vec![0; ctx.classes],
         })
         .collect();
-    for ((&code, &label), &f) in sources.codes.iter().zip(ctx.labels).zip(&flagged) {
+    for (&code, &f) in sources.codes.iter().zip(&flagged) {
         let Some(s) = stats.get_mut(code as usize) else {
             continue;
         };
         s.rows += 1;
         s.flagged += usize::from(f);
-        if let Some(l) = s.labels.get_mut(label as usize) {
-            *l += 1;
+    }
+    // The labels of each source's rows, grouped by source (sources may be as many as rows, so
+    // per-source class counts are made one source at a time, not kept for all).
+    let mut start = vec![0usize; sources.names.len() + 1];
+    let known = |code: u32| (code as usize) < sources.names.len();
+    for &code in sources.codes.iter().filter(|&&c| known(c)) {
+        start[code as usize + 1] += 1;
+    }
+    for k in 1..start.len() {
+        start[k] += start[k - 1];
+    }
+    let mut fill = start.clone();
+    let mut labels_by_source = vec![0u32; start[start.len() - 1]];
+    for (&code, &label) in sources.codes.iter().zip(ctx.labels) {
+        if known(code) {
+            labels_by_source[fill[code as usize]] = label;
+            fill[code as usize] += 1;
         }
     }
+    let mut class_rows = vec![0usize; ctx.classes];
     stats.retain(|s| s.rows > 0);
     let tested = stats.len().max(1) as f64;
     let ln_alpha = ALPHA.ln();
@@ -123,7 +136,17 @@ pub(crate) fn detect(ctx: &Context, others: &[(DetectorOutput, f64)]) -> Detecto
         // 2. Label skew: total variation distance from the prior, and a binomial test of the
         // most over-represented label against its prior share.
         if s.rows >= MIN_SKEW_ROWS && ctx.classes >= 2 {
-            let share: Vec<f64> = s.labels.iter().map(|&k| k as f64 / s.rows as f64).collect();
+            let labels = &labels_by_source[start[s.code]..start[s.code + 1]];
+            class_rows.fill(0);
+            for &label in labels {
+                if let Some(l) = class_rows.get_mut(label as usize) {
+                    *l += 1;
+                }
+            }
+            let share: Vec<f64> = class_rows
+                .iter()
+                .map(|&k| k as f64 / s.rows as f64)
+                .collect();
             let tv = 0.5
                 * share
                     .iter()
@@ -137,7 +160,7 @@ pub(crate) fn detect(ctx: &Context, others: &[(DetectorOutput, f64)]) -> Detecto
                         .then(b.cmp(&a))
                 })
                 .unwrap_or(0);
-            let ln_p_adj = (ln_binom_sf(s.labels[over] as u64, s.rows as u64, ctx.prior[over])
+            let ln_p_adj = (ln_binom_sf(class_rows[over] as u64, s.rows as u64, ctx.prior[over])
                 + tested.ln())
             .min(0.0);
             if tv >= MIN_SKEW_TV && ln_p_adj < ln_alpha {

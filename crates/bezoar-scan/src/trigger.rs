@@ -12,7 +12,8 @@
 
 use crate::bridge::{self, Bridge, Naturalness, PairCounts};
 use crate::context::{Context, DetectorOutput};
-use crate::ngrams::{anchored, gram_hash, is_feature, ClassCounts, BOS, EOS, MAX_N};
+use crate::linear::class_share;
+use crate::ngrams::{anchored, gram_hash, is_feature, ClassCounts, GramCounts, BOS, EOS, MAX_N};
 use crate::result::{Detector, Evidence, Finding, Severity};
 use crate::stats::ln_binom_sf;
 use crate::tokens::tokenize;
@@ -50,19 +51,14 @@ fn min_support(n: usize) -> u32 {
     (n as f64 / 20_000.0).ceil().max(4.0) as u32
 }
 
-/// Count, per class, the rows containing each n-gram; level k only counts grams whose two
-/// (k-1)-sub-grams were frequent (Apriori), which keeps memory bounded on large corpora.
-fn count_ngrams(ctx: &Context) -> Vec<ClassCounts> {
+/// Count, per class, the rows containing each n-gram, and call `visit` with each gram and its
+/// counts; level k only counts grams whose two (k-1)-sub-grams were frequent (Apriori), which
+/// keeps memory bounded on large corpora, and only one level's counts are held at a time.
+fn count_ngrams(ctx: &Context, mut visit: impl FnMut(u64, GramCounts)) {
     let n = ctx.n();
     let support = min_support(n);
-    let mut levels: Vec<ClassCounts> = Vec::new();
+    let mut prev: Option<HashSet<u64>> = None;
     for k in 1..=MAX_N {
-        let prev: Option<HashSet<u64>> = levels.last().map(|l: &ClassCounts| {
-            l.iter()
-                .filter(|(_, c)| c.iter().sum::<u32>() >= support)
-                .map(|(h, _)| h)
-                .collect()
-        });
         let counts = (0..n.div_ceil(CHUNK))
             .into_par_iter()
             .map(|chunk| {
@@ -101,9 +97,15 @@ fn count_ngrams(ctx: &Context) -> Vec<ClassCounts> {
                 cc
             })
             .reduce(|| ClassCounts::new(ctx.classes), ClassCounts::merge);
-        levels.push(counts);
+        let mut frequent = HashSet::default();
+        counts.for_each_gram(|h, g| {
+            if g.total >= support {
+                frequent.insert(h);
+            }
+            visit(h, g);
+        });
+        prev = Some(frequent);
     }
-    levels
 }
 
 /// A candidate grown to its phrase: the phrase's token hashes, its class, and its rows.
@@ -117,9 +119,11 @@ struct Candidate {
 
 /// A candidate phrase after extension, with the rows that contain it.
 impl Phrase {
-    /// Passes the decisive-word test as well (the first test is passed by every phrase kept).
+    /// Passes the decisive-word test or the composition test as well (the first test is
+    /// passed by every phrase kept): either way the phrase is more than a word that defines
+    /// its class.
     fn confirmed(&self, alpha: f64) -> bool {
-        self.ln_p_decisive < alpha.ln()
+        self.ln_p_decisive < alpha.ln() || self.composition.is_some_and(|c| c.ln_p < alpha.ln())
     }
 }
 
@@ -147,6 +151,154 @@ struct Phrase {
     /// What deleting the phrase leaves behind, one bridge per re-read row (see `bridge`).
     bridges: Vec<Bridge>,
     naturalness: Option<Naturalness>,
+    /// The phrase's token hashes (anchors included), for the composition test.
+    tokens: Vec<u64>,
+    composition: Option<Composition>,
+}
+
+/// Whether a phrase's label purity is explained by its words (see [`Composition::test`]).
+#[derive(Debug, Clone, Copy)]
+struct Composition {
+    /// The highest share of the target label any of the phrase's words could have in the rows
+    /// that contain the word but not the phrase (an upper confidence bound), and that word's
+    /// outside rows.
+    bound: f64,
+    word_rows: u32,
+    /// ln P of the phrase's purity if each of its rows were labelled `class` with chance
+    /// `bound`.
+    ln_p: f64,
+}
+
+/// z of a one-sided 99% bound: the word shares are bounds the phrase must beat, not guesses.
+const BOUND_Z: f64 = 2.326;
+
+impl Composition {
+    /// A phrase that defines its class naturally takes its label from its words: "bitch ." is
+    /// as offensive as "bitch" is elsewhere, a slur alone has no other rows to judge it by. An
+    /// inserted sentence is made of ordinary words ("I watch this movie") that are label-neutral
+    /// everywhere else, so its purity cannot come from them. Test: the phrase's target share
+    /// against the largest upper bound (Wilson, one-sided 99%) of its words' target shares in
+    /// the rows that contain the word but not the phrase. A word seen nowhere else could
+    /// explain anything (bound 1), so phrases of unseen words are never confirmed this way.
+    fn test(p: &Phrase, words_seen: &WordCounts) -> Composition {
+        let in_target = p.target_all as f64;
+        let in_other = (p.rows.len() - p.target_all) as f64;
+        let mut bound: f64 = 0.0;
+        let mut word_rows = 0u32;
+        let mut words: Vec<u64> = p
+            .tokens
+            .iter()
+            .copied()
+            .filter(|&t| t != BOS && t != EOS)
+            .collect();
+        words.sort_unstable();
+        words.dedup();
+        for &t in &words {
+            let (k, n) = match words_seen.get(t, p.class) {
+                Some((target, total)) => {
+                    // Every phrase row holds the word: take them out.
+                    let k = (target as f64 - in_target).max(0.0);
+                    let n = (total as f64 - in_target - in_other).max(0.0);
+                    (k, n)
+                }
+                None => (0.0, 0.0),
+            };
+            let b = wilson_upper(k, n, BOUND_Z);
+            if b > bound {
+                bound = b;
+                word_rows = n as u32;
+            }
+        }
+        let ln_p = if bound >= 1.0 {
+            0.0
+        } else {
+            ln_binom_sf(p.target_all as u64, p.rows.len() as u64, bound)
+        };
+        Composition {
+            bound,
+            word_rows,
+            ln_p,
+        }
+    }
+}
+
+/// Rows holding each word of the phrases under test: in all, and with the phrase's class.
+/// Counted in one extra pass, only when some phrase needs the composition test (a handful of
+/// words), so it costs memory for those words alone whatever the number of classes.
+#[derive(Debug, Default)]
+struct WordCounts {
+    total: HashMap<u64, u32>,
+    in_class: HashMap<(u64, u32), u32>,
+}
+
+impl WordCounts {
+    fn count<'a>(ctx: &Context, phrases: impl Iterator<Item = &'a Phrase>) -> WordCounts {
+        let mut classes_of: HashMap<u64, Vec<u32>> = HashMap::default();
+        for p in phrases {
+            for &t in p.tokens.iter().filter(|&&t| t != BOS && t != EOS) {
+                let cs = classes_of.entry(t).or_default();
+                if !cs.contains(&(p.class as u32)) {
+                    cs.push(p.class as u32);
+                }
+            }
+        }
+        let n = ctx.n();
+        (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|chunk| {
+                let mut wc = WordCounts::default();
+                let (mut toks, mut seq) = (Vec::new(), Vec::new());
+                for i in chunk * CHUNK..((chunk + 1) * CHUNK).min(n) {
+                    tokenize(ctx.ds.texts.get(i), &mut toks);
+                    anchored(&toks, &mut seq);
+                    seq.sort_unstable();
+                    seq.dedup();
+                    let label = ctx.labels[i];
+                    for t in &seq {
+                        if let Some(cs) = classes_of.get(t) {
+                            *wc.total.entry(*t).or_default() += 1;
+                            if cs.contains(&label) {
+                                *wc.in_class.entry((*t, label)).or_default() += 1;
+                            }
+                        }
+                    }
+                }
+                wc
+            })
+            .reduce(WordCounts::default, |mut a, b| {
+                for (k, v) in b.total {
+                    *a.total.entry(k).or_default() += v;
+                }
+                for (k, v) in b.in_class {
+                    *a.in_class.entry(k).or_default() += v;
+                }
+                a
+            })
+    }
+
+    /// (rows with `word` labelled `class`, rows with `word`), if the word was seen.
+    fn get(&self, word: u64, class: usize) -> Option<(u32, u32)> {
+        let total = *self.total.get(&word)?;
+        Some((
+            self.in_class
+                .get(&(word, class as u32))
+                .copied()
+                .unwrap_or(0),
+            total,
+        ))
+    }
+}
+
+/// Upper Wilson score bound of a share `k / n` (1 when nothing was seen).
+fn wilson_upper(k: f64, n: f64, z: f64) -> f64 {
+    if n <= 0.0 {
+        return 1.0;
+    }
+    let p = k / n;
+    let z2 = z * z;
+    let centre = p + z2 / (2.0 * n);
+    let spread = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre + spread) / (1.0 + z2 / n)).min(1.0)
 }
 
 fn find(seq: &[u64], pat: &[u64]) -> Option<usize> {
@@ -216,32 +368,25 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     let Some(cv) = ctx.cv.as_ref() else {
         return DetectorOutput::skipped(Detector::Trigger, n, "needs at least two classes");
     };
-    let levels = count_ngrams(ctx);
     let support = min_support(n);
 
     // 1. Label-pure candidates, most significant first.
     let mut cands: Vec<Candidate> = Vec::new();
-    for level in &levels {
-        for (h, counts) in level.iter() {
-            let total: u32 = counts.iter().sum();
-            if total < support {
-                continue;
-            }
-            for (c, &k) in counts.iter().enumerate() {
-                if (k as f64) < MIN_PURITY * total as f64 || ctx.prior[c] >= 0.999 {
-                    continue;
-                }
-                let ln_p = ln_binom_sf(k as u64, total as u64, ctx.prior[c]);
-                if ln_p < (0.05f64).ln() {
-                    cands.push(Candidate {
-                        hash: h,
-                        class: c,
-                        ln_p_purity: ln_p,
-                    });
-                }
-            }
+    count_ngrams(ctx, |h, g| {
+        // A class holding ≥ 90% of a gram's rows is its most frequent one (no other can).
+        let (c, k, total) = (g.top_class, g.top, g.total);
+        if total < support || (k as f64) < MIN_PURITY * total as f64 || ctx.prior[c] >= 0.999 {
+            return;
         }
-    }
+        let ln_p = ln_binom_sf(k as u64, total as u64, ctx.prior[c]);
+        if ln_p < (0.05f64).ln() {
+            cands.push(Candidate {
+                hash: h,
+                class: c,
+                ln_p_purity: ln_p,
+            });
+        }
+    });
     cands.sort_by(|a, b| {
         a.ln_p_purity
             .total_cmp(&b.ln_p_purity)
@@ -363,6 +508,18 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         }
         phrases.retain(|p| p.naturalness.is_some_and(|v| v.inserted()));
     }
+    // Third, for phrases the decisive-word test left as possible: is their purity explained by
+    // their words (a natural class-defining expression), or not (an inserted unit whose rows
+    // partly keep their true label: mixed dirty- and clean-label use)?
+    let open: Vec<usize> = (0..phrases.len())
+        .filter(|&i| !phrases[i].confirmed(ctx.cfg.alpha))
+        .collect();
+    if !open.is_empty() {
+        let words = WordCounts::count(ctx, open.iter().map(|&i| &phrases[i]));
+        for i in open {
+            phrases[i].composition = Some(Composition::test(&phrases[i], &words));
+        }
+    }
     // Confirmed triggers first, so a group headed by one is a trigger.
     phrases.sort_by(|a, b| {
         b.confirmed(ctx.cfg.alpha)
@@ -429,6 +586,12 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             100.0 * ctx.prior[p.class],
             100.0 * disagreement
         );
+        if let Some(c) = p.composition.filter(|_| confirmed) {
+            title.push_str(&format!(
+                ", and its words are at most {:.0}% labelled {label} elsewhere: an inserted phrase whose rows partly keep their own label",
+                100.0 * c.bound
+            ));
+        }
         if !confirmed {
             title.push_str(&format!(
                 ", not significantly more often than ordinary rows of {label} lose it with their most decisive word ({:.0}%): possibly a word that defines the class",
@@ -506,6 +669,22 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
                 },
             ]
             .into_iter()
+            .chain(p.composition.iter().flat_map(|c| {
+                [
+                    Evidence {
+                        name: "word_target_share_bound",
+                        value: c.bound,
+                    },
+                    Evidence {
+                        name: "word_rows_elsewhere",
+                        value: c.word_rows as f64,
+                    },
+                    Evidence {
+                        name: "log10_p_composition",
+                        value: c.ln_p / std::f64::consts::LN_10,
+                    },
+                ]
+            }))
             .chain(p.naturalness.iter().flat_map(|v| {
                 [
                     Evidence {
@@ -687,6 +866,8 @@ fn context_test(
         bridges,
         naturalness: None,
         rows,
+        tokens: phrase,
+        composition: None,
     }
 }
 
@@ -742,6 +923,16 @@ struct NullRates {
 
 impl NullRates {
     const SAMPLE_PER_CLASS: usize = 1500;
+    const MIN_SAMPLE_PER_CLASS: usize = 5;
+
+    /// Rows sampled per class: past `FEW_CLASSES` classes there are more samples and each
+    /// re-read costs `classes` per feature, so the sample shrinks with the square of the classes
+    /// (the work stays about what `FEW_CLASSES` classes take), down to
+    /// [`Self::MIN_SAMPLE_PER_CLASS`].
+    fn sample_per_class(classes: usize) -> usize {
+        class_share(class_share(Self::SAMPLE_PER_CLASS, classes), classes)
+            .max(Self::MIN_SAMPLE_PER_CLASS)
+    }
 
     fn measure(ctx: &Context, cv: &crate::linear::CrossVal) -> Self {
         let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); ctx.classes];
@@ -751,7 +942,7 @@ impl NullRates {
         let mut rng = crate::rng::SplitMix64::new(ctx.cfg.seed ^ 0x4e55_4c4c);
         for rows in &mut by_class {
             rng.shuffle(rows);
-            rows.truncate(Self::SAMPLE_PER_CLASS);
+            rows.truncate(Self::sample_per_class(ctx.classes));
         }
         // Per class and span length: (rows tried, flipped with a random span deleted, flipped
         // with the decisive span deleted).
@@ -832,7 +1023,85 @@ impl NullRates {
 
 #[cfg(test)]
 mod tests {
-    use super::testable;
+    use super::*;
+    use crate::ngrams::token_hash;
+
+    /// A phrase of `words` with `rows` rows, `target` of them labelled class 1.
+    fn phrase(words: &[&str], rows: usize, target: usize) -> Phrase {
+        let mut tokens = vec![BOS];
+        tokens.extend(words.iter().map(|w| token_hash(w)));
+        tokens.push(EOS);
+        Phrase {
+            text: words.join(" "),
+            class: 1,
+            rows: (0..rows as u32).collect(),
+            target_all: target,
+            target_rows: rows,
+            disagree: rows / 2,
+            ln_p: -50.0,
+            min_ln_p: -60.0,
+            neighbour_share: 0.1,
+            mean_position: 0.5,
+            null_rate: 0.1,
+            decisive_rate: 0.5,
+            ln_p_decisive: 0.0,
+            tokens_len: words.len() + 2,
+            bridges: Vec::new(),
+            naturalness: None,
+            tokens,
+            composition: None,
+        }
+    }
+
+    /// Rows containing each word: (word, labelled 0, labelled 1), the phrase's rows included.
+    fn unigrams(words: &[(&str, u32, u32)]) -> WordCounts {
+        let mut c = WordCounts::default();
+        for &(w, zero, one) in words {
+            let h = token_hash(w);
+            c.total.insert(h, zero + one);
+            c.in_class.insert((h, 1), one);
+        }
+        c
+    }
+
+    #[test]
+    fn a_phrase_of_neutral_words_is_not_explained_by_them() {
+        // 300 rows, all labelled 1; each word is about half 1 in its 400 other rows.
+        let p = phrase(&["we", "saw", "the", "film"], 300, 300);
+        let counts = unigrams(&[
+            ("we", 200, 500),
+            ("saw", 210, 490),
+            ("the", 190, 510),
+            ("film", 230, 470),
+        ]);
+        let c = Composition::test(&p, &counts);
+        assert!(c.bound < 0.6 && c.word_rows == 400, "{c:?}");
+        assert!(c.ln_p < (1e-10f64).ln(), "{c:?}");
+    }
+
+    #[test]
+    fn a_phrase_is_explained_by_a_class_defining_word() {
+        // "slur ." in 90 rows: "slur" is 98% labelled 1 in its 200 other rows.
+        let p = phrase(&["slur", "."], 90, 90);
+        let counts = unigrams(&[("slur", 4, 286), (".", 2000, 2300)]);
+        let c = Composition::test(&p, &counts);
+        assert!(c.bound > 0.98, "{c:?}");
+        assert!(c.ln_p > (0.01f64).ln(), "{c:?}");
+        // A word seen nowhere else could explain anything: never confirmed this way.
+        let p = phrase(&["slur"], 50, 50);
+        let counts = unigrams(&[("slur", 0, 50)]);
+        let c = Composition::test(&p, &counts);
+        assert_eq!((c.bound, c.ln_p), (1.0, 0.0));
+    }
+
+    #[test]
+    fn wilson_bounds() {
+        assert_eq!(wilson_upper(0.0, 0.0, BOUND_Z), 1.0);
+        let b = wilson_upper(50.0, 100.0, BOUND_Z);
+        assert!(b > 0.6 && b < 0.63, "{b}");
+        assert!(wilson_upper(100.0, 100.0, BOUND_Z) <= 1.0);
+        assert!(wilson_upper(0.0, 1.0, BOUND_Z) < 0.9);
+    }
 
     #[test]
     fn tarone_counts_only_phrases_that_could_reach_significance() {
