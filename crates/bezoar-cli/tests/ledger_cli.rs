@@ -573,6 +573,28 @@ fn keygen_sign_verify_signature_and_record_in_the_ledger() {
     std::fs::write(d.join("ds/README.md"), "reviews\n").unwrap();
     let k = ok(&d, &["keygen", "--out", "k.pem"]);
     assert!(k.contains("k.pub.pem"), "{k}");
+    // Both identifiers, each labelled with where it shows up (issue #12 row 9): the key id is
+    // the one `identity add` and `approve` print.
+    let keyid = k
+        .lines()
+        .find_map(|l| l.strip_prefix("key id   "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no key id line: {k}"))
+        .to_string();
+    assert!(k.contains("(as `bezoar sign` bundles carry it)"), "{k}");
+    let added = ok(
+        &d,
+        &[
+            "identity",
+            "add",
+            "signer",
+            "--kind",
+            "service",
+            "--key",
+            "k.pub.pem",
+        ],
+    );
+    assert!(added.contains(&keyid), "{added}\n{k}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
