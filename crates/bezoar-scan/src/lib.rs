@@ -44,18 +44,18 @@ use std::time::Instant;
 const MAX_BLOCK_LOGITS: usize = 8 << 20;
 
 /// The most distinct labels (classes) a scan accepts; past it [`scan`] refuses at once with
-/// [`ScanError::TooManyClasses`].
+/// [`ScanError::TooManyClasses`], before any model is built.
 ///
-/// Memory does not grow with rows × classes below the limit: past 20 classes the fold models
-/// share hashed features to stay within the weights 20 classes take, per-row class
-/// probabilities keep each row's top 16 once rows × classes passes 32M cells, and neighbour
-/// votes are kept per neighbour. What still grows with the classes is small per class but
-/// quadratic or per-row in time: the label-pair tables of label consistency (`classes²`
-/// counters, 60 MB at 1,000) and the per-row work of reading every class's probability
-/// (rows × classes operations, minutes on 1M rows at 1,000 classes). At 1,000 classes a
-/// 1M-row scan stays within the 2 GB budget (measured, see README "Speed"); a label column
-/// with more distinct values than that is rarely a class label at all, and more often an id
-/// or free-text column read as one.
+/// Below the limit memory follows rows and features, not rows × classes: past 20 classes the
+/// fold models share hashed features to stay within the weights 20 classes take, per-row class
+/// probabilities keep each row's 8 likeliest classes once rows × classes passes 32M cells,
+/// neighbour votes are kept per neighbour and trigger counts per (n-gram, class) pair seen. What
+/// still grows with the classes is the label-pair tables of label consistency (`classes²`
+/// counters: about 60 MB at 1,000) and time: every row's probability of every class is computed
+/// (rows × classes work). Why 1,000: at the limit a 1M-row scan peaks at 1.69 GB, within the
+/// 2 GB budget, and takes about nine minutes on two cores; the pair tables would reach 1.4 GB at
+/// 5,000. A label column with more distinct values is rarely a class label at all, and far more
+/// often an id or free-text column read as one.
 pub const MAX_CLASSES: usize = 1_000;
 
 /// Why a detector left out by `ScanConfig::detectors` did not run.

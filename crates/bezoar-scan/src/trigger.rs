@@ -59,44 +59,53 @@ fn count_ngrams(ctx: &Context, mut visit: impl FnMut(u64, GramCounts)) {
     let support = min_support(n);
     let mut prev: Option<HashSet<u64>> = None;
     for k in 1..=MAX_N {
-        let counts = (0..n.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|chunk| {
-                let mut cc = ClassCounts::new(ctx.classes);
-                let (mut toks, mut seq, mut grams, mut prev_h) =
-                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-                for i in chunk * CHUNK..((chunk + 1) * CHUNK).min(n) {
-                    tokenize(ctx.ds.texts.get(i), &mut toks);
-                    anchored(&toks, &mut seq);
-                    grams.clear();
-                    if k == 1 {
-                        grams.extend(
-                            (0..seq.len())
-                                .filter(|&j| is_feature(&seq, j, 1))
-                                .map(|j| gram_hash(&seq[j..j + 1])),
-                        );
-                    } else if seq.len() >= k {
-                        let frequent = prev.as_ref().expect("level > 1 has a previous level");
-                        prev_h.clear();
-                        prev_h.extend(
-                            (0..=seq.len() - (k - 1)).map(|j| gram_hash(&seq[j..j + k - 1])),
-                        );
-                        for j in 0..=seq.len() - k {
-                            if frequent.contains(&prev_h[j]) && frequent.contains(&prev_h[j + 1]) {
-                                grams.push(gram_hash(&seq[j..j + k]));
-                            }
+        let count_chunk = |chunk: usize| {
+            let mut cc = ClassCounts::new(ctx.classes);
+            let (mut toks, mut seq, mut grams, mut prev_h) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for i in chunk * CHUNK..((chunk + 1) * CHUNK).min(n) {
+                tokenize(ctx.ds.texts.get(i), &mut toks);
+                anchored(&toks, &mut seq);
+                grams.clear();
+                if k == 1 {
+                    grams.extend(
+                        (0..seq.len())
+                            .filter(|&j| is_feature(&seq, j, 1))
+                            .map(|j| gram_hash(&seq[j..j + 1])),
+                    );
+                } else if seq.len() >= k {
+                    let frequent = prev.as_ref().expect("level > 1 has a previous level");
+                    prev_h.clear();
+                    prev_h.extend((0..=seq.len() - (k - 1)).map(|j| gram_hash(&seq[j..j + k - 1])));
+                    for j in 0..=seq.len() - k {
+                        if frequent.contains(&prev_h[j]) && frequent.contains(&prev_h[j + 1]) {
+                            grams.push(gram_hash(&seq[j..j + k]));
                         }
                     }
-                    grams.sort_unstable();
-                    grams.dedup();
-                    let c = ctx.labels[i] as usize;
-                    for &g in &grams {
-                        cc.add(g, c, 1);
-                    }
                 }
-                cc
-            })
-            .reduce(|| ClassCounts::new(ctx.classes), ClassCounts::merge);
+                grams.sort_unstable();
+                grams.dedup();
+                let c = ctx.labels[i] as usize;
+                for &g in &grams {
+                    cc.add(g, c, 1);
+                }
+            }
+            cc
+        };
+        // Chunks are counted a few at a time in parallel and merged into one table as they
+        // come: a tree of merges would hold several tables of the whole level at once.
+        let chunks = n.div_ceil(CHUNK);
+        let batch = 2 * rayon::current_num_threads().max(1);
+        let mut counts = ClassCounts::new(ctx.classes);
+        for first in (0..chunks).step_by(batch) {
+            let parts: Vec<ClassCounts> = (first..(first + batch).min(chunks))
+                .into_par_iter()
+                .map(count_chunk)
+                .collect();
+            for part in parts {
+                counts = counts.merge(part);
+            }
+        }
         let mut frequent = HashSet::default();
         counts.for_each_gram(|h, g| {
             if g.total >= support {
