@@ -64,6 +64,15 @@ pub fn escape_invisible(s: &str) -> String {
     out
 }
 
+/// The first `max_chars` characters of `s` (never splitting a UTF-8 sequence) and whether
+/// anything was cut off.
+pub fn truncate_chars(s: &str, max_chars: usize) -> (&str, bool) {
+    match s.char_indices().nth(max_chars) {
+        Some((byte, _)) => (&s[..byte], true),
+        None => (s, false),
+    }
+}
+
 /// Characters that make a spreadsheet read a CSV cell as a formula (OWASP "CSV injection"),
 /// plus `'`, the escape itself, so that [`restore_csv_cell`] can always undo
 /// [`neutralize_csv_cell`].

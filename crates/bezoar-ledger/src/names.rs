@@ -10,7 +10,7 @@
 //! Names never become paths unchecked: files named after a snapshot go through
 //! [`file_stem`], which falls back to the snapshot's number for names stored by older versions.
 
-use bezoar_data::display::escape_invisible;
+use bezoar_data::display::{escape_invisible, truncate_chars};
 
 use crate::error::{LedgerError, Result};
 
@@ -120,9 +120,9 @@ pub fn file_stem(dataset: &str, number: i64, snapshot_id: i64) -> String {
 
 /// At most 80 characters of `s`, for messages about over-long names.
 fn shorten(s: &str) -> String {
-    match s.char_indices().nth(80) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
+    match truncate_chars(s, 80) {
+        (head, true) => format!("{head}…"),
+        (all, false) => all.to_string(),
     }
 }
 

@@ -1,16 +1,7 @@
 //! Text helpers for showing untrusted row text: escaping invisible characters and truncating
 //! on character boundaries.
 
-pub use bezoar_data::display::escape_invisible;
-
-/// The first `max_chars` characters of `s` (never splitting a UTF-8 sequence) and whether
-/// anything was cut off.
-pub fn truncate_chars(s: &str, max_chars: usize) -> (&str, bool) {
-    match s.char_indices().nth(max_chars) {
-        Some((byte, _)) => (&s[..byte], true),
-        None => (s, false),
-    }
-}
+pub use bezoar_data::display::{escape_invisible, truncate_chars};
 
 /// A window of at most `max_chars` characters of `text`, placed so that the first occurrence of
 /// `subject` is visible, split into `(escaped segment, is_subject)` pieces. `cut_front` /
