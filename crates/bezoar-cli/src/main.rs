@@ -2,6 +2,7 @@
 
 mod cli;
 mod cli_gov;
+mod cli_probe;
 mod commands;
 mod progress;
 

@@ -398,7 +398,7 @@ impl Ledger {
 
 /// Write the statement file (creating its folder): inside the gate's transaction, so a decision
 /// whose statement cannot be written is not recorded.
-fn write_statement(path: &std::path::Path, text: &str) -> Result<()> {
+pub(crate) fn write_statement(path: &std::path::Path, text: &str) -> Result<()> {
     let err = crate::error::io_err(path);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(crate::error::io_err(dir))?;

@@ -30,6 +30,7 @@ pub mod merkle;
 pub mod names;
 pub mod objects;
 pub mod policy;
+pub mod promote;
 pub mod proofs;
 pub mod rows;
 pub mod schema;

@@ -26,6 +26,8 @@ pub enum NameKind {
     Dataset,
     Source,
     Identity,
+    Model,
+    ModelVersion,
 }
 
 impl NameKind {
@@ -34,12 +36,15 @@ impl NameKind {
             NameKind::Dataset => "dataset",
             NameKind::Source => "source",
             NameKind::Identity => "identity",
+            NameKind::Model => "model",
+            NameKind::ModelVersion => "model version",
         }
     }
 
     fn extra_chars(self) -> &'static str {
         match self {
             NameKind::Identity => "-_.@:",
+            NameKind::ModelVersion => "-_.+",
             _ => "-_.",
         }
     }
@@ -119,7 +124,7 @@ pub fn file_stem(dataset: &str, number: i64, snapshot_id: i64) -> String {
 }
 
 /// At most 80 characters of `s`, for messages about over-long names.
-fn shorten(s: &str) -> String {
+pub(crate) fn shorten(s: &str) -> String {
     match truncate_chars(s, 80) {
         (head, true) => format!("{head}…"),
         (all, false) => all.to_string(),

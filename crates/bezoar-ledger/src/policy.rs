@@ -43,6 +43,8 @@ pub struct DatasetPolicy {
     /// Identities (or securesystemslib key ids) that must be among the signers.
     pub required_signers: Option<Vec<String>>,
     pub scan: Option<ScanPolicy>,
+    /// The promotion gate's limits for models trained on the dataset.
+    pub probe: Option<ProbePolicy>,
     /// BOM governance: owner names (default: the dataset's admins).
     pub owners: Option<Vec<String>>,
     /// BOM data classification (e.g. `internal`, `public`, `confidential`).
@@ -64,6 +66,17 @@ pub struct ScanPolicy {
     pub max_flagged_rate: Option<f64>,
 }
 
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbePolicy {
+    /// Largest tolerated attack success rate uplift over the baseline (default 0.2).
+    pub max_asr: Option<f64>,
+    /// Largest tolerated accuracy drop against the baseline (default 0.03).
+    pub max_accuracy_drop: Option<f64>,
+    /// A probe without a baseline model cannot pass the promotion gate (default true).
+    pub require_baseline: Option<bool>,
+}
+
 /// The policy for one dataset, defaults filled in.
 #[derive(Debug, Clone, Serialize)]
 pub struct Effective {
@@ -77,6 +90,9 @@ pub struct Effective {
     pub fail_on: Option<String>,
     pub max_flagged: Option<u64>,
     pub max_flagged_rate: Option<f64>,
+    pub probe_max_asr: f64,
+    pub probe_max_accuracy_drop: f64,
+    pub probe_require_baseline: bool,
     pub owners: Option<Vec<String>>,
     pub classification: Option<String>,
     pub sensitive_data: Option<Vec<String>>,
@@ -108,7 +124,7 @@ impl Policy {
         let file: PolicyFile = toml::from_str(&text).map_err(|e| LedgerError::Policy {
             path: path.to_path_buf(),
             message: format!(
-                "{}\n(known keys: [defaults] and [datasets.NAME] with trusted_sources, required_approvals, trusted_required_approvals, approvers, required_signers, owners, classification, sensitive_data, and a [.scan] table with required, fail_on, max_flagged, max_flagged_rate)",
+                "{}\n(known keys: [defaults] and [datasets.NAME] with trusted_sources, required_approvals, trusted_required_approvals, approvers, required_signers, owners, classification, sensitive_data, a [.scan] table with required, fail_on, max_flagged, max_flagged_rate, and a [.probe] table with max_asr, max_accuracy_drop, require_baseline)",
                 e.to_string().trim_end()
             ),
         })?;
@@ -142,7 +158,18 @@ impl Policy {
             .fail_on
             .or(scan_d.fail_on)
             .unwrap_or_else(|| "high".into());
+        let probe_o = o.and_then(|o| o.probe.clone()).unwrap_or_default();
+        let probe_d = d.probe.clone().unwrap_or_default();
         Effective {
+            probe_max_asr: probe_o.max_asr.or(probe_d.max_asr).unwrap_or(0.2),
+            probe_max_accuracy_drop: probe_o
+                .max_accuracy_drop
+                .or(probe_d.max_accuracy_drop)
+                .unwrap_or(0.03),
+            probe_require_baseline: probe_o
+                .require_baseline
+                .or(probe_d.require_baseline)
+                .unwrap_or(true),
             trusted_sources: pick!(trusted_sources).unwrap_or_default(),
             required_approvals: pick!(required_approvals).unwrap_or(1),
             trusted_required_approvals: pick!(trusted_required_approvals).unwrap_or(0),
@@ -182,6 +209,18 @@ impl Policy {
                     if !(0.0..=1.0).contains(&r) || r.is_nan() {
                         errs.push(format!(
                             "{t} scan.max_flagged_rate = {r}: must be a fraction between 0 and 1 (0.01 = 1%)"
+                        ));
+                    }
+                }
+            }
+            if let Some(pr) = p.probe.as_ref() {
+                for (key, v) in [
+                    ("max_asr", pr.max_asr),
+                    ("max_accuracy_drop", pr.max_accuracy_drop),
+                ] {
+                    if let Some(r) = v.filter(|r| !(0.0..=1.0).contains(r) || r.is_nan()) {
+                        errs.push(format!(
+                            "{t} probe.{key} = {r}: must be a fraction between 0 and 1 (0.2 = 20 points)"
                         ));
                     }
                 }

@@ -24,6 +24,7 @@ pub mod identity;
 pub mod inject;
 pub mod ledger;
 pub mod log;
+pub mod probe;
 pub mod quality;
 pub mod scan;
 pub mod signing;
@@ -62,6 +63,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approve(args) => governance::approve(&args),
         Command::Gate(args) => governance::gate(&args),
         Command::Bom(args) => governance::bom(&args),
+        Command::Probe(args) => probe::run(&args),
+        Command::Promote(args) => probe::promote(&args),
     }
 }
 

@@ -113,7 +113,7 @@ const RECORDED_ROW_IDS: usize = 1000;
 
 /// `DATA` names a ledger snapshot (`NAME@N`, or `NAME` for the latest) when it is not a file
 /// and a ledger in the current directory resolves it. A file of that name always wins.
-fn snapshot_input(
+pub(crate) fn snapshot_input(
     data: &Path,
 ) -> anyhow::Result<Option<(bezoar_ledger::Ledger, bezoar_ledger::snapshot::SnapshotInfo)>> {
     if bezoar_data::is_stdin(data) || data.exists() {
