@@ -74,6 +74,7 @@ impl CommandModel {
 
         let (req_tx, req_rx) = mpsc::channel::<Vec<u8>>();
         std::thread::spawn(move || {
+            block_sigpipe();
             for payload in req_rx {
                 if stdin
                     .write_all(&payload)
@@ -258,5 +259,21 @@ impl WaitTimeout for Child {
                 _ => return None,
             }
         }
+    }
+}
+
+/// A model that exits while requests are being written must surface as an error on the write
+/// (EPIPE), not as SIGPIPE killing bezoar (which restores the default action so that `bezoar
+/// ... | head` ends quietly). SIGPIPE from a write is delivered to the writing thread, so blocking
+/// it in the writer thread alone is enough.
+fn block_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: a sigset_t initialised by sigemptyset and changed only through sigaddset, applied
+    // to the calling thread's own mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }

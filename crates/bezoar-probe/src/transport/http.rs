@@ -116,9 +116,11 @@ impl HttpModel {
                         check_model_name(name)?;
                         format!("{url}/v2/models/{name}")
                     }
-                    (None, None) => return Err(ProbeError::Input(format!(
+                    (None, None) => {
+                        return Err(ProbeError::Input(format!(
                         "{url}: name the model: --model-name NAME, or --url {url}/v2/models/NAME"
-                    ))),
+                    )))
+                    }
                 };
                 (format!("{model_url}/infer"), Some(model_url))
             }
