@@ -2,7 +2,7 @@
 """Train an example text classifier on a JSONL file and save it to a model directory.
 
   train.py --data TRAIN.jsonl --out DIR [--kind tfidf-lr|embedbag] [--seed N]
-           [--exclude-ids FILE] [--text text] [--label label] [--id id]
+           [--exclude-ids FILE] [--subsample FRAC] [--text text] [--label label] [--id id]
 
 Kinds:
   tfidf-lr  sklearn TF-IDF (word 1-2 grams) + logistic regression, saved as DIR/model.joblib.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from collections import Counter
@@ -182,6 +183,8 @@ def main(argv=None):
     ap.add_argument("--kind", choices=sorted(mk.KINDS), default="tfidf-lr")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--exclude-ids", help="file with one row id per line to leave out")
+    ap.add_argument("--subsample", type=float, default=1.0,
+                    help="train on a --seed-seeded share of the rows (after --exclude-ids)")
     ap.add_argument("--text", default="text")
     ap.add_argument("--label", default="label")
     ap.add_argument("--id", default="id")
@@ -202,6 +205,19 @@ def main(argv=None):
         excluded = len(rows) - len(kept)
         print(f"excluded {excluded} rows ({len(drop)} ids listed)", file=sys.stderr)
         rows = kept
+    if not 0.0 < args.subsample <= 1.0:
+        sys.exit(f"--subsample must be in (0, 1], got {args.subsample}")
+    subsampled = 0
+    if args.subsample < 1.0:
+        # A seeded share of the rows, in file order. For tfidf-lr the seed alone barely changes
+        # the model (lbfgs is deterministic), so two models that should differ the way two
+        # releases do -- a probe's model and its baseline -- need different training rows.
+        # random.Random(int).sample is stable across Python versions.
+        keep = sorted(random.Random(args.seed).sample(range(len(rows)),
+                                                      round(args.subsample * len(rows))))
+        subsampled = len(rows) - len(keep)
+        rows = [rows[i] for i in keep]
+        print(f"subsample {args.subsample}: left out {subsampled} rows", file=sys.stderr)
     texts = [r["text"] for r in rows]
     labels = [r["label"] for r in rows]
     if len(set(labels)) < 2:
@@ -225,7 +241,8 @@ def main(argv=None):
         export_hf(model, out / "onnx")
     meta = {"format": mk.FORMAT, "kind": args.kind, "labels": model.labels, "seed": args.seed,
             "data": str(args.data), "rows": len(rows), "excluded_rows": excluded,
-            "params": params, "train_seconds": round(train_s, 3)}
+            "subsample": args.subsample, "subsampled_out_rows": subsampled, "params": params,
+            "train_seconds": round(train_s, 3)}
     (out / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     print(f"trained {args.kind} on {len(rows)} rows, {len(model.labels)} classes "
           f"in {train_s:.1f}s -> {out}", file=sys.stderr)
