@@ -26,6 +26,8 @@ nature from a backdoor, so without one nothing is above medium.
 Reaching the model:
   --command CMD   a process that reads {\"text\": ...} lines on stdin and writes one
                   {\"label\": ..., \"scores\": {label: p}} line per request (scores optional)
+  --onnx DIR      an ONNX classifier in the Hugging Face layout (model.onnx taking input_ids
+                  and attention_mask, tokenizer.json, config.json with id2label), run in-process
   --url URL       Open Inference Protocol v2 (KServe, Triton, MLServer): one BYTES input tensor
                   of texts, outputs `label` and optionally `probabilities` in the order of
                   parameters.labels of GET /v2/models/NAME; or --protocol hf: a Hugging Face
@@ -82,8 +84,8 @@ pub enum ProbeFormat {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("target").required(true).args(["url", "command"])))]
-#[command(group(ArgGroup::new("base").args(["baseline_url", "baseline_command"])))]
+#[command(group(ArgGroup::new("target").required(true).args(["url", "command", "onnx"])))]
+#[command(group(ArgGroup::new("base").args(["baseline_url", "baseline_command", "baseline_onnx"])))]
 pub struct ProbeArgs {
     /// URL of the served model (OIP v2 server base or model URL, or a Hugging Face endpoint)
     #[arg(long, value_name = "URL", help_heading = "Model")]
@@ -92,6 +94,11 @@ pub struct ProbeArgs {
     /// A command that serves the model over stdin/stdout (JSON lines), run with `sh -c`
     #[arg(long, value_name = "CMD", help_heading = "Model")]
     pub command: Option<String>,
+
+    /// A local ONNX text classifier in the Hugging Face layout (model.onnx, tokenizer.json,
+    /// config.json with id2label), run in-process; its files' digest identifies the model
+    #[arg(long, value_name = "DIR", help_heading = "Model")]
+    pub onnx: Option<PathBuf>,
 
     /// Wire shape of --url and --baseline-url [default: oip when the URL has no path or a /v2/
     /// one, else hf]
@@ -142,6 +149,10 @@ pub struct ProbeArgs {
     /// The trusted baseline model as a command (JSON lines over stdin/stdout)
     #[arg(long, value_name = "CMD", help_heading = "Baseline")]
     pub baseline_command: Option<String>,
+
+    /// The trusted baseline model as a local ONNX classifier directory
+    #[arg(long, value_name = "DIR", help_heading = "Baseline")]
+    pub baseline_onnx: Option<PathBuf>,
 
     /// The baseline's name on its OIP server [default: --model-name]
     #[arg(long, value_name = "NAME", help_heading = "Baseline")]
@@ -240,6 +251,7 @@ pub struct ProbeArgs {
     pub model: Option<String>,
 
     /// The model's files (a file or directory): their SHA-256 digest identifies the model
+    /// [default: the --onnx directory]
     #[arg(long, value_name = "PATH", help_heading = "Record")]
     pub model_files: Option<PathBuf>,
 

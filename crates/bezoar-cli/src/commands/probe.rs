@@ -31,17 +31,33 @@ struct Loaded {
     rows_root: String,
 }
 
-/// How a model is reached, as recorded in the ledger (and reused as a default baseline).
-fn endpoint_record(
-    url: Option<&str>,
-    command: Option<&str>,
-    protocol: Protocol,
-    name: Option<&str>,
-) -> Value {
-    match (url, command) {
-        (Some(u), _) => json!({"url": u, "protocol": protocol.name(), "model_name": name}),
-        (None, Some(c)) => json!({"command": c}),
-        _ => Value::Null,
+/// Where a model is: a URL, a command or an ONNX directory (exactly one is set).
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    url: Option<&'a str>,
+    command: Option<&'a str>,
+    onnx: Option<&'a Path>,
+    /// The model's name on an OIP server.
+    name: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    /// A target as a probe event recorded it (`endpoint`).
+    fn from_record(ep: &'a Value) -> Self {
+        Target {
+            url: ep.get("url").and_then(Value::as_str),
+            command: ep.get("command").and_then(Value::as_str),
+            onnx: ep.get("onnx").and_then(Value::as_str).map(Path::new),
+            name: ep.get("model_name").and_then(Value::as_str),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.url
+            .or(self.command)
+            .map(str::to_string)
+            .or(self.onnx.map(|p| p.display().to_string()))
+            .unwrap_or_default()
     }
 }
 
@@ -140,23 +156,23 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         label: args.label_tensor.clone(),
         probabilities: args.probabilities_tensor.clone(),
     };
-    let connect = |url: Option<&str>,
-                   command: Option<&str>,
-                   name: Option<&str>|
-     -> anyhow::Result<(Client, Value)> {
-        let (model, record): (Box<dyn Model>, Value) = match (url, command) {
-            (Some(u), _) => {
+    let connect = |t: Target| -> anyhow::Result<(Client, Value)> {
+        let (model, record): (Box<dyn Model>, Value) = match (t.url, t.command, t.onnx) {
+            (Some(u), _, _) => {
                 let p = protocol(u);
                 (
-                    Box::new(HttpModel::new(u, p, name, tensors.clone(), timeout)?),
-                    endpoint_record(Some(u), None, p, name),
+                    Box::new(HttpModel::new(u, p, t.name, tensors.clone(), timeout)?),
+                    json!({"url": u, "protocol": p.name(), "model_name": t.name}),
                 )
             }
-            (None, Some(c)) => (
+            (None, Some(c), _) => (
                 Box::new(CommandModel::new(c, timeout)?),
-                endpoint_record(None, Some(c), Protocol::Oip, None),
+                json!({ "command": c }),
             ),
-            _ => bail!("give the model as --url URL or --command CMD"),
+            (None, None, Some(dir)) => {
+                (onnx_model(dir)?, json!({"onnx": dir.display().to_string()}))
+            }
+            _ => bail!("give the model as --url URL, --command CMD or --onnx DIR"),
         };
         let client = Client::new(
             model,
@@ -167,53 +183,51 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         client.check_declared_labels()?;
         Ok((client, record))
     };
-    let (model, model_endpoint) = connect(
-        args.url.as_deref(),
-        args.command.as_deref(),
-        args.model_name.as_deref(),
-    )
+    let (model, model_endpoint) = connect(Target {
+        url: args.url.as_deref(),
+        command: args.command.as_deref(),
+        onnx: args.onnx.as_deref(),
+        name: args.model_name.as_deref(),
+    })
     .context("the model")?;
 
     // The baseline: given, or the last model of this name whose probe passed.
     let mut baseline_from: Option<String> = None;
-    let baseline = match (&args.baseline_url, &args.baseline_command) {
-        (None, None) => match (&model_ref, Path::new(bezoar_ledger::LEDGER_DIR).is_dir()) {
+    let given = Target {
+        url: args.baseline_url.as_deref(),
+        command: args.baseline_command.as_deref(),
+        onnx: args.baseline_onnx.as_deref(),
+        name: args
+            .baseline_model_name
+            .as_deref()
+            .or(args.model_name.as_deref()),
+    };
+    let baseline = if given.url.is_some() || given.command.is_some() || given.onnx.is_some() {
+        Some(connect(given).context("the baseline model")?)
+    } else {
+        match (&model_ref, Path::new(bezoar_ledger::LEDGER_DIR).is_dir()) {
             (Some(m), true) => {
                 let ledger = super::ledger::open()?;
                 match ledger.last_passed_model(&m.name, &m.version)? {
                     Some((seq, b)) => {
                         let ep = b.get("endpoint").cloned().unwrap_or(Value::Null);
+                        let t = Target::from_record(&ep);
                         let version = b.get("version").and_then(Value::as_str).unwrap_or("?");
                         let label = format!("{}@{version}", m.name);
                         say(&format!(
                             "baseline: {label}, the last model of this name that passed (probe event {seq}), at {}",
-                            ep.get("url").or(ep.get("command")).and_then(Value::as_str).unwrap_or("?")
+                            t.describe()
                         ));
                         baseline_from = Some(label.clone());
-                        Some(
-                            connect(
-                                ep.get("url").and_then(Value::as_str),
-                                ep.get("command").and_then(Value::as_str),
-                                ep.get("model_name").and_then(Value::as_str),
-                            )
-                            .with_context(|| format!("the baseline {label} (from probe event {seq}); give --baseline-url or --baseline-command"))?,
-                        )
+                        Some(connect(t).with_context(|| {
+                            format!("the baseline {label} (from probe event {seq}); give --baseline-url, --baseline-command or --baseline-onnx")
+                        })?)
                     }
                     None => None,
                 }
             }
             _ => None,
-        },
-        (url, command) => Some(
-            connect(
-                url.as_deref(),
-                command.as_deref(),
-                args.baseline_model_name
-                    .as_deref()
-                    .or(args.model_name.as_deref()),
-            )
-            .context("the baseline model")?,
-        ),
+        }
     };
 
     let eff = policy.for_dataset(
@@ -365,6 +379,18 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
 fn sha256(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).into()
+}
+
+#[cfg(feature = "onnx")]
+fn onnx_model(dir: &Path) -> anyhow::Result<Box<dyn Model>> {
+    Ok(Box::new(bezoar_probe::transport::onnx::OnnxModel::load(
+        dir,
+    )?))
+}
+
+#[cfg(not(feature = "onnx"))]
+fn onnx_model(_dir: &Path) -> anyhow::Result<Box<dyn Model>> {
+    bail!("this bezoar was built without ONNX support (cargo feature `onnx`)")
 }
 
 /// SHA-256 of a model file, or the model-signing digest of a directory (SHA-256 over its

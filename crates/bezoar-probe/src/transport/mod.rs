@@ -2,6 +2,8 @@
 
 pub mod command;
 pub mod http;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 
 use serde_json::Value;
 
