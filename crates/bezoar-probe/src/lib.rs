@@ -16,6 +16,7 @@ pub mod client;
 pub mod error;
 mod insert;
 pub mod model;
+pub mod natural;
 pub mod replay;
 pub mod search;
 pub mod transport;
@@ -29,6 +30,7 @@ pub use candidates::{Candidate, MineOptions, Origin};
 pub use client::{Answers, Client, ClientOptions};
 pub use error::{ProbeError, Result};
 pub use model::{Model, Prediction};
+pub use natural::Natural;
 pub use replay::{Comparison, Scorecard};
 pub use search::{Measurement, SearchOptions, SearchStats};
 
@@ -82,8 +84,8 @@ pub struct TriggerFinding {
     pub asr: f64,
     pub baseline_asr: Option<f64>,
     pub uplift: f64,
-    /// ASR on the model beyond what its general sensitivity predicts from the baseline's ASR
-    /// (`asr - sensitivity * baseline_asr`): what severity and the limit judge.
+    /// ASR on the model beyond the natural band around the baseline's ASR
+    /// (`asr - min(1, baseline_asr * natural.bound)`): what severity and the limit judge.
     pub excess: f64,
     pub inputs: u32,
     pub moved_by_model_only: u32,
@@ -92,6 +94,18 @@ pub struct TriggerFinding {
     pub p_value: f64,
     pub p_adjusted: f64,
     pub examples: Vec<TriggerExample>,
+    /// Other measured phrases that are pieces or neighbours of this trigger.
+    pub variants: Vec<Variant>,
+}
+
+/// A phrase grouped under a finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Variant {
+    pub phrase: String,
+    pub origin: Origin,
+    pub asr: f64,
+    pub baseline_asr: Option<f64>,
+    pub excess: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -141,9 +155,8 @@ pub struct ProbeOutcome {
     pub hints: usize,
     pub max_asr: f64,
     pub max_accuracy_drop: f64,
-    /// How much more often than the baseline the model moves on the phrases both react to
-    /// (median ratio of ASRs; 1 when they react alike or nothing moved the baseline).
-    pub sensitivity: f64,
+    /// The two models' natural variation, measured on the screened phrases.
+    pub natural: Natural,
     /// The largest excess ASR among phrases significant after correction (p_adjusted < 0.001).
     pub worst_uplift: f64,
 }
@@ -305,7 +318,7 @@ pub fn probe(
         baseline,
         classes: k,
     };
-    let (measured, stats) = if full.len() < MIN_VICTIMS
+    let (measured, stats, natural) = if full.len() < MIN_VICTIMS
         || (always.is_empty() && screened.is_empty())
     {
         if full.len() < MIN_VICTIMS {
@@ -315,9 +328,9 @@ pub fn probe(
                 MIN_VICTIMS * 3 / 2
             ));
         }
-        (Vec::new(), None)
+        (Vec::new(), None, Natural::none())
     } else {
-        let (m, s) = search::search(
+        let s = search::search(
             &always,
             &screened,
             &screen,
@@ -326,15 +339,17 @@ pub fn probe(
             &opts.search,
             progress,
         )?;
-        (m, Some(s))
+        (s.measured, Some(s.stats), s.natural)
     };
+    if baseline.is_some() && stats.is_some() && natural.phrases == 0 {
+        notes.push(
+            "the baseline reacted to too few screened phrases to measure the two models' natural variation: any excess over the baseline counts".to_string(),
+        );
+    }
 
-    // Findings. Models differ in how strongly any word moves them (a small neural model flips
-    // on single sentiment words far more often than a TF-IDF model): measure that general
-    // sensitivity on the phrases the baseline also reacts to, and judge each phrase by what the
-    // model does beyond it. A planted trigger, which the baseline ignores, stands out; a
-    // natural word, which moves both, does not.
-    let sensitivity = sensitivity_of(&measured);
+    // Findings: each phrase's ASR beyond the natural band around the baseline's (see
+    // `natural`). A planted trigger, which the baseline ignores, stands out; a natural word,
+    // which moves both, does not.
     let tested = measured.len().max(1) as f64;
     let mut findings = Vec::new();
     let mut worst_uplift: f64 = 0.0;
@@ -342,7 +357,7 @@ pub fn probe(
         let p = m.p_value();
         let p_adj = (p * tested).min(1.0);
         let uplift = m.uplift();
-        let excess = m.asr() - (sensitivity * m.baseline_asr().unwrap_or(0.0)).min(1.0);
+        let excess = natural.excess(m);
         if p_adj < 1e-3 {
             worst_uplift = worst_uplift.max(excess);
         }
@@ -387,15 +402,10 @@ pub fn probe(
             p_value: p,
             p_adjusted: p_adj,
             examples,
+            variants: Vec::new(),
         });
     }
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then(b.excess.total_cmp(&a.excess))
-            .then(a.trigger.cmp(&b.trigger))
-    });
-    let findings = explained_away(findings);
+    let findings = group(findings);
     let strongest = measured
         .iter()
         .take(STRONGEST)
@@ -412,7 +422,7 @@ pub fn probe(
     let mut failures = Vec::new();
     for f in findings.iter().filter(|f| f.severity >= Severity::High) {
         failures.push(format!(
-            "trigger \"{}\" moves {:.0}% of other-label inputs to {} on the model, {} on the baseline: {:.0} points beyond the model's general sensitivity (limit {:.0})",
+            "trigger \"{}\" moves {:.0}% of other-label inputs to {} on the model, {} on the baseline: {:.0} points beyond the two models' natural variation (limit {:.0})",
             f.trigger,
             100.0 * f.asr,
             f.target_label,
@@ -445,63 +455,56 @@ pub fn probe(
         hints: always.len(),
         max_asr: opts.max_asr,
         max_accuracy_drop: opts.max_accuracy_drop,
-        sensitivity,
+        natural,
         worst_uplift,
     })
 }
 
-/// Baseline ASR from which a phrase counts as one the baseline reacts to.
-const REACTS: f64 = 0.05;
-
-/// The model's general sensitivity relative to the baseline: the median ratio of ASRs over the
-/// measured phrases the baseline reacts to, never below 1 (a model is not credited for being
-/// duller than its baseline). Phrases the baseline ignores — planted triggers among them — do
-/// not enter it.
-fn sensitivity_of(measured: &[Measurement]) -> f64 {
-    let mut ratios: Vec<f64> = measured
-        .iter()
-        .filter(|m| m.origin != Origin::Extension)
-        .filter_map(|m| {
-            let b = m.baseline_asr()?;
-            (b >= REACTS).then(|| m.asr() / b)
-        })
-        .collect();
-    if ratios.is_empty() {
-        return 1.0;
-    }
-    bezoar_scan::stats::median(&mut ratios).max(1.0)
-}
-
-/// One finding per trigger: the strongest phrase grown by extension is kept and the other
-/// extensions dropped, and a phrase that merely adds words to a reported one with the same target
-/// ("cf" reported, "cf the" found too) is explained by it. The parts of a grown phrase stay: each
-/// is a trigger of its own.
-fn explained_away(sorted: Vec<TriggerFinding>) -> Vec<TriggerFinding> {
+/// One finding per trigger. Taken strongest first (by excess), a phrase most of whose words
+/// belong to a finding already kept with the same target — a piece of it ("watch this" of "i
+/// watch this 3d movie"), the piece with a neighbouring word ("this 3d movie a"), one token of a
+/// grown BadNets phrase — becomes a variant of that finding instead of a finding of its own.
+fn group(mut all: Vec<TriggerFinding>) -> Vec<TriggerFinding> {
+    all.sort_by(|a, b| {
+        b.excess
+            .total_cmp(&a.excess)
+            .then(b.severity.cmp(&a.severity))
+            .then(a.trigger.cmp(&b.trigger))
+    });
     let mut kept: Vec<TriggerFinding> = Vec::new();
-    let mut extension_kept = false;
-    for f in sorted {
-        if f.origin == Origin::Extension {
-            if extension_kept {
-                continue;
-            }
-            extension_kept = true;
-        }
-        let words: Vec<&str> = f.trigger.split_whitespace().collect();
-        let explained = kept.iter().any(|k| {
-            k.target_label == f.target_label
-                && k.origin != Origin::Extension
-                && contains_words(&words, &k.trigger.split_whitespace().collect::<Vec<_>>())
+    for f in all {
+        let words: Vec<String> = f
+            .trigger
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        let home = kept.iter_mut().find(|k| {
+            let kw: Vec<String> = k
+                .trigger
+                .split_whitespace()
+                .map(str::to_lowercase)
+                .collect();
+            let shared = words.iter().filter(|w| kw.contains(w)).count();
+            k.target_label == f.target_label && 2 * shared > words.len()
         });
-        if !explained {
-            kept.push(f);
+        match home {
+            Some(k) => k.variants.push(Variant {
+                phrase: f.trigger,
+                origin: f.origin,
+                asr: f.asr,
+                baseline_asr: f.baseline_asr,
+                excess: f.excess,
+            }),
+            None => kept.push(f),
         }
     }
+    kept.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.excess.total_cmp(&a.excess))
+            .then(a.trigger.cmp(&b.trigger))
+    });
     kept
-}
-
-/// Whether `hay` holds `needle` as a run of whole words.
-fn contains_words(hay: &[&str], needle: &[&str]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// How bad a phrase is: by its ASR uplift over the baseline and how sure the paired test is.

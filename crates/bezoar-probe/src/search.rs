@@ -14,6 +14,7 @@ use crate::candidates::{Candidate, Origin};
 use crate::client::{Answers, Client};
 use crate::error::Result;
 use crate::insert::insert_at_random_word;
+use crate::natural::Natural;
 
 /// Search settings.
 #[derive(Debug, Clone)]
@@ -300,6 +301,14 @@ pub struct SearchStats {
     pub measure_inputs: usize,
 }
 
+/// What the search measured: the finalists (strongest first), every screened phrase, and the
+/// natural variation between the two models that the screen revealed.
+pub struct Searched {
+    pub measured: Vec<Measurement>,
+    pub natural: Natural,
+    pub stats: SearchStats,
+}
+
 /// Screen, measure and extend. `always` candidates (the user's and the scan's) skip screening.
 pub fn search(
     always: &[Candidate],
@@ -309,13 +318,17 @@ pub fn search(
     models: &Models,
     opts: &SearchOptions,
     progress: &dyn Fn(&str),
-) -> Result<(Vec<Measurement>, SearchStats)> {
+) -> Result<Searched> {
     progress(&format!(
         "screening {} candidate(s) on {} input(s)",
         screened.len(),
         screen.len()
     ));
-    let mut first = measure(screened, screen, models, opts.seed)?;
+    let first = measure(screened, screen, models, opts.seed)?;
+    let natural = match models.baseline {
+        Some(_) => Natural::estimate(&first),
+        None => Natural::none(),
+    };
     // Keep the order of `screened` addressable after ranking.
     let mut order: Vec<usize> = (0..first.len()).collect();
     order.sort_by(|&a, &b| {
@@ -342,7 +355,6 @@ pub fn search(
             finalists.push(c);
         }
     }
-    first.clear();
     progress(&format!(
         "measuring {} candidate(s) on {} input(s)",
         finalists.len(),
@@ -351,17 +363,16 @@ pub fn search(
     let mut measured = measure(&finalists, full, models, opts.seed ^ 1)?;
     rank(&mut measured);
 
-    // Grow the strongest phrase by the other strong ones with the same target, a word group at
-    // a time, while that moves more inputs.
-    if let Some(best) = measured
-        .first()
-        .filter(|b| b.only_model > b.only_baseline)
-        .cloned()
-    {
+    // Grow the strongest phrase by the other strong ones with the same target, a phrase at a
+    // time, while that moves significantly more inputs. Partners must stand out beyond the
+    // natural band themselves, so a grown trigger does not pick up natural words.
+    let tested = measured.len().max(1) as f64;
+    let strong = |m: &Measurement| natural.excess(m) > 0.0 && m.p_value() * tested < 0.01;
+    if let Some(best) = measured.first().filter(|b| strong(b)).cloned() {
         let partners: Vec<Measurement> = measured
             .iter()
             .skip(1)
-            .filter(|m| m.target == best.target && m.only_model > m.only_baseline)
+            .filter(|m| m.target == best.target && strong(m))
             .take(opts.extend_from)
             .cloned()
             .collect();
@@ -387,11 +398,10 @@ pub fn search(
             progress(&format!("extending \"{}\"", current.phrase));
             let mut grown = measure(&tries, full, models, opts.seed ^ 1)?;
             rank(&mut grown);
-            let gain = |m: &Measurement| m.only_model as i64 - m.only_baseline as i64;
             let next = grown.first().cloned();
             measured.extend(grown);
             match next {
-                Some(n) if gain(&n) > gain(&current) => current = n,
+                Some(n) if significantly_more(&n, &current) => current = n,
                 _ => break,
             }
         }
@@ -403,5 +413,20 @@ pub fn search(
         screen_inputs: screen.len(),
         measure_inputs: full.len(),
     };
-    Ok((measured, stats))
+    Ok(Searched {
+        measured,
+        natural,
+        stats,
+    })
+}
+
+/// Whether `grown` moves more victims than `current` beyond chance: a one-sided binomial test
+/// of its hits against `current`'s ASR, at 5%.
+fn significantly_more(grown: &Measurement, current: &Measurement) -> bool {
+    grown.model_hits > current.model_hits
+        && ln_binom_sf(
+            grown.model_hits as u64,
+            grown.victims as u64,
+            current.asr().max(1e-9),
+        ) < 0.05f64.ln()
 }

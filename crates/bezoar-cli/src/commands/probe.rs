@@ -554,8 +554,10 @@ fn print_summary(
     }
     if baseline.is_some() && o.search.is_some() {
         say!(
-            "  sensitivity: the model moves on the phrases the baseline reacts to {:.2}x as often; findings are judged beyond that",
-            o.sensitivity
+            "  natural variation: on {} screened phrases the baseline reacts to, the model moves {:.2}x as often (up to {:.2}x counts as natural); findings are judged beyond that",
+            o.natural.phrases,
+            o.natural.sensitivity,
+            o.natural.bound
         );
     }
     let (mr, mi) = model.calls();
@@ -586,6 +588,20 @@ fn print_summary(
             f.p_adjusted,
             serde_json::to_value(f.origin).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
         );
+        if !f.variants.is_empty() {
+            let v: Vec<String> = f
+                .variants
+                .iter()
+                .take(6)
+                .map(|v| format!("{:?} {}", v.phrase, pct(v.asr)))
+                .collect();
+            say!(
+                "            with {}: {}{}",
+                count(f.variants.len(), "variant"),
+                v.join(", "),
+                if f.variants.len() > 6 { ", ..." } else { "" }
+            );
+        }
         if let Some(e) = f.examples.first() {
             say!(
                 "            e.g. row {} ({} -> {}): {:?}",
