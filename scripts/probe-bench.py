@@ -3,11 +3,13 @@
 ones, and recover the planted trigger?
 
   nice -n 10 python3 scripts/probe-bench.py [--sets A,B] [--kinds tfidf-lr,embedbag]
-      [--workdir DIR] [--python PY] [--jobs 1] [--out /tmp/probe-bench.md] [--json FILE]
+      [--families trigger,cleanlabel,paraphrase] [--workdir DIR] [--python PY] [--jobs 1] [--out /tmp/probe-bench.md] [--json FILE]
       [--bezoar BIN] [--bench /work/shared/bench] [--transport mixed|stdio|http]
       [--seed 1] [--probe-timeout 1800]
 
-For every bench set whose family in sets.csv is `trigger` or `cleanlabel`, and every model kind:
+For every bench set whose family in sets.csv is one of --families (default `trigger` and
+`cleanlabel`; `paraphrase` adds the syntactic-template and style-transfer sets), and every model
+kind:
 
 1. examples/models/split.py --seed SEED: held-out = a seeded 20% of the clean rows (the probe's
    inputs); backdoored.jsonl = every other row; clean.jsonl = the same without poisoned rows.
@@ -28,13 +30,22 @@ For every bench set whose family in sets.csv is `trigger` or `cleanlabel`, and e
    hold, inserted at a random word boundary. Its ASR on each model, in-process: the share of
    held-out rows whose label is not the target, and which the model reads correctly, that the
    model calls the target once the trigger is inserted.
+   Paraphrase sets (synbkd, stylebkd: the trigger is a syntactic template or a style, not a
+   phrase) have nothing to insert: no planted ASR, no recovered ratio. The target is still
+   derived (the label the poisoned rows carry) and each model's held-out accuracy measured; the
+   table reports whether the backdoored model is flagged, whether the clean one passes, and
+   the top finding (and whether it points at the poisoned rows' label). No "paraphrase ASR"
+   either: truth.csv carries no labels, and every poisoned row is in the backdoored model's
+   training file (split.py holds out clean rows only), so a target rate on those texts would
+   measure memorisation, not the backdoor.
 6. Per (set, kind): planted ASR; best recovered ASR (largest `asr` among the probe's high and
    critical findings) and its ratio to the planted ASR (the issue asks >= 0.9); backdoored model
    flagged (exit 1); clean model passed (exit 0, nothing at high or above); seconds and model
-   calls per probe.
-7. Model-level AUROC over all probed models (backdoored = positive) of the report's
+   calls per probe, the count of findings and of their grouped `variants`, and the report's
+   `natural` variation (sensitivity, bound, phrases).
+7. Model-level AUROC over the probed models (backdoored = positive) of the report's
    `worst_uplift` and of the largest finding `excess`, with and without the hint (the issue
-   asks >= 0.95).
+   asks >= 0.95), for the trigger/cleanlabel units and, separately, the paraphrase units.
 
 Writes the Markdown table to stdout and --out, and every raw number to --json (default: --out
 with .json). Work files (splits, models, probe reports R.json, probe stdout/stderr) stay in
@@ -75,7 +86,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "examples" / "models"
 DEFAULT_VENV_PYTHON = Path("/tmp/models-venv/bin/python")
-FAMILIES = ("trigger", "cleanlabel")
+# Families the benchmark knows how to treat; the default run covers the first two.
+FAMILIES = ("trigger", "cleanlabel", "paraphrase")
+DEFAULT_FAMILIES = ("trigger", "cleanlabel")
+# Attacks whose trigger is a rewrite of the whole text (no phrase to insert).
+PARAPHRASE_ATTACKS = ("synbkd", "stylebkd")
 KINDS = ("tfidf-lr", "embedbag")
 HIGH = ("high", "critical")
 # The issue's bars.
@@ -281,15 +296,21 @@ def derive_addsent(bad, good) -> dict:
     return {"attack": "addsent", **best}
 
 
-def derive_trigger(set_dir: Path) -> dict:
+def derive_trigger(set_dir: Path, family: str) -> dict:
     bad, good, attacks, kinds = load_set(set_dir)
+    if not bad:
+        raise RuntimeError(f"{set_dir.name}: truth.csv marks no row poisoned")
     attack = attacks.most_common(1)[0][0]
-    if attack == "badnets":
+    if family == "paraphrase" or attack in PARAPHRASE_ATTACKS:
+        # A template or style rewrite: nothing to insert, so no planted phrase and no ASR.
+        trig = {"attack": attack, "paraphrase": True, "attacks": dict(attacks)}
+    elif attack == "badnets":
         trig = derive_badnets(bad, good)
     elif attack == "addsent":
         trig = derive_addsent(bad, good)
     else:
         raise RuntimeError(f"{set_dir.name}: no planted-trigger rule for attack {attack!r}")
+    trig["family"] = family
     # The target: the label most poisoned rows carry (dirty-label rows are set to it,
     # clean-label rows already have it).
     trig["target"] = Counter(r["label"] for r in bad).most_common(1)[0][0]
@@ -298,7 +319,13 @@ def derive_trigger(set_dir: Path) -> dict:
     return trig
 
 
+def is_paraphrase(trig: dict) -> bool:
+    return bool(trig.get("paraphrase"))
+
+
 def trigger_text(trig: dict) -> str:
+    if is_paraphrase(trig):
+        return f"none ({trig['attack']} rewrite)"
     if trig["attack"] == "badnets":
         return f"{{{', '.join(trig['tokens'])}}} x{trig['per_row']}"
     return f"\"{trig['sentence']}\""
@@ -314,10 +341,13 @@ def insert_trigger(text: str, trig: dict, rng: random.Random) -> str:
     return " ".join(words)
 
 
-def matches_planted(phrase: str, trig: dict) -> bool:
+def matches_planted(phrase: str, trig: dict) -> bool | None:
     """Whether a probe finding is (part of) the planted trigger: for BadNets it holds one of the
-    trigger tokens; for AddSent at least half its words are words of the sentence."""
+    trigger tokens; for AddSent at least half its words are words of the sentence. None for a
+    paraphrase set: there is no planted phrase to compare with."""
     import modelkit as mk
+    if is_paraphrase(trig):
+        return None
     toks = mk.tokenize(phrase)
     if not toks:
         return False
@@ -337,6 +367,8 @@ def planted_asr(model_dir: Path, heldout: list[dict], trig: dict, seed: int) -> 
     texts = [r["text"] for r in heldout]
     pred = [mk.top(p, labels) for p in model.predict_proba(texts)]
     accuracy = sum(p == r["label"] for p, r in zip(pred, heldout)) / len(heldout)
+    if is_paraphrase(trig):  # nothing to insert: the held-out accuracy only
+        return {"accuracy": round(accuracy, 4), "victims": None, "asr": None, "example": None}
     victims = [i for i, r in enumerate(heldout)
                if r["label"] != trig["target"] and pred[i] == r["label"]]
     edited = [insert_trigger(heldout[i]["text"], trig, random.Random(seed * 1_000_003 + i))
@@ -417,15 +449,24 @@ def run_probe(bezoar: Path, target_args: list[str], heldout: Path, train: Path, 
         "passed": rep.get("passed"),
         "max_severity": rep.get("max_severity"),
         "worst_uplift": rep.get("worst_uplift"),
-        "sensitivity": rep.get("sensitivity"),
+        # bezoar.probe/1 reports since the natural-variation change carry `natural`
+        # {sensitivity, bound, phrases}; older ones a top-level `sensitivity`.
+        "natural": rep.get("natural"),
+        "sensitivity": (rep.get("natural") or {}).get("sensitivity", rep.get("sensitivity")),
         "hints": rep.get("hints"),
         "failures": rep.get("failures"),
         "notes": rep.get("notes"),
         "accuracy": ((rep.get("replay") or {}).get("model") or {}).get("accuracy"),
         "baseline_accuracy": ((rep.get("replay") or {}).get("baseline") or {}).get("accuracy"),
-        "findings": [{k: f.get(k) for k in ("severity", "trigger", "target_label", "origin",
-                                            "asr", "baseline_asr", "excess", "inputs",
-                                            "p_adjusted")} for f in findings],
+        "findings": [{**{k: f.get(k) for k in ("severity", "trigger", "target_label", "origin",
+                                               "asr", "baseline_asr", "excess", "inputs",
+                                               "p_adjusted")},
+                      # pieces of one trigger, grouped under it (absent in older reports)
+                      "variants": [{k: v.get(k) for k in ("phrase", "origin", "asr",
+                                                          "baseline_asr", "excess")}
+                                   for v in f.get("variants") or []]}
+                     for f in findings],
+        "variants": sum(len(f.get("variants") or []) for f in findings),
         "max_excess": max((f["excess"] for f in findings), default=0.0),
         "high": sum(severity_rank(f.get("severity")) >= severity_rank("high") for f in findings),
     })
@@ -484,17 +525,21 @@ def bench_unit(ctx: dict, set_name: str, kind: str, transport: str) -> dict:
                               plans[name][0], hint, unit, tag, ctx["probe_timeout"])
                 for f in p.get("findings", []):
                     f["matches_planted"] = matches_planted(f["trigger"], trig)
+                    f["variant_matches_planted"] = any(
+                        matches_planted(v["phrase"], trig) for v in f["variants"]) \
+                        if not is_paraphrase(trig) else None
+                    f["targets_poisoned_label"] = f["target_label"] == trig["target"]
                 res["probes"][tag] = p
                 log(f"{set_name}/{kind}: {tag}: exit {p['exit']} in {p['wall_s']} s, "
                     f"{len(p.get('findings', []))} finding(s), max {p.get('max_severity')}")
     finally:
         for srv in servers:
             srv.close()
-    summarise_unit(res)
+    summarise_unit(res, trig)
     return res
 
 
-def summarise_unit(res: dict):
+def summarise_unit(res: dict, trig: dict):
     planted = res["planted"]["backdoored"]["asr"]
     for mode in ("hint", "nohint"):
         bd, cl = res["probes"].get(f"backdoored-{mode}", {}), res["probes"].get(f"clean-{mode}", {})
@@ -505,11 +550,15 @@ def summarise_unit(res: dict):
         res[mode] = {
             "best_recovered_asr": best["asr"] if best else None,
             "best_recovered_trigger": best["trigger"] if best else None,
-            "best_is_planted": bool(best and best["matches_planted"]),
+            # None for a paraphrase set: no planted phrase to recover
+            "best_is_planted": None if is_paraphrase(trig) else
+            bool(best and best["matches_planted"]),
             "ratio": (best["asr"] / planted) if best and planted else None,
             "best_planted_match_asr": best_match["asr"] if best_match else None,
             "backdoored_flagged": bd.get("exit") == 1,
             "clean_passed": cl.get("exit") == 0 and cl.get("high", 1) == 0,
+            "backdoored_top": (bd.get("findings") or [None])[0],
+            "clean_top": (cl.get("findings") or [None])[0],
         }
 
 
@@ -550,55 +599,112 @@ def yes(v: bool) -> str:
     return "yes" if v else "**no**"
 
 
-def top_finding(p: dict) -> str:
-    fs = p.get("findings") or []
-    if not fs:
+def finding_text(f: dict | None, trig: dict) -> str:
+    if not f:
         return "—"
-    f = fs[0]  # the report sorts by severity, then excess
     b = "—" if f["baseline_asr"] is None else f"{f['baseline_asr']:.2f}"
-    mark = "" if f.get("matches_planted") else " (not planted)"
+    if is_paraphrase(trig):
+        mark = "" if f.get("targets_poisoned_label") else \
+            f" (target is not the poisoned label {trig['target']})"
+    elif f.get("matches_planted"):
+        mark = ""
+    elif f.get("variant_matches_planted"):
+        mark = " (not planted; a variant is)"
+    else:
+        mark = " (not planted)"
+    nv = len(f.get("variants") or [])
+    var = f", +{nv} variant{'s' if nv != 1 else ''}" if nv else ""
     return (f"{f['severity']} `{f['trigger']}` -> {f['target_label']}: asr {f['asr']:.2f}, "
-            f"base {b}, excess {f['excess']:.2f}, {f['origin']}{mark}")
+            f"base {b}, excess {f['excess']:.2f}, {f['origin']}{var}{mark}")
+
+
+def top_finding(p: dict, trig: dict) -> str:
+    # the report sorts by severity, then excess
+    return finding_text((p.get("findings") or [None])[0], trig)
+
+
+def natural_text(p: dict) -> str:
+    n = p.get("natural")
+    if not n:
+        return "—" if p.get("sensitivity") is None else f"{p['sensitivity']:.2f}x"
+    return f"{n.get('sensitivity', 0):.2f}x / {n.get('bound', 0):.2f}x ({n.get('phrases', 0)})"
+
+
+def group_of(u: dict) -> str:
+    return "paraphrase" if is_paraphrase(u["trigger"]) else "trigger"
+
+
+GROUP_TITLES = {"trigger": "trigger and cleanlabel sets", "paraphrase": "paraphrase sets"}
 
 
 def markdown(meta: dict, units: list[dict], aurocs: dict) -> str:
     L = ["# bezoar probe: model-gate benchmark", ""]
     L.append(f"bezoar `{meta['bezoar_version']}` ({meta['bezoar_source']}, sha256 "
              f"{meta['bezoar_sha256'][:12]}), repo {meta['git_commit'][:10]}, {meta['date']}, "
-             f"{meta['machine']}. Split and model seed {MODEL_SEED}; baseline: clean rows, "
-             f"--subsample {BASELINE_SUBSAMPLE} --seed {BASELINE_SEED}. Work files: "
-             f"`{meta['workdir']}`.")
-    L += ["", "## Detection", "",
-          "Planted ASR: in-process, held-out rows of other labels that the model reads "
-          "correctly. Recovered: largest ASR among the probe's high/critical findings, and its "
-          f"ratio to the planted ASR on the backdoored model (need >= {NEED_RATIO}); * marks a "
-          "best finding that is not the planted trigger. Flagged: backdoored model, exit 1. "
-          "Passed: clean model, exit 0 and nothing at high or above.", "",
-          "| set | kind | transport | planted trigger -> target | planted ASR backdoored / "
-          "clean / baseline | recovered, hint (ratio) | recovered, no hint (ratio) | "
-          "flagged hint / no hint | clean passed hint / no hint |",
-          "|---|---|---|---|---|---|---|---|---|"]
-    for u in units:
-        trig, pl = u["trigger"], u["planted"]
-        cells = []
-        for mode in ("hint", "nohint"):
-            m = u[mode]
-            star = "" if m["best_is_planted"] or m["best_recovered_asr"] is None else "*"
-            ok = "" if m["ratio"] is None or m["ratio"] >= NEED_RATIO else " **<0.9**"
-            cells.append(f"{fmt(m['best_recovered_asr'], '.3f')}{star} "
-                         f"({fmt(m['ratio'], '.2f')}){ok}")
-        L.append(f"| {u['set']} | {u['kind']} | {u['transport']} | {trigger_text(trig)} -> "
-                 f"{trig['target']} | {fmt(pl['backdoored']['asr'])} / {fmt(pl['clean']['asr'])}"
-                 f" / {fmt(pl['baseline']['asr'])} | {cells[0]} | {cells[1]} | "
-                 f"{yes(u['hint']['backdoored_flagged'])} / "
-                 f"{yes(u['nohint']['backdoored_flagged'])} | "
-                 f"{yes(u['hint']['clean_passed'])} / {yes(u['nohint']['clean_passed'])} |")
+             f"{meta['machine']}. Families: {', '.join(meta['families'])}. Split and model seed "
+             f"{MODEL_SEED}; baseline: clean rows, --subsample {BASELINE_SUBSAMPLE} --seed "
+             f"{BASELINE_SEED}. Work files: `{meta['workdir']}`.")
+    trig_units = [u for u in units if group_of(u) == "trigger"]
+    para_units = [u for u in units if group_of(u) == "paraphrase"]
+    if trig_units:
+        L += ["", "## Detection", "",
+              "Planted ASR: in-process, held-out rows of other labels that the model reads "
+              "correctly. Recovered: largest ASR among the probe's high/critical findings, and "
+              f"its ratio to the planted ASR on the backdoored model (need >= {NEED_RATIO}); * "
+              "marks a best finding that is not the planted trigger. Flagged: backdoored model, "
+              "exit 1. Passed: clean model, exit 0 and nothing at high or above.", "",
+              "| set | kind | transport | planted trigger -> target | planted ASR backdoored / "
+              "clean / baseline | recovered, hint (ratio) | recovered, no hint (ratio) | "
+              "flagged hint / no hint | clean passed hint / no hint |",
+              "|---|---|---|---|---|---|---|---|---|"]
+        for u in trig_units:
+            trig, pl = u["trigger"], u["planted"]
+            cells = []
+            for mode in ("hint", "nohint"):
+                m = u[mode]
+                star = "" if m["best_is_planted"] or m["best_recovered_asr"] is None else "*"
+                ok = "" if m["ratio"] is None or m["ratio"] >= NEED_RATIO else " **<0.9**"
+                cells.append(f"{fmt(m['best_recovered_asr'], '.3f')}{star} "
+                             f"({fmt(m['ratio'], '.2f')}){ok}")
+            L.append(f"| {u['set']} | {u['kind']} | {u['transport']} | {trigger_text(trig)} -> "
+                     f"{trig['target']} | {fmt(pl['backdoored']['asr'])} / "
+                     f"{fmt(pl['clean']['asr'])} / {fmt(pl['baseline']['asr'])} | {cells[0]} | "
+                     f"{cells[1]} | {yes(u['hint']['backdoored_flagged'])} / "
+                     f"{yes(u['nohint']['backdoored_flagged'])} | "
+                     f"{yes(u['hint']['clean_passed'])} / {yes(u['nohint']['clean_passed'])} |")
+    if para_units:
+        L += ["", "## Detection: paraphrase sets", "",
+              "The trigger is a syntactic template or a style, not a phrase: nothing to insert, "
+              "so no planted ASR and no recovered ratio. Target: the label the poisoned rows "
+              "carry (truth.csv holds no labels; every poisoned row is in the backdoored model's "
+              "training file, so no held-out poisoned text exists to measure an ASR on). "
+              "Accuracy: on the held-out clean rows. Flagged: backdoored model, exit 1. Passed: "
+              "clean model, exit 0 and nothing at high or above. Top finding: the backdoored "
+              "model's first finding (severity, then excess).", "",
+              "| set | kind | transport | attack -> target | poisoned rows | held-out accuracy "
+              "backdoored / clean / baseline | flagged hint / no hint | clean passed hint / "
+              "no hint | backdoored top finding, hint | backdoored top finding, no hint |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+        for u in para_units:
+            trig, pl = u["trigger"], u["planted"]
+            L.append(f"| {u['set']} | {u['kind']} | {u['transport']} | {trig['attack']} -> "
+                     f"{trig['target']} | {trig['poisoned_rows']} | "
+                     f"{fmt(pl['backdoored']['accuracy'])} / {fmt(pl['clean']['accuracy'])} / "
+                     f"{fmt(pl['baseline']['accuracy'])} | "
+                     f"{yes(u['hint']['backdoored_flagged'])} / "
+                     f"{yes(u['nohint']['backdoored_flagged'])} | "
+                     f"{yes(u['hint']['clean_passed'])} / {yes(u['nohint']['clean_passed'])} | "
+                     f"{finding_text(u['hint']['backdoored_top'], trig)} | "
+                     f"{finding_text(u['nohint']['backdoored_top'], trig)} |")
 
     L += ["", "## Probes", "",
           "Seconds: wall time of the bezoar process (model and baseline servers start inside "
-          "it on the stdio transport). Calls: inputs sent to the model under test / requests.",
+          "it on the stdio transport). Calls: inputs sent to the model under test / requests. "
+          "Findings: one per trigger; variants: the phrases grouped under them (pieces of one "
+          "trigger). Natural: the report's `natural` variation, sensitivity / bound (reacting "
+          "phrases it rests on).",
           "", "| set | kind | model | hint | exit | seconds | model calls | findings (high+) | "
-          "max severity | worst uplift | top finding |", "|---" * 11 + "|"]
+          "variants | max severity | worst uplift | natural | top finding |", "|---" * 13 + "|"]
     for u in units:
         for tag, p in u["probes"].items():
             name, mode = tag.split("-")
@@ -609,30 +715,43 @@ def markdown(meta: dict, units: list[dict], aurocs: dict) -> str:
             L.append(f"| {u['set']} | {u['kind']} | {name} | {'yes' if mode == 'hint' else 'no'}"
                      f" | {exit_txt} | {p['wall_s']:.1f} | {calls.get('inputs', '—')} / "
                      f"{calls.get('requests', '—')} | {len(p.get('findings', []))} "
-                     f"({p.get('high', '—')}) | {p.get('max_severity') or '—'} | "
-                     f"{fmt(p.get('worst_uplift'))} | {top_finding(p)} |")
+                     f"({p.get('high', '—')}) | {p.get('variants', '—')} | "
+                     f"{p.get('max_severity') or '—'} | {fmt(p.get('worst_uplift'))} | "
+                     f"{natural_text(p)} | {top_finding(p, u['trigger'])} |")
 
     L += ["", "## Model-level AUROC (backdoored = positive)", "",
-          "| score | with hint | without hint |", "|---|---|---|"]
-    for score in ("worst_uplift", "max_excess"):
-        row = []
-        for mode in ("hint", "nohint"):
-            a = aurocs[f"{score}/{mode}"]
-            bad = "" if a["auroc"] is None or a["auroc"] >= NEED_AUROC else " **<0.95**"
-            miss = f", {len(a['missing'])} missing" if a["missing"] else ""
-            row.append(f"{fmt(a['auroc'])} ({a['positives']}+/{a['negatives']}-{miss}){bad}")
-        L.append(f"| {score} | {row[0]} | {row[1]} |")
+          "| units | score | with hint | without hint |", "|---|---|---|---|"]
+    for group, ga in aurocs.items():
+        for score in ("worst_uplift", "max_excess"):
+            row = []
+            for mode in ("hint", "nohint"):
+                a = ga[f"{score}/{mode}"]
+                bad = "" if a["auroc"] is None or a["auroc"] >= NEED_AUROC else " **<0.95**"
+                miss = f", {len(a['missing'])} missing" if a["missing"] else ""
+                row.append(f"{fmt(a['auroc'])} ({a['positives']}+/{a['negatives']}-{miss}){bad}")
+            L.append(f"| {GROUP_TITLES[group]} | {score} | {row[0]} | {row[1]} |")
 
-    n = len(units)
     L += ["", "## Against the issue's bars", ""]
-    for mode, title in (("hint", "with the scan hint"), ("nohint", "without the hint")):
-        ratio_ok = sum(1 for u in units if (u[mode]["ratio"] or 0) >= NEED_RATIO)
-        flagged = sum(u[mode]["backdoored_flagged"] for u in units)
-        passed = sum(u[mode]["clean_passed"] for u in units)
-        L.append(f"- {title}: recovered ASR >= {NEED_RATIO} x planted on {ratio_ok}/{n}; "
-                 f"backdoored flagged {flagged}/{n}; clean passed {passed}/{n}; AUROC "
-                 f"worst_uplift {fmt(aurocs[f'worst_uplift/{mode}']['auroc'])}, max excess "
-                 f"{fmt(aurocs[f'max_excess/{mode}']['auroc'])} (need >= {NEED_AUROC}).")
+    for group, gunits in (("trigger", trig_units), ("paraphrase", para_units)):
+        if not gunits:
+            continue
+        n = len(gunits)
+        for mode, title in (("hint", "with the scan hint"), ("nohint", "without the hint")):
+            flagged = sum(u[mode]["backdoored_flagged"] for u in gunits)
+            passed = sum(u[mode]["clean_passed"] for u in gunits)
+            ratio = ""
+            if group == "trigger":
+                ok = sum(1 for u in gunits if (u[mode]["ratio"] or 0) >= NEED_RATIO)
+                ratio = f"recovered ASR >= {NEED_RATIO} x planted on {ok}/{n}; "
+            else:
+                on_target = sum(1 for u in gunits if (u[mode]["backdoored_top"] or {}).get(
+                    "targets_poisoned_label"))
+                ratio = f"backdoored top finding targets the poisoned label on {on_target}/{n}; "
+            ga = aurocs[group]
+            L.append(f"- {GROUP_TITLES[group]}, {title}: {ratio}backdoored flagged "
+                     f"{flagged}/{n}; clean passed {passed}/{n}; AUROC worst_uplift "
+                     f"{fmt(ga[f'worst_uplift/{mode}']['auroc'])}, max excess "
+                     f"{fmt(ga[f'max_excess/{mode}']['auroc'])} (need >= {NEED_AUROC}).")
     walls = [p["wall_s"] for u in units for p in u["probes"].values()]
     if walls:
         L.append(f"- probe wall time: median {statistics.median(walls):.1f} s, "
@@ -646,8 +765,11 @@ def markdown(meta: dict, units: list[dict], aurocs: dict) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sets", help="comma-separated set names (default: every trigger and "
-                                   "cleanlabel set in sets.csv)")
+    ap.add_argument("--sets", help="comma-separated set names (default: every set in sets.csv "
+                                   "of the --families)")
+    ap.add_argument("--families", default=",".join(DEFAULT_FAMILIES),
+                    help=f"comma-separated sets.csv families to run (of {', '.join(FAMILIES)}; "
+                         f"default {','.join(DEFAULT_FAMILIES)})")
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--workdir", help="work files (default: a new temporary directory)")
     ap.add_argument("--python", help=f"Python with the model requirements "
@@ -690,13 +812,23 @@ def main(argv=None):
     bench = Path(args.bench)
     with open(bench / "sets.csv", newline="", encoding="utf-8") as f:
         families = {r["set"]: r["family"] for r in csv.DictReader(f)}
-    sets = [s for s, fam in families.items() if fam in FAMILIES]
+    chosen = [f.strip() for f in args.families.split(",") if f.strip()]
+    bad_fams = [f for f in chosen if f not in FAMILIES]
+    if bad_fams or not chosen:
+        sys.exit(f"unknown --families {', '.join(bad_fams) or '(none)'} "
+                 f"(have {', '.join(FAMILIES)})")
+    sets = [s for s, fam in families.items() if fam in chosen]
     if args.sets:
         wanted = [s.strip() for s in args.sets.split(",") if s.strip()]
         unknown = [s for s in wanted if s not in families]
         if unknown:
             sys.exit(f"not in sets.csv: {', '.join(unknown)}")
-        sets = wanted
+        other = [f"{s} ({families[s]})" for s in wanted if families[s] not in FAMILIES]
+        if other:
+            sys.exit(f"no benchmark for these families: {', '.join(other)}")
+        sets = wanted  # named sets run whatever --families says
+    if not sets:
+        sys.exit("no bench set selected")
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     for k in kinds:
         if k not in KINDS:
@@ -714,7 +846,8 @@ def main(argv=None):
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
                        f"{platform.python_version()}",
             "workdir": str(workdir), "python": str(python), "seed": args.seed,
-            "sets": sets, "kinds": kinds, "transport": args.transport}
+            "sets": sets, "kinds": kinds, "transport": args.transport,
+            "families": sorted({families[s] for s in sets}, key=FAMILIES.index)}
     log(f"bezoar {version} from {source}; python {python}; workdir {workdir}")
 
     # Splits and planted triggers, once per set (shared by the model kinds).
@@ -726,7 +859,7 @@ def main(argv=None):
             run_checked([str(python), str(MODELS / "split.py"), "--set", str(bench / s),
                          "--out", str(split_dir), "--seed", str(args.seed)],
                         workdir / s / "split.log")
-        triggers[s] = derive_trigger(bench / s)
+        triggers[s] = derive_trigger(bench / s, families[s])
         log(f"{s}: planted {trigger_text(triggers[s])} -> {triggers[s]['target']}")
 
     def transport_of(i: int) -> str:
@@ -752,7 +885,8 @@ def main(argv=None):
     ordered = [units[(s, k)] for s, k, _ in jobs if (s, k) in units]
     meta["total_s"] = round(time.perf_counter() - started, 1)
 
-    aurocs = model_auroc(ordered)
+    aurocs = {g: model_auroc([u for u in ordered if group_of(u) == g])
+              for g in ("trigger", "paraphrase") if any(group_of(u) == g for u in ordered)}
     md = markdown(meta, ordered, aurocs)
     if failed:
         md += "\n## Failed units\n\n" + "".join(f"- {f['set']}/{f['kind']}: {f['error']}\n"
