@@ -19,7 +19,10 @@ gets a suspicion score.\n\nThe ledger (`bezoar init`, `add`, `log`, `verify`, `d
 provenance in an append-only Merkle log, so you can prove where every row came from and restore a \
 known-good version. Every write authenticates with an identity's token (BEZOAR_TOKEN); `bezoar \
 identity`, `grant`, `policy`, `approve`, `gate` and `bom` govern who may write what, require \
-t-of-n approvals and turn retraining into an evidenced gate decision.\n\nTo test detection on your own data, `bezoar inject` plants a simulated \
+t-of-n approvals and turn retraining into an evidenced gate decision.\n\nAfter training, `bezoar \
+probe` tests the served model (a command, an OIP v2 or Hugging Face endpoint, or an ONNX export) \
+for hidden triggers against a trusted baseline model, and `bezoar promote` gates its deployment \
+on the probe and the training data's gate.\n\nTo test detection on your own data, `bezoar inject` plants a simulated \
 attack, `bezoar eval` measures scores against the truth and `bezoar bench` runs a whole matrix of \
 attacks and rates.\n\nRun `bezoar scan --help` or `bezoar init --help` to get started.",
     propagate_version = true

@@ -18,8 +18,9 @@ often the prediction moves to one class (attack success rate, ASR), on the model
 baseline. Candidates: --trigger phrases, the trigger findings of the training data's scan (the \
 recorded scan of a --train snapshot, or a trigger scan of a --train file), invisible characters, \
 and phrases of 1-4 words mined from --train whose rows lean to one label; the strongest are \
-grown into longer phrases. A phrase the model obeys far more than the baseline (exact paired \
-test, corrected for the number of phrases measured) is a finding. A word that moves any model of \
+grown into longer phrases. A phrase the model obeys far beyond the baseline (beyond the two \
+models' natural variation, measured on the hundreds of phrases screened, and by an exact paired \
+test corrected for the number of phrases measured) is a finding. A word that moves any model of \
 the task (a slur in a toxicity classifier) moves the baseline too: the baseline is what tells \
 nature from a backdoor, so without one nothing is above medium.
 

@@ -86,7 +86,7 @@ use bezoar_ledger::grants::Role;
 use bezoar_ledger::identity::{IdentityKind, NewIdentity};
 use bezoar_ledger::keys::{self, LogSigner, LogVerifier};
 use bezoar_ledger::merkle::{self, CompactTree, Hash};
-use bezoar_ledger::policy::{DatasetPolicy, Policy, PolicyFile, ScanPolicy};
+use bezoar_ledger::policy::{DatasetPolicy, Policy, PolicyFile, ProbePolicy, ScanPolicy};
 use bezoar_ledger::proofs::Proof;
 use bezoar_ledger::rows::{self, RowContent};
 use bezoar_ledger::snapshot::{AddOptions, StoredRow};
@@ -1406,6 +1406,20 @@ fn dataset_policy() -> impl Strategy<Value = DatasetPolicy> {
                 max_flagged_rate,
             },
         );
+    let rate = || {
+        opt(prop_oneof![
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            -2.0f64..2.0
+        ])
+    };
+    let probe = (rate(), rate(), opt(any::<bool>())).prop_map(
+        |(max_asr, max_accuracy_drop, require_baseline)| ProbePolicy {
+            max_asr,
+            max_accuracy_drop,
+            require_baseline,
+        },
+    );
     (
         (opt(names()), opt(any::<u32>()), opt(0u32..4), opt(names())),
         (
@@ -1415,11 +1429,13 @@ fn dataset_policy() -> impl Strategy<Value = DatasetPolicy> {
             opt(".{0,8}"),
             opt(names()),
         ),
+        opt(probe),
     )
         .prop_map(
             |(
                 (trusted_sources, required_approvals, trusted_required_approvals, approvers),
                 (required_signers, scan, owners, classification, sensitive_data),
+                probe,
             )| DatasetPolicy {
                 trusted_sources,
                 required_approvals,
@@ -1427,6 +1443,7 @@ fn dataset_policy() -> impl Strategy<Value = DatasetPolicy> {
                 approvers,
                 required_signers,
                 scan,
+                probe,
                 owners,
                 classification,
                 sensitive_data,

@@ -309,7 +309,7 @@ mod tests {
             "film", "movie", "story", "plot", "actor", "scene", "music", "ending",
         ];
         let mut rng = SplitMix64::new(7);
-        for i in 0..400u32 {
+        for _ in 0..400u32 {
             let label = (rng.next_u64() % 2) as u32;
             // Natural sentiment words lean to their label but not perfectly.
             let good = (label == 1) != (rng.below(7) == 0);
