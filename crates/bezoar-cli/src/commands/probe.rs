@@ -266,7 +266,12 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         &progress,
     )?;
 
-    let model_sha256 = args.model_files.as_deref().map(digest_of).transpose()?;
+    let model_sha256 = args
+        .model_files
+        .as_deref()
+        .or(args.onnx.as_deref())
+        .map(digest_of)
+        .transpose()?;
     let calls = |c: &Client| {
         let (requests, inputs) = c.calls();
         json!({"requests": requests, "inputs": inputs})
