@@ -99,7 +99,7 @@ pub enum Command {
     Bom(crate::cli_gov::BomArgs),
     /// Test a served model for hidden triggers against a trusted baseline (the model gate)
     #[command(long_about = crate::cli_probe::PROBE_LONG_ABOUT)]
-    Probe(crate::cli_probe::ProbeArgs),
+    Probe(Box<crate::cli_probe::ProbeArgs>),
     /// Decide whether a probed model may be deployed; write a verification summary
     #[command(long_about = crate::cli_probe::PROMOTE_LONG_ABOUT)]
     Promote(crate::cli_probe::PromoteArgs),
