@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::approval::{
     resource_uri, ApprovalCheck, SignatureStatus, STATEMENT_TYPE, VSA_PREDICATE,
 };
-use crate::error::{LedgerError, Result};
+use crate::error::Result;
 use crate::grants::Action;
 use crate::policy::{looks_like_keyid, severity_rank, Policy};
 use crate::snapshot::{SnapshotInfo, SCAN_EVENT_FORMAT};
@@ -45,14 +45,19 @@ pub struct GateVerdict {
     pub event_seq: u64,
 }
 
+/// The reasons of the failed checks, one line each, prefixed by the check.
+pub(crate) fn failures_of(checks: &[GateCheck]) -> Vec<String> {
+    checks
+        .iter()
+        .filter(|c| !c.passed)
+        .flat_map(|c| c.reasons.iter().map(move |r| format!("{}: {r}", c.check)))
+        .collect()
+}
+
 impl GateVerdict {
     /// Reasons of the failed checks, flattened.
     pub fn failures(&self) -> Vec<String> {
-        self.checks
-            .iter()
-            .filter(|c| !c.passed)
-            .flat_map(|c| c.reasons.iter().map(move |r| format!("{}: {r}", c.check)))
-            .collect()
+        failures_of(&self.checks)
     }
 }
 
@@ -104,13 +109,7 @@ impl Ledger {
         out: Option<&std::path::Path>,
     ) -> Result<GateVerdict> {
         let actor = self.authorize(&Action::RecordEvidence)?;
-        let errs = policy.errors();
-        if !errs.is_empty() {
-            return Err(LedgerError::Policy {
-                path: policy.path.clone().unwrap_or_default(),
-                message: errs.join("; "),
-            });
-        }
+        policy.ensure_valid()?;
         let eff = policy.for_dataset(&snap.dataset);
         let now = now_unix();
         let mut checks = Vec::new();
@@ -311,10 +310,7 @@ impl Ledger {
                 "digest": {"sha256": hex(&Sha256::digest(serde_json::to_vec(b).unwrap_or_default()))},
             }));
         }
-        let mut pol = json!({"uri": policy.uri()});
-        if let Some(d) = &policy.sha256 {
-            pol["digest"] = json!({"sha256": d});
-        }
+        let pol = policy.statement_ref();
         let statement = json!({
             "_type": STATEMENT_TYPE,
             "subject": [{"name": snap.label(), "digest": {"sha256": snap.rows_root}}],
@@ -342,11 +338,7 @@ impl Ledger {
         let statement_sha = hex(&Sha256::digest(
             serde_json::to_vec(&statement).expect("JSON encoding"),
         ));
-        let failures: Vec<String> = checks
-            .iter()
-            .filter(|c| !c.passed)
-            .flat_map(|c| c.reasons.iter().map(move |r| format!("{}: {r}", c.check)))
-            .collect();
+        let failures = failures_of(&checks);
         let (snap_id, label, dataset) = (snap.id, snap.label(), snap.dataset.clone());
         let name = actor.name.clone();
         let policy_sha = policy.sha256.clone();

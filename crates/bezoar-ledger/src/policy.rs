@@ -274,6 +274,28 @@ impl Policy {
         errs
     }
 
+    /// An error naming the file and every problem when the policy is unusable.
+    pub fn ensure_valid(&self) -> Result<()> {
+        let errs = self.errors();
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(LedgerError::Policy {
+                path: self.path.clone().unwrap_or_default(),
+                message: errs.join("; "),
+            })
+        }
+    }
+
+    /// The `policy` object of a verification summary: its URI and, for a file, its digest.
+    pub(crate) fn statement_ref(&self) -> serde_json::Value {
+        let mut pol = serde_json::json!({"uri": self.uri()});
+        if let Some(d) = &self.sha256 {
+            pol["digest"] = serde_json::json!({"sha256": d});
+        }
+        pol
+    }
+
     /// The policy's URI for statements: `file://<absolute path>`, or `bezoar:default-policy`.
     pub fn uri(&self) -> String {
         match &self.path {

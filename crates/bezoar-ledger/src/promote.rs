@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::approval::{STATEMENT_TYPE, VSA_PREDICATE};
 use crate::error::{LedgerError, Result};
-use crate::gate::GateCheck;
+use crate::gate::{failures_of, GateCheck};
 use crate::grants::Action;
 use crate::names::{check_name, NameKind};
 use crate::policy::Policy;
@@ -69,11 +69,7 @@ pub struct PromoteVerdict {
 
 impl PromoteVerdict {
     pub fn failures(&self) -> Vec<String> {
-        self.checks
-            .iter()
-            .filter(|c| !c.passed)
-            .flat_map(|c| c.reasons.iter().map(move |r| format!("{}: {r}", c.check)))
-            .collect()
+        failures_of(&self.checks)
     }
 }
 
@@ -151,13 +147,7 @@ impl Ledger {
         out: Option<&std::path::Path>,
     ) -> Result<PromoteVerdict> {
         let actor = self.authorize(&Action::RecordEvidence)?;
-        let errs = policy.errors();
-        if !errs.is_empty() {
-            return Err(LedgerError::Policy {
-                path: policy.path.clone().unwrap_or_default(),
-                message: errs.join("; "),
-            });
-        }
+        policy.ensure_valid()?;
         let now = now_unix();
         let mut checks = Vec::new();
         let probe = self.latest_probe(model)?;
@@ -308,10 +298,7 @@ impl Ledger {
             // No files were digested: commit to the name and version the probe recorded.
             hex(&Sha256::digest(model.label().as_bytes()))
         });
-        let mut pol = json!({"uri": policy.uri()});
-        if let Some(d) = &policy.sha256 {
-            pol["digest"] = json!({"sha256": d});
-        }
+        let pol = policy.statement_ref();
         let statement = json!({
             "_type": STATEMENT_TYPE,
             "subject": [{"name": model.label(), "digest": {"sha256": subject_digest}}],
@@ -344,11 +331,7 @@ impl Ledger {
         let statement_sha = hex(&Sha256::digest(
             serde_json::to_vec(&statement).expect("JSON encoding"),
         ));
-        let failures: Vec<String> = checks
-            .iter()
-            .filter(|c| !c.passed)
-            .flat_map(|c| c.reasons.iter().map(move |r| format!("{}: {r}", c.check)))
-            .collect();
+        let failures = failures_of(&checks);
         let statement_path = match out {
             Some(p) => p.to_path_buf(),
             None => self.default_promote_statement_path(model),

@@ -89,10 +89,7 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         bail!("--record needs --model NAME@VERSION to name the model in the ledger");
     }
     let policy = Policy::load_or_default(&args.policy)?;
-    let errs = policy.errors();
-    if !errs.is_empty() {
-        bail!("{}: {}", args.policy.display(), errs.join("; "));
-    }
+    policy.ensure_valid()?;
     let say = |msg: &str| {
         if !args.quiet {
             warn!("{msg}");
