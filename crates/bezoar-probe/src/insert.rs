@@ -1,40 +1,15 @@
 //! Putting a candidate phrase into a clean input at a seeded random word boundary, leaving the
 //! rest of the text byte for byte as it was (a model may react to spacing and case too, and the
-//! probe must measure the phrase alone).
+//! probe must measure the phrase alone). The insertion is the red team's own, so a candidate
+//! lands where an attack would have put it; the place is derived from `key` rather than drawn
+//! from a generator, so the model and the baseline see the same text.
 
+use bezoar_redteam::attack::insert_word_at_slot;
 use bezoar_scan::rng::mix64;
 
 /// `text` with `phrase` inserted before a word chosen by `key` (or at the end).
 pub fn insert_at_random_word(text: &str, phrase: &str, key: u64) -> String {
-    let mut starts: Vec<usize> = Vec::new();
-    let mut prev_space = true;
-    for (i, c) in text.char_indices() {
-        if prev_space && !c.is_whitespace() {
-            starts.push(i);
-        }
-        prev_space = c.is_whitespace();
-    }
-    // One slot per word start, plus the end of the text.
-    let slot = (mix64(key) % (starts.len() as u64 + 1)) as usize;
-    let mut out = String::with_capacity(text.len() + phrase.len() + 1);
-    match starts.get(slot) {
-        Some(&at) => {
-            out.push_str(&text[..at]);
-            out.push_str(phrase);
-            out.push(' ');
-            out.push_str(&text[at..]);
-        }
-        None => {
-            let body = text.trim_end();
-            out.push_str(body);
-            if !body.is_empty() {
-                out.push(' ');
-            }
-            out.push_str(phrase);
-            out.push_str(&text[body.len()..]);
-        }
-    }
-    out
+    insert_word_at_slot(text, phrase, |slots| (mix64(key) % slots as u64) as usize)
 }
 
 #[cfg(test)]

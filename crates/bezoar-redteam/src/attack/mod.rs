@@ -29,7 +29,7 @@ use crate::truth::TruthRow;
 use bezoar_scan::rng::SplitMix64;
 
 pub use ids::FreshIds;
-pub use trigger::{DEFAULT_SENTENCE, HOMOGLYPHS, ZERO_WIDTH};
+pub use trigger::{insert_word_at_slot, DEFAULT_SENTENCE, HOMOGLYPHS, ZERO_WIDTH};
 
 /// How the invisible attack hides its trigger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

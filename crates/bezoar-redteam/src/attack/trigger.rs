@@ -254,8 +254,16 @@ fn word_starts(text: &str) -> Vec<usize> {
 /// Insert `piece` as its own word at a uniformly random word boundary (before any word, or at
 /// the end), keeping the text's own whitespace everywhere else.
 pub(crate) fn insert_word(text: &str, piece: &str, rng: &mut SplitMix64) -> String {
+    insert_word_at_slot(text, piece, |slots| rng.below(slots))
+}
+
+/// Insert `piece` as its own word at the word boundary `pick` chooses: it is given the number of
+/// places (one before each word, and the end) and returns one of them. The text's own
+/// whitespace is kept everywhere else. Shared with the model probe, which inserts candidate
+/// triggers exactly as the attacks do.
+pub fn insert_word_at_slot(text: &str, piece: &str, pick: impl FnOnce(usize) -> usize) -> String {
     let starts = word_starts(text);
-    let k = rng.below(starts.len() + 1);
+    let k = pick(starts.len() + 1);
     let mut out = String::with_capacity(text.len() + piece.len() + 1);
     match starts.get(k) {
         Some(&at) => {
