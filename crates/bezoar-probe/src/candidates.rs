@@ -119,41 +119,24 @@ pub fn mine(texts: &[&str], labels: &[u32], classes: usize, opts: &MineOptions) 
     // Counts live in one arena, `classes` per phrase, indexed from the hash map.
     let mut index: FxHashMap<u64, Tally> = FxHashMap::default();
     let mut counts: Vec<u32> = Vec::new();
-    let mut toks: Vec<&str> = Vec::new();
-    let mut lower: Vec<String> = Vec::new();
-    let mut buf = String::new();
-    let mut gram = String::new();
+    let mut grams = Grams::new(opts.max_tokens);
     let mut seen: FxHashSet<u64> = FxHashSet::default();
     for &r in &rows {
-        tokenize(texts[r], &mut toks);
-        lower.resize(toks.len(), String::new());
-        for (t, l) in toks.iter().zip(lower.iter_mut()) {
-            lower_into(t, &mut buf);
-            l.clone_from(&buf);
-        }
         seen.clear();
-        for start in 0..toks.len() {
-            gram.clear();
-            for n in 1..=opts.max_tokens.min(toks.len() - start) {
-                if n > 1 {
-                    gram.push(' ');
-                }
-                gram.push_str(&lower[start + n - 1]);
-                let h = xxh3_64(gram.as_bytes());
-                if !seen.insert(h) {
-                    continue;
-                }
-                let tally = index.entry(h).or_insert_with(|| {
-                    counts.extend(std::iter::repeat_n(0, classes));
-                    Tally {
-                        first: (counts.len() / classes - 1) as u32,
-                        rows_sig: 0,
-                    }
-                });
-                counts[tally.first as usize * classes + labels[r] as usize] += 1;
-                tally.rows_sig = tally.rows_sig.wrapping_add(mix64(r as u64 + 1));
+        grams.each(texts[r], |_, h| {
+            if !seen.insert(h) {
+                return;
             }
-        }
+            let tally = index.entry(h).or_insert_with(|| {
+                counts.extend(std::iter::repeat_n(0, classes));
+                Tally {
+                    first: (counts.len() / classes - 1) as u32,
+                    rows_sig: 0,
+                }
+            });
+            counts[tally.first as usize * classes + labels[r] as usize] += 1;
+            tally.rows_sig = tally.rows_sig.wrapping_add(mix64(r as u64 + 1));
+        });
     }
 
     struct Scored {
@@ -240,32 +223,18 @@ pub fn mine(texts: &[&str], labels: &[u32], classes: usize, opts: &MineOptions) 
     let sig_of: FxHashMap<u64, u64> = scored.iter().map(|s| (s.hash, s.sig)).collect();
     let mut text: Vec<Option<String>> = vec![None; order.len()];
     for &r in &rows {
-        tokenize(texts[r], &mut toks);
-        lower.resize(toks.len(), String::new());
-        for (t, l) in toks.iter().zip(lower.iter_mut()) {
-            lower_into(t, &mut buf);
-            l.clone_from(&buf);
-        }
-        for start in 0..toks.len() {
-            gram.clear();
-            for n in 1..=opts.max_tokens.min(toks.len() - start) {
-                if n > 1 {
-                    gram.push(' ');
-                }
-                gram.push_str(&lower[start + n - 1]);
-                let h = xxh3_64(gram.as_bytes());
-                let Some(slot) = sig_of.get(&h).and_then(|s| wanted_sigs.get(s)) else {
-                    continue;
-                };
-                let better = match &text[*slot] {
-                    None => true,
-                    Some(t) => gram.len() > t.len() || (gram.len() == t.len() && gram < *t),
-                };
-                if better {
-                    text[*slot] = Some(gram.clone());
-                }
+        grams.each(texts[r], |gram, h| {
+            let Some(slot) = sig_of.get(&h).and_then(|s| wanted_sigs.get(s)) else {
+                return;
+            };
+            let better = match &text[*slot] {
+                None => true,
+                Some(t) => gram.len() > t.len() || (gram.len() == t.len() && gram < t.as_str()),
+            };
+            if better {
+                text[*slot] = Some(gram.to_string());
             }
-        }
+        });
     }
     order
         .iter()
@@ -280,6 +249,50 @@ pub fn mine(texts: &[&str], labels: &[u32], classes: usize, opts: &MineOptions) 
             })
         })
         .collect()
+}
+
+/// Walks the lower-cased word n-grams (1 to `max_tokens` tokens) of a text, reusing its buffers
+/// from text to text: both mining passes (counting, then recovering the picked phrases' text)
+/// must see exactly the same n-grams and hashes.
+struct Grams<'a> {
+    max_tokens: usize,
+    toks: Vec<&'a str>,
+    lower: Vec<String>,
+    buf: String,
+    gram: String,
+}
+
+impl<'a> Grams<'a> {
+    fn new(max_tokens: usize) -> Self {
+        Self {
+            max_tokens,
+            toks: Vec::new(),
+            lower: Vec::new(),
+            buf: String::new(),
+            gram: String::new(),
+        }
+    }
+
+    /// Call `f(n-gram, its hash)` for every n-gram of `text`, in order.
+    fn each(&mut self, text: &'a str, mut f: impl FnMut(&str, u64)) {
+        tokenize(text, &mut self.toks);
+        let n_toks = self.toks.len();
+        self.lower.resize(n_toks, String::new());
+        for (t, l) in self.toks.iter().zip(self.lower.iter_mut()) {
+            lower_into(t, &mut self.buf);
+            l.clone_from(&self.buf);
+        }
+        for start in 0..n_toks {
+            self.gram.clear();
+            for n in 1..=self.max_tokens.min(n_toks - start) {
+                if n > 1 {
+                    self.gram.push(' ');
+                }
+                self.gram.push_str(&self.lower[start + n - 1]);
+                f(&self.gram, xxh3_64(self.gram.as_bytes()));
+            }
+        }
+    }
 }
 
 /// Lower bound of the Wilson score interval for `k` successes in `n` trials.
