@@ -11,6 +11,7 @@ use rustc_hash::FxHashMap;
 use serde_json::{json, Value};
 
 use bezoar_data::{ColumnSpec, Dataset, ReadOptions};
+use bezoar_ledger::objects::sha256;
 use bezoar_ledger::policy::Policy;
 use bezoar_ledger::promote::ModelRef;
 use bezoar_ledger::snapshot::SnapshotInfo;
@@ -314,12 +315,14 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         r.extend(o);
     }
     report["seconds"] = json!((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
+    // One serialisation: the file, stdout and the recorded digest are the same bytes.
+    let report_text = serde_json::to_string_pretty(&report).expect("JSON encoding") + "\n";
     if let Some(path) = &args.report {
-        let text = serde_json::to_string_pretty(&report).expect("JSON encoding") + "\n";
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, &report_text)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     match args.format {
-        ProbeFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        ProbeFormat::Json => print!("{report_text}"),
         ProbeFormat::Table => {
             print_summary(&outcome, &model, baseline.as_ref().map(|(c, _)| c), started)
         }
@@ -361,9 +364,7 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
             "max_accuracy_drop": outcome.max_accuracy_drop,
             "failures": outcome.failures,
             "findings": findings,
-            "report_sha256": bezoar_ledger::util::hex(&sha256(
-                serde_json::to_string_pretty(&report).expect("JSON encoding").as_bytes()
-            )),
+            "report_sha256": bezoar_ledger::util::hex(&sha256(report_text.as_bytes())),
         });
         let seq = ledger.record_probe(m, body)?;
         say(&format!(
@@ -376,11 +377,6 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
     } else {
         EXIT_FINDINGS
     }))
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).into()
 }
 
 #[cfg(feature = "onnx")]
