@@ -324,13 +324,36 @@ impl From<InputFormatArg> for bezoar_data::InputFormat {
     }
 }
 
-/// What `bezoar scan` prints on stdout (`--format`).
+/// What `bezoar scan` prints on stdout, or writes to `-o FILE` (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     /// A human summary ranked by severity
     Table,
     /// The JSON report (schema bezoar.report/1), as written by --report
     Json,
+    /// SARIF 2.1.0 for CI and code-scanning views, as written by --sarif
+    Sarif,
+    /// The self-contained HTML report, as written by --html
+    Html,
+}
+
+impl OutputFormat {
+    /// The format an output file's extension asks for (`.json`, `.sarif`, `.html`/`.htm`;
+    /// `.sarif.json` is SARIF, as GitHub names them).
+    pub fn from_extension(path: &std::path::Path) -> Option<Self> {
+        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+        if name.ends_with(".sarif") || name.ends_with(".sarif.json") {
+            Some(Self::Sarif)
+        } else if name.ends_with(".json") {
+            Some(Self::Json)
+        } else if name.ends_with(".html") || name.ends_with(".htm") {
+            Some(Self::Html)
+        } else if name.ends_with(".txt") {
+            Some(Self::Table)
+        } else {
+            None
+        }
+    }
 }
 
 /// The `--fail-on` policy: a severity, or `never`.
@@ -431,15 +454,25 @@ pub struct ScanArgs {
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub scores: Option<PathBuf>,
 
-    /// What to print on stdout
-    #[arg(
-        long,
-        value_enum,
-        value_name = "FORMAT",
-        default_value = "table",
-        help_heading = "Output"
-    )]
-    pub format: OutputFormat,
+    /// Write a SARIF 2.1.0 log to FILE, for CI and code-scanning views (one result per finding,
+    /// pointing at the lines of its example rows)
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub sarif: Option<PathBuf>,
+
+    /// Write a self-contained HTML report to FILE (verdict, charts, findings with their rows,
+    /// framework mapping; no network needed to view it)
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub html: Option<PathBuf>,
+
+    /// Write the main output to FILE instead of stdout; its format comes from the extension
+    /// (.json, .sarif, .html, .txt) unless --format names one
+    #[arg(long, short = 'o', value_name = "FILE", help_heading = "Output")]
+    pub output: Option<PathBuf>,
+
+    /// The main output's format (stdout, or -o FILE) [default: table; with -o, from the
+    /// file's extension]
+    #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Output")]
+    pub format: Option<OutputFormat>,
 
     /// Exit 1 when any finding is at least this severe (info, low, medium, high, critical, never)
     #[arg(
@@ -537,6 +570,23 @@ pub struct ScanArgs {
 }
 
 impl ScanArgs {
+    /// The main output's format: `--format` when given, else `-o FILE`'s extension, else the
+    /// terminal table. An `-o` file whose extension says nothing needs `--format`.
+    pub fn output_format(&self) -> Result<OutputFormat, String> {
+        if let Some(f) = self.format {
+            return Ok(f);
+        }
+        match &self.output {
+            None => Ok(OutputFormat::Table),
+            Some(path) => OutputFormat::from_extension(path).ok_or_else(|| {
+                format!(
+                    "cannot tell the format of -o {} from its extension: use .json, .sarif, .html or .txt, or name it with --format",
+                    path.display()
+                )
+            }),
+        }
+    }
+
     /// The detectors to run: `--detectors` (or all), less `--skip-detectors`.
     pub fn chosen_detectors(&self) -> Reasons {
         let mut set = if self.detectors.is_empty() {
@@ -1179,8 +1229,35 @@ mod tests {
         assert_eq!(a.budget, Some(Budget::Percent(0.5)));
         assert_eq!(a.fail_on, FailOn::At(Severity::Medium));
         assert_eq!(a.threshold, 0.7);
-        assert_eq!(a.format, OutputFormat::Json);
+        assert_eq!(a.format, Some(OutputFormat::Json));
+        assert_eq!(a.output_format(), Ok(OutputFormat::Json));
         assert_eq!(a.folds, ScanConfig::default().folds);
+    }
+
+    #[test]
+    fn the_output_format_comes_from_format_then_the_extension_then_the_table() {
+        let scan = |extra: &[&str]| {
+            let mut argv = vec!["bezoar", "scan", "d.jsonl"];
+            argv.extend_from_slice(extra);
+            let Command::Scan(a) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("not scan")
+            };
+            a.output_format()
+        };
+        assert_eq!(scan(&[]), Ok(OutputFormat::Table));
+        assert_eq!(scan(&["-o", "r.sarif"]), Ok(OutputFormat::Sarif));
+        assert_eq!(scan(&["-o", "r.SARIF.json"]), Ok(OutputFormat::Sarif));
+        assert_eq!(scan(&["--output", "out/r.json"]), Ok(OutputFormat::Json));
+        assert_eq!(scan(&["-o", "r.htm"]), Ok(OutputFormat::Html));
+        assert_eq!(scan(&["-o", "r.txt"]), Ok(OutputFormat::Table));
+        // An explicit --format wins over the extension.
+        assert_eq!(
+            scan(&["-o", "r.json", "--format", "sarif"]),
+            Ok(OutputFormat::Sarif)
+        );
+        let err = scan(&["-o", "report.out"]).unwrap_err();
+        assert!(err.contains("--format"), "{err}");
+        assert!(Cli::try_parse_from(["bezoar", "scan", "d", "--format", "xml"]).is_err());
     }
 
     #[test]

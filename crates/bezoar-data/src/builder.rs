@@ -216,15 +216,15 @@ pub(crate) struct Builder {
     emb_values: Vec<f32>,
     skipped: SkipReport,
     ids_seen: IdIndex,
+    /// The line (or Parquet row) each kept row was read from.
+    lines: Vec<u64>,
 }
 
-/// Which ids were read and on which line, to refuse a repeated id naming both lines. Keyed by
+/// Which ids were read (their lines are the builder's), to refuse a repeated id naming both lines. Keyed by
 /// a 64-bit hash of the id (the arena holds the text), so it costs about 16 bytes per row.
 #[derive(Default)]
 struct IdIndex {
     first_row: HashMap<u64, u32>,
-    /// The line of each kept row, when the rows have ids.
-    lines: Vec<u64>,
     /// Ids whose hash collided with a different id's (practically never): checked exactly.
     collided: HashMap<String, u32>,
 }
@@ -244,8 +244,8 @@ impl IdIndex {
         }
     }
 
-    /// Remember that row `row` (read on `line`) holds `id`.
-    fn insert(&mut self, id: &str, row: u32, line: u64) {
+    /// Remember that row `row` holds `id`.
+    fn insert(&mut self, id: &str, row: u32) {
         match self.first_row.entry(id_hash(id)) {
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(row);
@@ -254,7 +254,6 @@ impl IdIndex {
                 self.collided.insert(id.to_string(), row);
             }
         }
-        self.lines.push(line);
     }
 }
 
@@ -272,6 +271,7 @@ impl Builder {
             emb_values: Vec::new(),
             skipped: SkipReport::default(),
             ids_seen: IdIndex::default(),
+            lines: Vec::new(),
         }
     }
 
@@ -314,7 +314,7 @@ impl Builder {
                     format!(
                         "id '{}' repeats the id of line {}; ids must be unique",
                         truncate(id, 80),
-                        self.ids_seen.lines[first as usize]
+                        self.lines[first as usize]
                     ),
                 );
                 return self.fail(line, err);
@@ -322,9 +322,10 @@ impl Builder {
         }
         match self.try_add_row(row) {
             Ok(()) => {
+                self.lines.push(line);
                 if let Some(id) = row.id.filter(|_| self.ids.len() == self.texts.len()) {
                     let r = (self.ids.len() - 1) as u32;
-                    self.ids_seen.insert(id, r, line);
+                    self.ids_seen.insert(id, r);
                 }
                 Ok(())
             }
@@ -428,6 +429,7 @@ impl Builder {
             embeddings,
             columns,
             skipped: self.skipped,
+            lines: self.lines,
         })
     }
 }

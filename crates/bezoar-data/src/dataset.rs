@@ -145,6 +145,10 @@ pub struct Dataset {
     pub embeddings: Option<Embeddings>,
     pub columns: ResolvedColumns,
     pub skipped: SkipReport,
+    /// The 1-based line (text formats) or row (Parquet) each row was read from, so reports can
+    /// point at it; empty when the rows did not come from a file (a ledger snapshot, stdin is a
+    /// file too). 8 bytes a row.
+    pub lines: Vec<u64>,
 }
 
 impl Dataset {

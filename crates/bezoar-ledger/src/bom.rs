@@ -49,6 +49,36 @@ fn contact(name: &str) -> Value {
     json!({"contact": {"name": name}})
 }
 
+/// The latest recorded scan of the snapshot's rows as CycloneDX properties (FORMATS.md): its
+/// event, worst severity, findings per rule, and one `bezoar:framework:KEY` property per
+/// framework identifier its rules answer. None without a recorded scan: a control that was
+/// not run answers nothing.
+fn scan_properties(scan: Option<&(u64, Value)>) -> Vec<Value> {
+    let Some((seq, b)) = scan else {
+        return Vec::new();
+    };
+    let fw = crate::gate::scan_frameworks(Some(b));
+    let mut out = vec![
+        json!({"name": "bezoar:scan:event", "value": seq.to_string()}),
+        json!({"name": "bezoar:scan:maxSeverity", "value": b.get("max_severity").and_then(Value::as_str).unwrap_or("none")}),
+    ];
+    if let Some(by_rule) = fw["findings_by_rule"].as_object() {
+        for (rule, n) in by_rule {
+            out.push(
+                json!({"name": format!("bezoar:scan:findings:{rule}"), "value": n.to_string()}),
+            );
+        }
+    }
+    let rules: Vec<&str> = fw["rules"]
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    for (key, id) in bezoar_frameworks::identifiers(rules) {
+        out.push(json!({"name": format!("bezoar:framework:{key}"), "value": id}));
+    }
+    out
+}
+
 impl Ledger {
     /// The BOM as JSON.
     pub fn bom(&self, snap: &SnapshotInfo, policy: &Policy) -> Result<Value> {
@@ -112,6 +142,7 @@ impl Ledger {
         for s in &sources {
             properties.push(json!({"name": "bezoar:source", "value": s}));
         }
+        properties.extend(scan_properties(self.latest_scan(snap)?.as_ref()));
         let mut data = json!({
             "type": "dataset",
             "name": snap.label(),

@@ -61,6 +61,38 @@ impl GateVerdict {
     }
 }
 
+/// The gate's framework extension (FORMATS.md, "Framework mapping"): the identifiers the
+/// recorded scan's rules answer, and how many findings each rule had. Without a recorded scan
+/// the gate answered none of them, so `rules` is empty.
+pub(crate) fn scan_frameworks(scan: Option<&Value>) -> Value {
+    let Some(b) = scan else {
+        return bezoar_frameworks::mapping_json([]);
+    };
+    let not_run: Vec<&str> = b
+        .get("detectors_not_selected")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let rules = bezoar_frameworks::SCAN_RULES
+        .into_iter()
+        .filter(|r| !not_run.contains(r));
+    let mut out = bezoar_frameworks::mapping_json(rules);
+    let mut by_rule = serde_json::Map::new();
+    for f in b
+        .get("finding_list")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(rule) = f.get("rule").and_then(Value::as_str) {
+            let n = by_rule.get(rule).and_then(Value::as_u64).unwrap_or(0);
+            by_rule.insert(rule.to_string(), json!(n + 1));
+        }
+    }
+    out["findings_by_rule"] = Value::Object(by_rule);
+    out
+}
+
 impl Ledger {
     /// The latest `scan` event that covers exactly `snap`'s rows: recorded in the current
     /// format with the snapshot's rows Merkle root.
@@ -332,6 +364,7 @@ impl Ledger {
                     "required_approvals": required,
                     "checks": checks,
                     "decided_by": actor.name,
+                    "frameworks": scan_frameworks(scan.as_ref().map(|(_, b)| b)),
                 },
             },
         });

@@ -325,6 +325,10 @@ impl Ledger {
                     })),
                     "checks": checks,
                     "decided_by": actor.name,
+                    // The model probe's rule; empty when no probe was recorded (FORMATS.md).
+                    "frameworks": bezoar_frameworks::mapping_json(
+                        probe.iter().map(|_| bezoar_frameworks::MODEL_BACKDOOR_RULE),
+                    ),
                 },
             },
         });

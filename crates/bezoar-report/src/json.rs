@@ -49,6 +49,11 @@ pub struct Report {
     pub detectors: Vec<DetectorEntry>,
     pub findings: Vec<FindingEntry>,
     pub top_rows: Vec<TopRow>,
+    /// The framework mapping of every rule (`catalog` of frameworks with their editions, and
+    /// `rules`: rule id → framework key → identifiers). Added in bezoar 0.1 without a schema
+    /// bump: readers of older reports get `null`.
+    #[serde(default)]
+    pub frameworks: serde_json::Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,7 +227,7 @@ fn f32_json(v: f32) -> Option<f64> {
     format!("{v}").parse::<f64>().ok()
 }
 
-fn evidence_map(ev: &[Evidence]) -> EvidenceMap {
+pub(crate) fn evidence_map(ev: &[Evidence]) -> EvidenceMap {
     let mut out: Vec<(String, Option<f64>)> = Vec::with_capacity(ev.len());
     for e in ev {
         if out.iter().any(|(k, _)| k == e.name) {
@@ -233,7 +238,7 @@ fn evidence_map(ev: &[Evidence]) -> EvidenceMap {
     EvidenceMap(out)
 }
 
-fn label_of(ds: &Dataset, row: usize) -> String {
+pub(crate) fn label_of(ds: &Dataset, row: usize) -> String {
     match ds.labels.codes.get(row) {
         Some(&c) => ds.labels.names.get(c as usize).cloned().unwrap_or_default(),
         None => String::new(),
@@ -397,6 +402,9 @@ pub fn build_report(ds: &Dataset, res: &ScanResult, meta: &ReportMeta) -> Report
             .collect(),
         findings: res.findings.iter().map(|f| finding_entry(ds, f)).collect(),
         top_rows,
+        frameworks: bezoar_frameworks::mapping_json(
+            bezoar_scan::Detector::ALL.iter().map(|d| d.rule_id()),
+        ),
     }
 }
 
@@ -483,6 +491,20 @@ mod tests {
         assert_eq!(
             v["top_rows"][0]["reasons"],
             serde_json::json!(["trigger", "unusual-chars"])
+        );
+        // The framework mapping covers every rule, with the editions cited.
+        assert_eq!(
+            v["frameworks"]["rules"]["BZ001"]["mitre-atlas"][0]["id"],
+            "AML.T0020"
+        );
+        assert_eq!(
+            v["frameworks"]["rules"]["BZ003"]["owasp-ml"][0]["id"],
+            "ML02:2023"
+        );
+        assert_eq!(v["frameworks"]["catalog"][0]["version"], "data v4.9.0");
+        assert_eq!(
+            v["frameworks"]["rules"].as_object().unwrap().len(),
+            bezoar_scan::Detector::ALL.len()
         );
     }
 

@@ -1,19 +1,29 @@
-//! Renderers for scan results: the terminal summary, the versioned JSON report and the CSV of
-//! per-row scores.
+//! Renderers for scan results: the terminal summary, the versioned JSON report, SARIF 2.1.0 for
+//! CI, the self-contained HTML report and the CSV of per-row scores.
 //!
 //! Every renderer is a pure function of the dataset, the scan result and a few options: nothing
 //! here prints, reads files or looks at the clock, so the same input and flags always give
 //! byte-identical output. The formats are documented field by field in `FORMATS.md`.
 
+mod html;
 mod json;
+mod sarif;
 mod scores;
 mod terminal;
 mod text;
 
+pub use html::{
+    esc as html_escape, render_html, write_html, HtmlOptions, MAX_HTML_EXAMPLES, MAX_HTML_FINDINGS,
+    MAX_HTML_TOP_ROWS,
+};
 pub use json::{
     build_report, write_report_json, ClassEntry, DetectorEntry, EvidenceMap, ExampleRow,
     FindingEntry, InputColumns, InputInfo, Report, ReportMeta, SkipExample, SkippedInfo,
     SummaryInfo, ToolInfo, TopRow, MAX_EXAMPLES, MAX_EXAMPLE_CHARS, MAX_ROW_IDS, MAX_TOP_ROWS,
+};
+pub use sarif::{
+    artifact_for_path, build_sarif, sarif_level, write_sarif, SarifArtifact, FINGERPRINT_KEY,
+    MAX_SARIF_LOCATIONS, SARIF_SCHEMA_URI, SARIF_VERSION, SRCROOT,
 };
 pub use scores::{reasons_string, write_scores_csv, SCORES_HEADER};
 pub use terminal::{render_terminal, TerminalOptions};
@@ -82,6 +92,8 @@ pub(crate) mod testutil {
                     reason: "column 'label': missing".into(),
                 }],
             },
+            // Line 7 was the skipped row.
+            lines: vec![1, 2, 3, 4, 5, 8],
         }
     }
 
@@ -159,6 +171,48 @@ pub(crate) mod testutil {
                 several_detectors: 1,
                 combined_evidence: 0,
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod framework_doc_tests {
+    use bezoar_frameworks::{for_rule, FRAMEWORKS, RULES, SCAN_RULES};
+
+    #[test]
+    fn the_scan_rules_are_the_detector_registry() {
+        let registry: Vec<&str> = bezoar_scan::Detector::ALL
+            .iter()
+            .map(|d| d.rule_id())
+            .collect();
+        assert_eq!(registry, SCAN_RULES);
+    }
+
+    /// FORMATS.md's mapping table has one row per rule whose cells are exactly the code's
+    /// identifiers, framework by framework.
+    #[test]
+    fn the_documented_mapping_table_is_the_codes() {
+        let doc = include_str!("../FORMATS.md");
+        let section = doc
+            .split("## Framework mapping")
+            .nth(1)
+            .expect("FORMATS.md has a Framework mapping section");
+        for m in RULES {
+            let row = section
+                .lines()
+                .find(|l| l.starts_with(&format!("| {} |", m.rule)))
+                .unwrap_or_else(|| panic!("no row for {}", m.rule));
+            let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+            assert_eq!(cells.len(), FRAMEWORKS.len() + 1, "{row}");
+            for (fw, cell) in FRAMEWORKS.iter().zip(&cells[1..]) {
+                let want: Vec<&str> = for_rule(m.rule)
+                    .iter()
+                    .filter(|r| std::ptr::eq(r.framework, *fw))
+                    .map(|r| r.id)
+                    .collect();
+                let have: Vec<&str> = cell.split("; ").collect();
+                assert_eq!(have, want, "{} / {}", m.rule, fw.name);
+            }
         }
     }
 }

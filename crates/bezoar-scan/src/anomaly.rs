@@ -1451,6 +1451,7 @@ mod tests {
             embeddings,
             columns: ResolvedColumns::default(),
             skipped: SkipReport::default(),
+            lines: Vec::new(),
         }
     }
 

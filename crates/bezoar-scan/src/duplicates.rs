@@ -1095,6 +1095,7 @@ pub(crate) mod test_support {
             embeddings: None,
             columns: ResolvedColumns::default(),
             skipped: SkipReport::default(),
+            lines: Vec::new(),
         }
     }
 

@@ -67,6 +67,42 @@ impl Detector {
         }
     }
 
+    /// The rule's name as SARIF and code-scanning views show it (PascalCase, stable).
+    pub fn pascal_name(self) -> &'static str {
+        match self {
+            Detector::Trigger => "BackdoorTrigger",
+            Detector::UnusualChars => "UnusualCharacters",
+            Detector::LabelConsistency => "LabelInconsistency",
+            Detector::Duplicates => "DuplicateFlood",
+            Detector::Anomaly => "AnomalousCluster",
+            Detector::Source => "SuspiciousSource",
+        }
+    }
+
+    /// A paragraph on what the detector finds and how, for reports that explain rules.
+    pub fn full_description(self) -> &'static str {
+        match self {
+            Detector::Trigger => "Finds words and phrases that occur almost only in rows of one label, far beyond that label's base rate and beyond what the rest of each row says about its label: the signature of a backdoor trigger inserted into training rows so that a model learns to output the attacker's label whenever the phrase is present.",
+            Detector::UnusualChars => "Finds zero-width, bidirectional-override, tag and control characters and words that mix scripts (homoglyphs). Such characters are invisible to a reviewer but are tokens to a model, which makes them a favoured carrier for invisible triggers and for hiding content from filters.",
+            Detector::LabelConsistency => "Reads every row with models trained out of fold on the rest of the data and with its nearest neighbours, and flags rows whose label both contradict: flipped labels, targeted flips of one class into another, and label noise.",
+            Detector::Duplicates => "Finds exact, normalised and near duplicates: floods of one text repeated to outweigh the rest of the data, and copies of a text that carry different labels.",
+            Detector::Anomaly => "Finds rows far from the rest of their class and tight sub-clusters of one class that look planted (many near-identical rows that share unusual words).",
+            Detector::Source => "Compares sources (contributors, vendors, feeds; --source COL): a source whose rows are flagged or labelled far more often than the others is a likely point of entry for poisoned data.",
+        }
+    }
+
+    /// What to do about a finding of this rule.
+    pub fn help(self) -> &'static str {
+        match self {
+            Detector::Trigger => "Look at the example rows for the phrase. Quarantine the rows that carry it (bezoar quarantine), find out which source supplied them (scan with --source), and before deploying a model trained on this data probe it for the phrase (bezoar probe --trigger).",
+            Detector::UnusualChars => "Strip or normalise invisible and bidirectional characters before training, and find out who supplied the rows that carry them; a character shared by rows of one label is a likely trigger.",
+            Detector::LabelConsistency => "Review the flagged rows against their labels; relabel or drop the wrong ones. Flips concentrated in one source or one label pair point to deliberate poisoning rather than noise.",
+            Detector::Duplicates => "Deduplicate before training; for copies with conflicting labels, decide the right label or drop them all. A flood from one source is worth raising with that source.",
+            Detector::Anomaly => "Inspect the cluster's rows: a tight group of near-identical rows of one class is often injected content. Drop it if it has no legitimate origin.",
+            Detector::Source => "Check the source's provenance and approvals; hold its rows back (bezoar approve, the gate) until they have been reviewed.",
+        }
+    }
+
     pub fn bit(self) -> u8 {
         1 << (self as u8)
     }

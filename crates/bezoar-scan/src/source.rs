@@ -378,6 +378,7 @@ mod tests {
             embeddings: None,
             columns: ResolvedColumns::default(),
             skipped: SkipReport::default(),
+            lines: Vec::new(),
         }
     }
 

@@ -60,6 +60,7 @@ fn dataset(texts: &[String], labels: &[u32]) -> Dataset {
         embeddings: None,
         columns: ResolvedColumns::default(),
         skipped: SkipReport::default(),
+        lines: Vec::new(),
     }
 }
 

@@ -314,6 +314,14 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
     if let (Value::Object(r), Value::Object(o)) = (&mut report, outcome_json) {
         r.extend(o);
     }
+    // Every finding is a learned backdoor: rule BZ101, with its framework mapping.
+    if let Some(Value::Array(findings)) = report.get_mut("findings") {
+        for f in findings.iter_mut().filter_map(Value::as_object_mut) {
+            f.insert("rule".into(), json!(bezoar_frameworks::MODEL_BACKDOOR_RULE));
+        }
+    }
+    report["frameworks"] =
+        bezoar_frameworks::mapping_json([bezoar_frameworks::MODEL_BACKDOOR_RULE]);
     report["seconds"] = json!((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
     // One serialisation: the file, stdout and the recorded digest are the same bytes.
     let report_text = serde_json::to_string_pretty(&report).expect("JSON encoding") + "\n";

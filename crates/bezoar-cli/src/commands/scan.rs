@@ -16,6 +16,8 @@ use crate::progress::{LoadUnit, Reporter};
 
 pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     configure_threads(args.threads)?;
+    // A bad -o is a usage error: say so before reading or scanning anything.
+    let main_format = args.output_format().map_err(anyhow::Error::msg)?;
 
     let opts = ReadOptions {
         format: args.input_format.map(InputFormat::from),
@@ -93,9 +95,34 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             bezoar_report::write_report_json(w, &ds, &res, &meta).map_err(anyhow::Error::from)
         })?;
     }
-
     let fail_on = args.fail_on.severity();
-    print_stdout(args, &ds, &res, &meta, fail_on)?;
+    let outputs = Outputs {
+        ds: &ds,
+        res: &res,
+        meta: &meta,
+        artifact: sarif_artifact(args, &snapshot, format)?,
+        html: bezoar_report::HtmlOptions {
+            fail_on,
+            snapshot: snapshot.as_ref().map(|(_, s)| s.label()),
+        },
+    };
+    if let Some(path) = &args.sarif {
+        write_file(path, |w| outputs.write(OutputFormat::Sarif, w, None))?;
+    }
+    if let Some(path) = &args.html {
+        write_file(path, |w| outputs.write(OutputFormat::Html, w, None))?;
+    }
+    match &args.output {
+        Some(path) => {
+            let table = TerminalOptions {
+                color: false,
+                fail_on,
+                ..TerminalOptions::default()
+            };
+            write_file(path, |w| outputs.write(main_format, w, Some(&table)))?;
+        }
+        None => print_stdout(args, &outputs, main_format, fail_on)?,
+    }
     let code = exit_code(&res, fail_on);
     if args.record {
         let rows_root = match &snapshot {
@@ -265,32 +292,73 @@ fn color_enabled(no_color: bool) -> bool {
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// Everything the report formats are rendered from.
+struct Outputs<'a> {
+    ds: &'a Dataset,
+    res: &'a ScanResult,
+    meta: &'a ReportMeta,
+    artifact: bezoar_report::SarifArtifact,
+    html: bezoar_report::HtmlOptions,
+}
+
+impl Outputs<'_> {
+    /// Render `format` to `w`; the terminal table needs its options (`None` writes nothing).
+    fn write(
+        &self,
+        format: OutputFormat,
+        w: &mut dyn Write,
+        table: Option<&TerminalOptions>,
+    ) -> anyhow::Result<()> {
+        let (ds, res, meta) = (self.ds, self.res, self.meta);
+        match format {
+            OutputFormat::Json => bezoar_report::write_report_json(w, ds, res, meta)?,
+            OutputFormat::Sarif => bezoar_report::write_sarif(w, ds, res, meta, &self.artifact)?,
+            OutputFormat::Html => bezoar_report::write_html(w, ds, res, meta, &self.html)?,
+            OutputFormat::Table => {
+                if let Some(opts) = table {
+                    w.write_all(bezoar_report::render_terminal(ds, res, opts).as_bytes())?;
+                    w.flush()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How SARIF names the rows' origin: the snapshot, stdin, or the file relative to the
+/// directory the scan runs in.
+fn sarif_artifact(
+    args: &ScanArgs,
+    snapshot: &Option<(bezoar_ledger::Ledger, bezoar_ledger::snapshot::SnapshotInfo)>,
+    format: Option<InputFormat>,
+) -> anyhow::Result<bezoar_report::SarifArtifact> {
+    if let Some((_, snap)) = snapshot {
+        return Ok(bezoar_report::SarifArtifact::Snapshot(snap.label()));
+    }
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    Ok(bezoar_report::artifact_for_path(
+        &args.data,
+        &cwd,
+        matches!(format, Some(InputFormat::Parquet)),
+    ))
+}
+
 fn print_stdout(
     args: &ScanArgs,
-    ds: &Dataset,
-    res: &ScanResult,
-    meta: &ReportMeta,
+    outputs: &Outputs<'_>,
+    format: OutputFormat,
     fail_on: Option<Severity>,
 ) -> anyhow::Result<()> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let written: anyhow::Result<()> = match args.format {
-        OutputFormat::Json => {
-            bezoar_report::write_report_json(&mut out, ds, res, meta).map_err(anyhow::Error::from)
-        }
-        OutputFormat::Table if args.quiet => Ok(()),
-        OutputFormat::Table => {
-            let opts = TerminalOptions {
-                color: color_enabled(args.no_color),
-                fail_on,
-                ..TerminalOptions::default()
-            };
-            let text = bezoar_report::render_terminal(ds, res, &opts);
-            out.write_all(text.as_bytes())
-                .and_then(|()| out.flush())
-                .map_err(anyhow::Error::from)
-        }
+    let table = TerminalOptions {
+        color: color_enabled(args.no_color),
+        fail_on,
+        ..TerminalOptions::default()
     };
+    // --quiet silences the summary, never an output asked for by --format.
+    let table = (!args.quiet).then_some(&table);
+    let written = outputs.write(format, &mut out, table);
     match written {
         // A closed pipe (`bezoar scan … | head`) is not an error worth reporting.
         Err(e) if is_broken_pipe(&e) => Ok(()),

@@ -264,6 +264,7 @@ impl Injection {
             embeddings,
             columns: ds.columns.clone(),
             skipped: ds.skipped.clone(),
+            lines: Vec::new(),
         }
     }
 }
@@ -486,6 +487,7 @@ pub(crate) mod testutil {
                 embedding: None,
             },
             skipped: SkipReport::default(),
+            lines: Vec::new(),
         }
     }
 }

@@ -33,5 +33,6 @@ pub fn two_class(texts: TextArena, labels: Vec<u32>) -> Dataset {
         embeddings: None,
         columns: ResolvedColumns::default(),
         skipped: SkipReport::default(),
+        lines: Vec::new(),
     }
 }
