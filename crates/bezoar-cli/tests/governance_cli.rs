@@ -671,6 +671,18 @@ fn approvals_are_t_of_n_signed_and_never_self() {
     assert_eq!(vsa["predicate"]["verifiedLevels"][0], "BEZOAR_GATE_PASSED");
     assert_eq!(vsa["subject"][0]["name"], "reviews@1");
     assert!(vsa["predicate"]["policy"]["digest"]["sha256"].is_string());
+    // The framework extension: the recorded scan's rules and their findings.
+    let fw = &vsa["predicate"]["bezoar"]["frameworks"];
+    assert_eq!(
+        fw["rules"]["BZ001"]["mitre-atlas"][0]["id"], "AML.T0020",
+        "{fw}"
+    );
+    assert_eq!(fw["rules"].as_object().unwrap().len(), 6, "{fw}");
+    assert!(
+        fw["findings_by_rule"]["BZ001"].as_u64().unwrap() >= 1,
+        "{fw}"
+    );
+    assert_eq!(fw["catalog"].as_array().unwrap().len(), 7);
     // Every decision is in the log.
     let gates = env.events_of("gate");
     assert_eq!(gates.len(), 2);
@@ -1102,6 +1114,30 @@ fn the_bom_has_the_fixture_shape() {
         .unwrap()
         .iter()
         .any(|p| p["name"] == "bezoar:source" && p["value"] == "vendor-a"));
+    // The recorded scan and the framework identifiers its rules answer.
+    let props: Vec<(String, String)> = c["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let has = |n: &str, v: &str| props.iter().any(|(pn, pv)| pn == n && pv == v);
+    assert!(has("bezoar:scan:maxSeverity", "critical"), "{props:?}");
+    assert!(
+        has("bezoar:framework:mitre-atlas", "AML.T0020"),
+        "{props:?}"
+    );
+    assert!(has("bezoar:framework:owasp-llm", "LLM04:2025"), "{props:?}");
+    assert!(has("bezoar:framework:eu-ai-act", "Art. 15(5)"), "{props:?}");
+    assert!(
+        props.iter().any(|(n, _)| n == "bezoar:scan:findings:BZ001"),
+        "{props:?}"
+    );
     // Every component/data field we emit also appears in the reference fixture's shape.
     if let Some(p) = interop_dir() {
         let fixture: Value = serde_json::from_str(

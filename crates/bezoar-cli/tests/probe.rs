@@ -173,6 +173,12 @@ fn a_backdoored_model_fails_and_its_trigger_is_found_without_a_hint() {
     assert_eq!(r["schema"], "bezoar.probe/1");
     assert_eq!(r["passed"], false);
     let f = &r["findings"][0];
+    // A learned backdoor is rule BZ101, with its framework mapping.
+    assert_eq!(f["rule"], "BZ101");
+    assert_eq!(
+        r["frameworks"]["rules"]["BZ101"]["mitre-atlas"][0]["id"],
+        "AML.T0018"
+    );
     assert!(
         f["trigger"]
             .as_str()
@@ -362,6 +368,10 @@ fn promote_passes_a_clean_model_and_fails_a_backdoored_one() {
     .unwrap();
     assert_eq!(vsa["predicate"]["verificationResult"], "PASSED");
     assert_eq!(vsa["subject"][0]["name"], "sent-model@1");
+    assert_eq!(
+        vsa["predicate"]["bezoar"]["frameworks"]["rules"]["BZ101"]["owasp-ml"][0]["id"],
+        "ML10:2023"
+    );
     assert_eq!(
         vsa["subject"][0]["digest"]["sha256"]
             .as_str()
