@@ -163,6 +163,24 @@ pub fn dataset_from_rows<'a>(
     builder.finish()
 }
 
+/// Build a [`Dataset`] from Arrow record batches (a table in memory, an Arrow C stream handed
+/// over by Python, DuckDB or polars). Columns are chosen and checked as for a Parquet file
+/// (`opts.columns`, `opts.skip_invalid`; string, large string and string view text all work);
+/// `origin` names the data in errors, whose "line" is the 1-based row number.
+pub fn dataset_from_batches<I>(
+    origin: &Path,
+    schema: &arrow_schema::Schema,
+    batches: I,
+    opts: &ReadOptions,
+) -> Result<Dataset, DataError>
+where
+    I: IntoIterator<Item = Result<arrow_array::RecordBatch, arrow_schema::ArrowError>>,
+{
+    let mut builder = builder::Builder::new(origin, opts);
+    parquet::read_record_batches(schema, batches, opts, &mut builder)?;
+    builder.finish()
+}
+
 /// Read a dataset file, calling `progress(done, total)` now and then.
 ///
 /// For JSONL, CSV and TSV, `done` and `total` count bytes of the file; for Parquet they count

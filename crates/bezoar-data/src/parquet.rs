@@ -72,11 +72,49 @@ fn read_inner<R: ChunkReader + 'static>(
     let pq = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| invalid(builder, format!("not a readable Parquet file: {e}")))?;
     let schema = pq.schema().clone();
-    let available: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let cols = builder.resolve(&opts.columns, &available)?.clone();
+    let (cols, roots) = resolve_and_check(&schema, opts, builder)?;
     let total = u64::try_from(pq.metadata().file_metadata().num_rows()).ok();
 
-    // Check the column types up front, so a wrong type is one clear error, not one per row.
+    // Arrow fields map one to one onto Parquet root columns.
+    let num_roots = pq.parquet_schema().root_schema().get_fields().len();
+    if roots.iter().any(|&r| r >= num_roots) {
+        return Err(invalid(
+            builder,
+            "schema does not match the Parquet columns".into(),
+        ));
+    }
+    let mask = ProjectionMask::roots(pq.parquet_schema(), roots);
+    let reader = pq
+        .with_projection(mask)
+        .with_batch_size(BATCH_SIZE)
+        .build()
+        .map_err(|e| invalid(builder, format!("cannot read Parquet data: {e}")))?;
+
+    let mut row_base: u64 = 0;
+    let mut buffers = Buffers::default();
+    for batch in reader {
+        let batch = batch.map_err(|e| {
+            invalid(
+                builder,
+                format!("cannot decode Parquet data after row {row_base}: {e}"),
+            )
+        })?;
+        read_batch(&batch, &cols, row_base, builder, &mut buffers)?;
+        row_base += batch.num_rows() as u64;
+        progress(row_base, total);
+    }
+    Ok(())
+}
+
+/// Resolve the columns against `schema` and check their types up front, so that a wrong type
+/// is one clear error, not one per row. Returns the columns and their indices in the schema.
+fn resolve_and_check(
+    schema: &arrow_schema::Schema,
+    opts: &ReadOptions,
+    builder: &mut Builder,
+) -> Result<(crate::ResolvedColumns, Vec<usize>), DataError> {
+    let available: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let cols = builder.resolve(&opts.columns, &available)?.clone();
     let mut wanted: Vec<(&str, &'static str)> = vec![(&cols.text, "text"), (&cols.label, "label")];
     if let Some(c) = &cols.id {
         wanted.push((c, "id"));
@@ -120,33 +158,33 @@ fn read_inner<R: ChunkReader + 'static>(
         }
         roots.push(i);
     }
-    // Arrow fields map one to one onto Parquet root columns.
-    let num_roots = pq.parquet_schema().root_schema().get_fields().len();
-    if roots.iter().any(|&r| r >= num_roots) {
-        return Err(invalid(
-            builder,
-            "schema does not match the Parquet columns".into(),
-        ));
-    }
-    let mask = ProjectionMask::roots(pq.parquet_schema(), roots);
-    let reader = pq
-        .with_projection(mask)
-        .with_batch_size(BATCH_SIZE)
-        .build()
-        .map_err(|e| invalid(builder, format!("cannot read Parquet data: {e}")))?;
+    Ok((cols, roots))
+}
 
+/// Read rows from Arrow record batches of `schema` (an in-memory table, an Arrow C stream from
+/// another language): the columns are resolved and checked as for a Parquet file, and a row's
+/// "line" is its 1-based row number.
+pub(crate) fn read_record_batches<I>(
+    schema: &arrow_schema::Schema,
+    batches: I,
+    opts: &ReadOptions,
+    builder: &mut Builder,
+) -> Result<(), DataError>
+where
+    I: IntoIterator<Item = Result<RecordBatch, arrow_schema::ArrowError>>,
+{
+    let (cols, _) = resolve_and_check(schema, opts, builder)?;
     let mut row_base: u64 = 0;
     let mut buffers = Buffers::default();
-    for batch in reader {
+    for batch in batches {
         let batch = batch.map_err(|e| {
             invalid(
                 builder,
-                format!("cannot decode Parquet data after row {row_base}: {e}"),
+                format!("cannot read the Arrow data after row {row_base}: {e}"),
             )
         })?;
         read_batch(&batch, &cols, row_base, builder, &mut buffers)?;
         row_base += batch.num_rows() as u64;
-        progress(row_base, total);
     }
     Ok(())
 }

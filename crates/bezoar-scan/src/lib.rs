@@ -64,6 +64,12 @@ pub const NOT_SELECTED: &str = "not selected (--detectors / --skip-detectors)";
 /// Receives coarse progress: which stage runs, as step `step` of `steps`.
 pub trait Progress: Sync {
     fn stage(&self, name: &str, step: usize, steps: usize);
+
+    /// Whether the caller wants the scan to stop (checked at every stage; the scan then returns
+    /// [`ScanError::Cancelled`]). A host language's Ctrl-C handler sets this.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Progress that goes nowhere.
@@ -86,6 +92,8 @@ pub enum ScanError {
          column, or merge rare labels into fewer classes"
     )]
     TooManyClasses { found: usize, limit: usize },
+    #[error("the scan was cancelled")]
+    Cancelled,
 }
 
 /// Scan a dataset with every detector that applies and fuse their scores.
@@ -131,12 +139,18 @@ pub fn scan(
     use registry::Representation as Rep;
 
     progress.stage("featurising text", 1, STEPS);
+    if progress.cancelled() {
+        return Err(ScanError::Cancelled);
+    }
     let mut stages = Vec::new();
     let t = Instant::now();
     let pool = linear::training_pool(n, cfg.seed);
     let (tfidf, x_pool) = features::learn(&ds.texts, &pool);
     stages.push(("features", t.elapsed().as_secs_f64()));
     progress.stage("cross-validating label model", 2, STEPS);
+    if progress.cancelled() {
+        return Err(ScanError::Cancelled);
+    }
     let t = Instant::now();
     let params = linear::TrainParams::default();
     let text_features = features::RowFeatures {
@@ -214,6 +228,9 @@ pub fn scan(
     };
 
     progress.stage("running detectors", 3, STEPS);
+    if progress.cancelled() {
+        return Err(ScanError::Cancelled);
+    }
     let mut outputs: Vec<(context::DetectorOutput, f64)> = Vec::new();
     for d in registry::registry() {
         let t = Instant::now();
@@ -225,6 +242,9 @@ pub fn scan(
         outputs.push((out, t.elapsed().as_secs_f64()));
     }
     progress.stage("fusing scores", 4, STEPS);
+    if progress.cancelled() {
+        return Err(ScanError::Cancelled);
+    }
     let mut result = fusion::fuse(n, outputs, cfg, representation, stages);
     result.label_readers = ctx
         .reader_scores
