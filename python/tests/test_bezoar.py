@@ -547,6 +547,28 @@ def test_scan_releases_the_gil(sst2_table: pa.Table) -> None:
     assert advanced > 50, f"the ticker advanced {advanced} times during a {seconds:.2f} s scan"
 
 
+def test_ctrl_c_stops_a_scan(sst2_table: pa.Table) -> None:
+    import _thread
+
+    # The full scan of this set takes seconds; an interrupt 0.3 s in must end the call at once
+    # (the native side checks for signals every 100 ms and cancels the scan).
+    started = time.perf_counter()
+    reference = bezoar.scan(sst2_table, id="id")
+    full = time.perf_counter() - started
+    assert reference.rows == sst2_table.num_rows
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    started = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        bezoar.scan(sst2_table, id="id")
+    stopped = time.perf_counter() - started
+    timer.join()
+    assert stopped < 0.3 + 0.5, f"the interrupt took {stopped:.2f} s to stop a {full:.2f} s scan"
+    assert stopped < full
+    # The interpreter and the library still work afterwards.
+    assert bezoar.scan(sst2_table, id="id").flagged == reference.flagged
+
+
 def test_version() -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", bezoar.__version__)
     assert issubclass(bezoar.BezoarError, ValueError)
