@@ -90,20 +90,9 @@ fn read_inner<R: ChunkReader + 'static>(
         .build()
         .map_err(|e| invalid(builder, format!("cannot read Parquet data: {e}")))?;
 
-    let mut row_base: u64 = 0;
-    let mut buffers = Buffers::default();
-    for batch in reader {
-        let batch = batch.map_err(|e| {
-            invalid(
-                builder,
-                format!("cannot decode Parquet data after row {row_base}: {e}"),
-            )
-        })?;
-        read_batch(&batch, &cols, row_base, builder, &mut buffers)?;
-        row_base += batch.num_rows() as u64;
-        progress(row_base, total);
-    }
-    Ok(())
+    read_batch_stream(reader, &cols, builder, "decode Parquet data", &mut |done| {
+        progress(done, total)
+    })
 }
 
 /// Resolve the columns against `schema` and check their types up front, so that a wrong type
@@ -174,17 +163,29 @@ where
     I: IntoIterator<Item = Result<RecordBatch, arrow_schema::ArrowError>>,
 {
     let (cols, _) = resolve_and_check(schema, opts, builder)?;
+    read_batch_stream(batches, &cols, builder, "read the Arrow data", &mut |_| {})
+}
+
+/// Add every row of `batches` (of checked columns `cols`), numbering rows from 1 across
+/// batches; `doing` says what failed when a batch cannot be had ("cannot {doing} after row N").
+fn read_batch_stream<I>(
+    batches: I,
+    cols: &crate::ResolvedColumns,
+    builder: &mut Builder,
+    doing: &str,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(), DataError>
+where
+    I: IntoIterator<Item = Result<RecordBatch, arrow_schema::ArrowError>>,
+{
     let mut row_base: u64 = 0;
     let mut buffers = Buffers::default();
     for batch in batches {
-        let batch = batch.map_err(|e| {
-            invalid(
-                builder,
-                format!("cannot read the Arrow data after row {row_base}: {e}"),
-            )
-        })?;
-        read_batch(&batch, &cols, row_base, builder, &mut buffers)?;
+        let batch = batch
+            .map_err(|e| invalid(builder, format!("cannot {doing} after row {row_base}: {e}")))?;
+        read_batch(&batch, cols, row_base, builder, &mut buffers)?;
         row_base += batch.num_rows() as u64;
+        progress(row_base);
     }
     Ok(())
 }

@@ -425,15 +425,7 @@ pub fn write_report_json<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{dataset, result};
-
-    fn meta() -> ReportMeta {
-        ReportMeta {
-            input_path: "data/train.jsonl".into(),
-            input_format: "jsonl".into(),
-            tool_version: "0.1.0".into(),
-        }
-    }
+    use crate::testutil::{dataset, meta, result};
 
     fn render() -> Vec<u8> {
         let mut buf = Vec::new();

@@ -51,6 +51,15 @@ pub(crate) mod testutil {
         Detector, DetectorSummary, Evidence, Finding, Reasons, ScanResult, Severity,
     };
 
+    /// The run facts the report tests share.
+    pub fn meta() -> crate::ReportMeta {
+        crate::ReportMeta {
+            input_path: "data/train.jsonl".into(),
+            input_format: "jsonl".into(),
+            tool_version: "0.1.0".into(),
+        }
+    }
+
     /// A small hand-built dataset: ids with awkward characters, two classes, one trigger.
     pub fn dataset() -> Dataset {
         let rows: [(&str, &str, u32); 6] = [

@@ -380,16 +380,8 @@ pub fn write_sarif<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{dataset, result};
+    use crate::testutil::{dataset, meta, result};
     use std::path::Path;
-
-    fn meta() -> ReportMeta {
-        ReportMeta {
-            input_path: "data/train.jsonl".into(),
-            input_format: "jsonl".into(),
-            tool_version: "0.1.0".into(),
-        }
-    }
 
     fn file() -> SarifArtifact {
         artifact_for_path(
