@@ -99,6 +99,22 @@ pub fn restore_csv_cell(cell: &str) -> &str {
     }
 }
 
+/// A path as the path part of a URI: every byte outside RFC 3986's unreserved characters and
+/// `/` is percent-encoded (so a hostile file name cannot break out of a URI or a report), from
+/// the path's own bytes (a non-UTF-8 name is encoded as it is, not replaced).
+pub fn uri_path(p: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in p.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +144,11 @@ mod tests {
         }
         assert_eq!(neutralize_csv_cell("=1+1"), "'=1+1");
         assert_eq!(neutralize_csv_cell("-1.5"), "-1.5");
+    }
+
+    #[test]
+    fn uri_paths_encode_everything_but_unreserved_and_slashes() {
+        let p = std::path::Path::new("/data/my file#1/ü.jsonl");
+        assert_eq!(super::uri_path(p), "/data/my%20file%231/%C3%BC.jsonl");
     }
 }

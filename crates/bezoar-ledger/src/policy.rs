@@ -314,15 +314,7 @@ pub(crate) fn looks_like_keyid(s: &str) -> bool {
 
 /// `file://` URI of an absolute path, percent-encoding what a URI may not contain.
 pub fn file_uri(p: &Path) -> String {
-    let mut s = String::from("file://");
-    for b in p.to_string_lossy().bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            s.push(b as char);
-        } else {
-            s.push_str(&format!("%{b:02X}"));
-        }
-    }
-    s
+    format!("file://{}", bezoar_data::display::uri_path(p))
 }
 
 impl Ledger {

@@ -135,19 +135,12 @@ fn fail_on(settings: &Bound<'_, PyDict>) -> PyResult<Option<Severity>> {
         return Ok(Some(Severity::High));
     };
     let name: String = v.extract()?;
-    Ok(Some(match name.to_ascii_lowercase().as_str() {
-        "never" => return Ok(None),
-        "info" => Severity::Info,
-        "low" => Severity::Low,
-        "medium" => Severity::Medium,
-        "high" => Severity::High,
-        "critical" => Severity::Critical,
-        other => {
-            return Err(err(format!(
-                "unknown fail_on '{other}' (expected info, low, medium, high, critical or never)"
-            )))
-        }
-    }))
+    if name.eq_ignore_ascii_case("never") {
+        return Ok(None);
+    }
+    name.parse::<Severity>()
+        .map(Some)
+        .map_err(|e| err(format!("fail_on: {e}, or never")))
 }
 
 /// Progress that only carries the cancel flag (Python shows no progress bar).
@@ -400,15 +393,7 @@ fn scan_path(
     skip_invalid: bool,
 ) -> PyResult<NativeScan> {
     let format = input_format
-        .map(|f| match f.to_ascii_lowercase().as_str() {
-            "jsonl" => Ok(InputFormat::Jsonl),
-            "csv" => Ok(InputFormat::Csv),
-            "tsv" => Ok(InputFormat::Tsv),
-            "parquet" => Ok(InputFormat::Parquet),
-            other => Err(err(format!(
-                "unknown input format '{other}' (expected jsonl, csv, tsv or parquet)"
-            ))),
-        })
+        .map(|f| f.parse::<InputFormat>().map_err(err))
         .transpose()?;
     let opts = ReadOptions {
         format,

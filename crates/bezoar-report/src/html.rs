@@ -418,16 +418,6 @@ source column (scan with --source COL to see which supplier the flagged rows cam
     let _ = writeln!(h, "</div>");
 }
 
-fn severity_rank(s: Severity) -> u8 {
-    match s {
-        Severity::Critical => 0,
-        Severity::High => 1,
-        Severity::Medium => 2,
-        Severity::Low => 3,
-        Severity::Info => 4,
-    }
-}
-
 /// An evidence number as people read it: integers whole, others to four significant places.
 fn evidence_value(v: Option<f64>) -> String {
     match v {
@@ -572,8 +562,8 @@ fn findings(h: &mut String, ds: &Dataset, res: &ScanResult) {
         return;
     }
     let mut order: Vec<usize> = (0..res.findings.len()).collect();
-    // A stable sort keeps the detectors' own order within a severity.
-    order.sort_by_key(|&i| severity_rank(res.findings[i].severity));
+    // Most severe first; a stable sort keeps the detectors' own order within a severity.
+    order.sort_by_key(|&i| std::cmp::Reverse(res.findings[i].severity));
     for &i in order.iter().take(MAX_HTML_FINDINGS) {
         finding_html(h, ds, &res.findings[i]);
     }

@@ -66,12 +66,12 @@ pub fn artifact_for_path(
     let cwd = normalise(cwd);
     match absolute.strip_prefix(&cwd) {
         Ok(rel) if !rel.as_os_str().is_empty() => SarifArtifact::File {
-            uri: percent_encode_path(rel),
+            uri: bezoar_data::display::uri_path(rel),
             relative: true,
             rows_not_lines: parquet,
         },
         _ => SarifArtifact::File {
-            uri: format!("file://{}", percent_encode_path(&absolute)),
+            uri: format!("file://{}", bezoar_data::display::uri_path(&absolute)),
             relative: false,
             rows_not_lines: parquet,
         },
@@ -89,31 +89,6 @@ fn normalise(p: &std::path::Path) -> std::path::PathBuf {
                 out.pop();
             }
             other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
-fn percent_encode_path(p: &std::path::Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let mut out = String::new();
-    for (i, part) in p
-        .components()
-        .filter_map(|c| match c {
-            std::path::Component::Normal(s) => Some(s),
-            _ => None,
-        })
-        .enumerate()
-    {
-        if i > 0 || p.is_absolute() {
-            out.push('/');
-        }
-        for &b in part.as_bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                out.push(b as char);
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
         }
     }
     out
