@@ -22,6 +22,7 @@ mod delimited;
 pub mod display;
 mod error;
 mod jsonl;
+pub mod llm;
 mod options;
 mod parquet;
 mod write;
