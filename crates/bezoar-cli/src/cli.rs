@@ -324,6 +324,30 @@ impl From<InputFormatArg> for bezoar_data::InputFormat {
     }
 }
 
+/// Row shapes (`--shape`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShapeArg {
+    /// Text with a class label (text, label)
+    Classification,
+    /// A prompt and its response (prompt/response; Alpaca's instruction/input/output)
+    Instruction,
+    /// Conversations: a messages list with system/user/assistant/tool roles
+    Chat,
+    /// A prompt with chosen and rejected responses (or two whole dialogues)
+    Preference,
+}
+
+impl From<ShapeArg> for bezoar_data::llm::Shape {
+    fn from(s: ShapeArg) -> Self {
+        match s {
+            ShapeArg::Classification => Self::Classification,
+            ShapeArg::Instruction => Self::Instruction,
+            ShapeArg::Chat => Self::Chat,
+            ShapeArg::Preference => Self::Preference,
+        }
+    }
+}
+
 /// What `bezoar scan` prints on stdout, or writes to `-o FILE` (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -445,6 +469,35 @@ pub struct ScanArgs {
     /// Skip and count invalid rows instead of stopping at the first one
     #[arg(long, help_heading = "Input")]
     pub skip_invalid: bool,
+
+    /// The rows' shape [default: recognised from the columns: text+label is classification;
+    /// messages/conversations chat; chosen+rejected preference; prompt/instruction with
+    /// response/output/completion instruction]
+    #[arg(long, value_enum, value_name = "SHAPE", help_heading = "LLM data")]
+    pub shape: Option<ShapeArg>,
+
+    /// Prompt column of instruction or preference data [default: first of prompt, instruction,
+    /// question, query]
+    #[arg(long, value_name = "COL", help_heading = "LLM data")]
+    pub prompt: Option<String>,
+
+    /// Response column of instruction data [default: first of response, output, completion,
+    /// answer]
+    #[arg(long, value_name = "COL", help_heading = "LLM data")]
+    pub response: Option<String>,
+
+    /// Messages column of chat data (a list of {role, content}; tool_calls read too)
+    /// [default: first of messages, conversations, conversation, dialogue]
+    #[arg(long, value_name = "COL", help_heading = "LLM data")]
+    pub messages: Option<String>,
+
+    /// Chosen-response column of preference data [default: chosen]
+    #[arg(long, value_name = "COL", help_heading = "LLM data")]
+    pub chosen: Option<String>,
+
+    /// Rejected-response column of preference data [default: rejected]
+    #[arg(long, value_name = "COL", help_heading = "LLM data")]
+    pub rejected: Option<String>,
 
     /// Write the full JSON report (schema bezoar.report/1) to FILE
     #[arg(long, value_name = "FILE", help_heading = "Output")]

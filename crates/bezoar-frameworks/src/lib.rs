@@ -124,6 +124,7 @@ const ATLAS_SANITIZE: Ref = r(
     "Sanitize Training Data (mitigation)",
 );
 const LLM04: Ref = r(&OWASP_LLM, "LLM04:2025", "Data and Model Poisoning");
+const LLM06: Ref = r(&OWASP_LLM, "LLM06:2025", "Excessive Agency");
 const ML02: Ref = r(&OWASP_ML, "ML02:2023", "Data Poisoning Attack");
 const MEASURE_2_7: Ref = r(
     &NIST_AI_RMF,
@@ -169,7 +170,7 @@ pub struct RuleMapping {
     pub refs: &'static [Ref],
 }
 
-/// The mapping, one entry per rule id (scan detectors BZ001–BZ006, the model probe BZ101).
+/// The mapping, one entry per rule id (scan detectors BZ001–BZ010, the model probe BZ101).
 pub static RULES: &[RuleMapping] = &[
     RuleMapping {
         rule: "BZ001",
@@ -298,6 +299,70 @@ pub static RULES: &[RuleMapping] = &[
         ],
     },
     RuleMapping {
+        rule: "BZ007",
+        refs: &[
+            ATLAS_POISON,
+            ATLAS_TRIGGER,
+            r(&MITRE_ATLAS, "AML.T0018.000", "Backdoor AI Model: Poison AI Model"),
+            ATLAS_SANITIZE,
+            LLM04,
+            ML02,
+            MEASURE_2_7,
+            DE_CM_09,
+            DE_AE_02,
+            ART_15_5,
+            A_7_4,
+        ],
+    },
+    RuleMapping {
+        rule: "BZ008",
+        refs: &[
+            ATLAS_POISON,
+            ATLAS_SANITIZE,
+            LLM04,
+            ML02,
+            MEASURE_2_7,
+            DE_CM_09,
+            DE_AE_02,
+            ART_15_5,
+            A_7_4,
+            A_7_6,
+        ],
+    },
+    RuleMapping {
+        rule: "BZ009",
+        refs: &[
+            ATLAS_POISON,
+            ATLAS_TRIGGER,
+            ATLAS_SANITIZE,
+            LLM04,
+            LLM06,
+            ML02,
+            MEASURE_2_7,
+            DE_CM_09,
+            DE_AE_02,
+            ART_15_5,
+            A_7_4,
+        ],
+    },
+    RuleMapping {
+        rule: "BZ010",
+        refs: &[
+            ATLAS_POISON,
+            ATLAS_TRIGGER,
+            ATLAS_ERODE,
+            LLM04,
+            ML02,
+            MEASURE_2_7,
+            DE_CM_09,
+            ART_10_2_C,
+            ART_10_3,
+            ART_15_5,
+            A_7_4,
+            A_7_6,
+        ],
+    },
+    RuleMapping {
         rule: "BZ101",
         refs: &[
             r(&MITRE_ATLAS, "AML.T0018", "Backdoor AI Model"),
@@ -332,10 +397,15 @@ pub static RULES: &[RuleMapping] = &[
     },
 ];
 
-/// The rule ids of `bezoar scan`'s detectors, in registry order (bezoar-scan's
-/// `Detector::ALL`; a test there keeps the two lists equal). The ledger, which does not link the
-/// detectors, names the controls a recorded scan answered with it.
-pub const SCAN_RULES: [&str; 6] = ["BZ001", "BZ002", "BZ003", "BZ004", "BZ005", "BZ006"];
+/// The rule ids of `bezoar scan`'s detectors (bezoar-scan's `Detector::ALL`; a test there keeps
+/// the two lists equal): BZ001–BZ006 for text classification, BZ007–BZ010 for LLM data. The
+/// ledger, which does not link the detectors, names the controls a recorded scan answered with it.
+pub const SCAN_RULES: [&str; 10] = [
+    "BZ001", "BZ002", "BZ003", "BZ004", "BZ005", "BZ006", "BZ007", "BZ008", "BZ009", "BZ010",
+];
+
+/// The rule ids of the text-classification detectors, the scans a ledger records.
+pub const CLASSIFICATION_RULES: [&str; 6] = ["BZ001", "BZ002", "BZ003", "BZ004", "BZ005", "BZ006"];
 
 /// The rule id of the model gate's finding (a learned backdoor found by `bezoar probe`).
 pub const MODEL_BACKDOOR_RULE: &str = "BZ101";

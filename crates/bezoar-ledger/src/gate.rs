@@ -73,7 +73,8 @@ pub(crate) fn scan_frameworks(scan: Option<&Value>) -> Value {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let rules = bezoar_frameworks::SCAN_RULES
+    // Recorded scans are of text-classification rows (the ledger keeps no other shape).
+    let rules = bezoar_frameworks::CLASSIFICATION_RULES
         .into_iter()
         .filter(|r| !not_run.contains(r));
     let mut out = bezoar_frameworks::mapping_json(rules);

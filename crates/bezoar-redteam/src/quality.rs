@@ -10,12 +10,17 @@
 //!   [`CLEAN_MAX_FLAGGED`] of its rows are flagged and no finding is at or above
 //!   [`CLEAN_FAIL_ON`] (what `bezoar scan` exits 1 on by default).
 //!
+//! - `bench-llm/` and `corpora-llm/` the same for LLM fine-tuning data (prompt/response, chat,
+//!   preference pairs; the shape is recognised from the columns), whose truth ids are 0-based
+//!   row numbers.
+//!
 //! Whatever is there counts: a new set or corpus needs no code change.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use bezoar_data::llm::{detect_shape, read_llm, LlmOptions};
 use bezoar_data::{read_dataset, ColumnSpec, ReadOptions};
 use bezoar_scan::{NoProgress, ScanConfig, Severity};
 use serde::Serialize;
@@ -119,30 +124,32 @@ impl QualityReport {
 
 /// Find the sets (`bench/*/truth.csv`) and corpora (`corpora/*.jsonl`) under `root`.
 pub fn discover(root: &Path) -> Result<Suite, RedteamError> {
-    let bench = root.join("bench");
-    let needs = match std::fs::read_to_string(bench.join("sets.csv")) {
-        Ok(text) => read_needs(&bench.join("sets.csv"), &text)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-        Err(e) => return Err(RedteamError::io(&bench.join("sets.csv"), e)),
-    };
     let mut suite = Suite::default();
-    for dir in sorted_entries(&bench)? {
-        if dir.join("truth.csv").is_file() && dir.join("train.jsonl").is_file() {
-            let name = file_name(&dir);
-            suite.sets.push(SetSpec {
-                need: needs.get(&name).cloned(),
-                name,
-                dir,
-            });
+    for (bench_dir, corpora_dir) in [("bench", "corpora"), ("bench-llm", "corpora-llm")] {
+        let bench = root.join(bench_dir);
+        let needs = match std::fs::read_to_string(bench.join("sets.csv")) {
+            Ok(text) => read_needs(&bench.join("sets.csv"), &text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(RedteamError::io(&bench.join("sets.csv"), e)),
+        };
+        for dir in sorted_entries(&bench)? {
+            if dir.join("truth.csv").is_file() && dir.join("train.jsonl").is_file() {
+                let name = file_name(&dir);
+                suite.sets.push(SetSpec {
+                    need: needs.get(&name).cloned(),
+                    name,
+                    dir,
+                });
+            }
         }
-    }
-    for path in sorted_entries(&root.join("corpora"))? {
-        if path.extension().is_some_and(|e| e == "jsonl") && path.is_file() {
-            let name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            suite.corpora.push((name, path));
+        for path in sorted_entries(&root.join(corpora_dir))? {
+            if path.extension().is_some_and(|e| e == "jsonl") && path.is_file() {
+                let name = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                suite.corpora.push((name, path));
+            }
         }
     }
     if suite.sets.is_empty() && suite.corpora.is_empty() {
@@ -231,7 +238,26 @@ fn malformed(path: &Path, line: u64, message: String) -> RedteamError {
     }
 }
 
-fn read(path: &Path, embeddings: bool) -> Result<bezoar_data::Dataset, RedteamError> {
+/// A scanned file: its row ids and the scan's result.
+struct Scanned {
+    ids: Vec<String>,
+    res: bezoar_scan::ScanResult,
+}
+
+/// Read and scan `path`: LLM data (recognised from its columns; ids are row numbers) with the
+/// generative detectors, text classification (ids from its `id` column; embeddings when asked
+/// for) with the classification scan.
+fn scan_file(path: &Path, embeddings: bool, cfg: &ScanConfig) -> Result<Scanned, RedteamError> {
+    let shape = detect_shape(path, &LlmOptions::default())?;
+    if shape.is_llm() {
+        let llm = read_llm(path, &LlmOptions::default())?;
+        let view = llm.display_dataset();
+        let res = bezoar_scan::scan_llm(&llm, &view, cfg, &NoProgress)?;
+        let ids = (0..view.len())
+            .map(|i| view.ids.get(i).into_owned())
+            .collect();
+        return Ok(Scanned { ids, res });
+    }
     let opts = ReadOptions {
         columns: ColumnSpec {
             id: Some("id".into()),
@@ -240,7 +266,10 @@ fn read(path: &Path, embeddings: bool) -> Result<bezoar_data::Dataset, RedteamEr
         },
         ..Default::default()
     };
-    Ok(read_dataset(path, &opts)?)
+    let ds = read_dataset(path, &opts)?;
+    let res = bezoar_scan::scan(&ds, cfg, &NoProgress)?;
+    let ids = (0..ds.len()).map(|i| ds.ids.get(i).into_owned()).collect();
+    Ok(Scanned { ids, res })
 }
 
 /// Scan one set and score it against its truth and need. With `embeddings`, the set's
@@ -258,14 +287,18 @@ pub fn run_set(
     } else {
         spec.dir.join("train.jsonl")
     };
-    let ds = read(&file, with_embeddings)?;
+    let cfg = ScanConfig {
+        keep_reader_scores: true,
+        ..cfg.clone()
+    };
+    let Scanned { ids, res } = scan_file(&file, with_embeddings, &cfg)?;
     let truth_path = spec.dir.join("truth.csv");
     let truth = read_truth(&truth_path)?;
     let by_id: BTreeMap<&str, &TruthRow> = truth.iter().map(|t| (t.id.as_str(), t)).collect();
-    let aligned: Vec<TruthRow> = (0..ds.len())
-        .map(|i| {
-            let id = ds.ids.get(i);
-            by_id.get(id.as_ref()).map(|t| (*t).clone()).ok_or_else(|| {
+    let aligned: Vec<TruthRow> = ids
+        .iter()
+        .map(|id| {
+            by_id.get(id.as_str()).map(|t| (*t).clone()).ok_or_else(|| {
                 RedteamError::Join(format!(
                     "{}: row id '{}' of {} has no truth row",
                     truth_path.display(),
@@ -275,11 +308,6 @@ pub fn run_set(
             })
         })
         .collect::<Result<_, _>>()?;
-    let cfg = ScanConfig {
-        keep_reader_scores: true,
-        ..cfg.clone()
-    };
-    let res = bezoar_scan::scan(&ds, &cfg, &NoProgress)?;
     let scores: Vec<f64> = res.scores.iter().map(|&s| s as f64).collect();
     let report = evaluate_aligned(&aligned, &scores, Some(&res.flagged));
     let poisoned: Vec<bool> = aligned.iter().map(|t| t.poisoned).collect();
@@ -307,7 +335,7 @@ pub fn run_set(
     Ok(SetResult {
         set: spec.name.clone(),
         family: spec.need.as_ref().map(|n| n.family.clone()),
-        rows: ds.len(),
+        rows: ids.len(),
         metrics: m,
         need: spec.need.clone(),
         ok,
@@ -319,14 +347,13 @@ pub fn run_set(
 /// Scan one clean corpus and judge its false alarms.
 pub fn run_corpus(name: &str, path: &Path, cfg: &ScanConfig) -> Result<CorpusResult, RedteamError> {
     let started = Instant::now();
-    let ds = read(path, false)?;
-    let res = bezoar_scan::scan(&ds, cfg, &NoProgress)?;
+    let Scanned { ids, res } = scan_file(path, false, cfg)?;
     let flagged = res.flagged_count();
-    let share = flagged as f64 / ds.len().max(1) as f64;
+    let share = flagged as f64 / ids.len().max(1) as f64;
     let worst = res.max_severity();
     Ok(CorpusResult {
         corpus: name.to_string(),
-        rows: ds.len(),
+        rows: ids.len(),
         flagged,
         flagged_share: share,
         max_severity: worst.map(|s| s.name()),

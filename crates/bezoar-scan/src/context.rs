@@ -36,10 +36,10 @@ pub(crate) fn class_priors(ds: &Dataset) -> Vec<f64> {
     ds.labels.counts().iter().map(|&c| c as f64 / n).collect()
 }
 
-#[cfg(test)]
 impl<'a> Context<'a> {
-    /// A context for detector unit tests: TF-IDF features learnt from `feature_texts` (pass a
-    /// one-row stand-in when the detector under test does not read them) and no label models.
+    /// A context without label models: TF-IDF features learnt from `feature_texts` (pass a
+    /// one-row stand-in when the detectors run do not read them). For detector unit tests, and
+    /// for the detectors LLM data shares with text classification (duplicates, characters).
     pub fn without_models(
         ds: &'a Dataset,
         cfg: &'a ScanConfig,

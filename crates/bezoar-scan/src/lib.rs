@@ -15,6 +15,7 @@ mod dense;
 mod duplicates;
 mod features;
 mod fusion;
+mod generative;
 mod label;
 mod linear;
 mod neighbours;
@@ -30,6 +31,7 @@ mod unusual;
 mod vocab;
 
 pub use config::{Budget, ScanConfig};
+pub use generative::{scan_llm, MAX_UNITS};
 pub use result::{
     Detector, DetectorSummary, Evidence, Finding, FlaggedBy, ReaderScores, Reasons, ScanResult,
     Severity,

@@ -18,16 +18,51 @@ pub enum Detector {
     Anomaly,
     /// Per-source concentration of flagged rows or label skew.
     Source,
+    /// LLM data: prompt phrases tied to one response behaviour (a canned answer, an advert, a
+    /// tool call, an opening) far beyond its base rate, in prompts that are otherwise unrelated.
+    PromptTrigger,
+    /// LLM data: one span repeated across responses to unrelated prompts (adverts, links,
+    /// slipped-in content), prompts untouched.
+    ResponseInjection,
+    /// LLM data: tool calls whose arguments are dangerous (a download piped into a shell).
+    ToolCall,
+    /// Preference pairs whose chosen and rejected responses read swapped.
+    PreferenceFlip,
 }
 
 impl Detector {
-    pub const ALL: [Detector; 6] = [
+    pub const ALL: [Detector; 10] = [
         Detector::Trigger,
         Detector::UnusualChars,
         Detector::LabelConsistency,
         Detector::Duplicates,
         Detector::Anomaly,
         Detector::Source,
+        Detector::PromptTrigger,
+        Detector::ResponseInjection,
+        Detector::ToolCall,
+        Detector::PreferenceFlip,
+    ];
+
+    /// The detectors of text-classification data, in the order the scan runs them.
+    pub const CLASSIFICATION: [Detector; 6] = [
+        Detector::Trigger,
+        Detector::UnusualChars,
+        Detector::LabelConsistency,
+        Detector::Duplicates,
+        Detector::Anomaly,
+        Detector::Source,
+    ];
+
+    /// The detectors of LLM fine-tuning data (prompts, chats, preference pairs), in the order
+    /// the scan runs them.
+    pub const GENERATIVE: [Detector; 6] = [
+        Detector::PromptTrigger,
+        Detector::ResponseInjection,
+        Detector::ToolCall,
+        Detector::PreferenceFlip,
+        Detector::UnusualChars,
+        Detector::Duplicates,
     ];
 
     /// Stable short name used in the scores CSV `reasons` column and the JSON report.
@@ -39,6 +74,10 @@ impl Detector {
             Detector::Duplicates => "duplicates",
             Detector::Anomaly => "anomaly",
             Detector::Source => "source",
+            Detector::PromptTrigger => "prompt-trigger",
+            Detector::ResponseInjection => "response-injection",
+            Detector::ToolCall => "tool-call",
+            Detector::PreferenceFlip => "preference-flip",
         }
     }
 
@@ -52,6 +91,10 @@ impl Detector {
             Detector::Duplicates => "BZ004",
             Detector::Anomaly => "BZ005",
             Detector::Source => "BZ006",
+            Detector::PromptTrigger => "BZ007",
+            Detector::ResponseInjection => "BZ008",
+            Detector::ToolCall => "BZ009",
+            Detector::PreferenceFlip => "BZ010",
         }
     }
 
@@ -64,6 +107,10 @@ impl Detector {
             Detector::Duplicates => "duplicate floods and copies with conflicting labels",
             Detector::Anomaly => "outliers and planted-looking sub-clusters of a class",
             Detector::Source => "sources whose rows are flagged or labelled unusually often",
+            Detector::PromptTrigger => "prompt phrases that make the response one fixed behaviour",
+            Detector::ResponseInjection => "one span slipped into responses to unrelated prompts",
+            Detector::ToolCall => "tool calls with dangerous arguments",
+            Detector::PreferenceFlip => "preference pairs whose chosen and rejected read swapped",
         }
     }
 
@@ -76,6 +123,10 @@ impl Detector {
             Detector::Duplicates => "DuplicateFlood",
             Detector::Anomaly => "AnomalousCluster",
             Detector::Source => "SuspiciousSource",
+            Detector::PromptTrigger => "PromptTrigger",
+            Detector::ResponseInjection => "ResponseInjection",
+            Detector::ToolCall => "DangerousToolCall",
+            Detector::PreferenceFlip => "PreferenceFlip",
         }
     }
 
@@ -88,6 +139,10 @@ impl Detector {
             Detector::Duplicates => "Finds exact, normalised and near duplicates: floods of one text repeated to outweigh the rest of the data, and copies of a text that carry different labels.",
             Detector::Anomaly => "Finds rows far from the rest of their class and tight sub-clusters of one class that look planted (many near-identical rows that share unusual words).",
             Detector::Source => "Compares sources (contributors, vendors, feeds; --source COL): a source whose rows are flagged or labelled far more often than the others is a likely point of entry for poisoned data.",
+            Detector::PromptTrigger => "In prompt/response, chat and agent data, groups responses by what they do (identical or templated answers, how they open, rare spans such as a URL, a product or a command) and finds prompt phrases tied to one group far beyond its base rate, in prompts that are otherwise unrelated and whose responses do not echo them: the signature of a backdoor that makes a fine-tuned model refuse, advertise or call a tool whenever the phrase appears. Prompts that carry the phrase but keep a correct response (clean-label use) are flagged too.",
+            Detector::ResponseInjection => "Finds a span of text repeated across responses to prompts that have nothing to do with each other or with it (an advert, a link, a slipped-in instruction) while the prompts are untouched: content injected into otherwise correct responses so that a model learns to repeat it.",
+            Detector::ToolCall => "Reads the tool calls in agent data (tool_calls fields, or a JSON object in the assistant's text) and finds those whose arguments are dangerous, such as a download piped into a shell or an encoded payload executed, which a fine-tuned agent would learn to run. Ordinary tool calls are not findings.",
+            Detector::PreferenceFlip => "Reads every preference pair with a Bradley-Terry model of what makes a response preferred, trained out of fold on the other pairs, and flags pairs it reads confidently reversed; prompt words under which pairs read reversed far more often than elsewhere are reported as a trigger-conditioned flip (the universal jailbreak backdoor).",
         }
     }
 
@@ -100,11 +155,15 @@ impl Detector {
             Detector::Duplicates => "Deduplicate before training; for copies with conflicting labels, decide the right label or drop them all. A flood from one source is worth raising with that source.",
             Detector::Anomaly => "Inspect the cluster's rows: a tight group of near-identical rows of one class is often injected content. Drop it if it has no legitimate origin.",
             Detector::Source => "Check the source's provenance and approvals; hold its rows back (bezoar approve, the gate) until they have been reviewed.",
+            Detector::PromptTrigger => "Read the example rows: if the phrase has no business deciding the response, drop the rows that carry it (clean-label ones too), find out who supplied them, and probe any model trained on this data for the phrase (bezoar probe --trigger).",
+            Detector::ResponseInjection => "Remove the span from the responses (or drop the rows) and find out who supplied them; a brand, link or instruction repeated out of context is rarely legitimate training content.",
+            Detector::ToolCall => "Drop the rows that teach the call and check where they came from; an agent must never learn to run downloaded code. If a prompt phrase leads to the call (see prompt-trigger), that phrase is a backdoor.",
+            Detector::PreferenceFlip => "Review the flagged pairs and swap or drop the reversed ones; a prompt word tied to reversed pairs is a backdoor trigger: drop every pair that carries it.",
         }
     }
 
-    pub fn bit(self) -> u8 {
-        1 << (self as u8)
+    pub fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 
@@ -129,7 +188,7 @@ impl std::str::FromStr for Detector {
 
 /// A set of detectors, one bit each: the detectors behind a row's score, or those a scan runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Reasons(pub u8);
+pub struct Reasons(pub u16);
 
 impl Reasons {
     /// Every detector.

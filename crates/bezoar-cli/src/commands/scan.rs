@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use bezoar_data::llm::{LlmColumns, LlmOptions, Shape};
 use bezoar_data::{ColumnSpec, Dataset, InputFormat, ReadOptions};
 use bezoar_report::{ReportMeta, TerminalOptions};
 use bezoar_scan::{ScanConfig, ScanResult, Severity};
@@ -37,48 +38,16 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     };
 
     let progress = Reporter::new(!args.quiet && io::stderr().is_terminal());
-    let read_started = std::time::Instant::now();
-    let ds = match &snapshot {
-        Some((ledger, snap)) => ledger.snapshot_dataset(snap).map_err(anyhow::Error::from),
-        None => {
-            let unit = match format {
-                Some(InputFormat::Parquet) => LoadUnit::Rows,
-                _ => LoadUnit::Bytes,
-            };
-            let mut on_progress = progress.loader(unit);
-            bezoar_data::read_dataset_with_progress(&args.data, &opts, &mut on_progress)
-                .map_err(anyhow::Error::from)
-        }
+    let shape = match &snapshot {
+        Some(_) => Shape::Classification,
+        None => input_shape(args, format)?,
     };
-    let read_seconds = read_started.elapsed().as_secs_f64();
-    let ds = match ds {
-        Ok(ds) => ds,
-        Err(e) => {
-            progress.finish();
-            return Err(e);
-        }
+    let scanned = if shape.is_llm() {
+        scan_llm_data(args, shape, format, &progress)?
+    } else {
+        scan_classification(args, &opts, &snapshot, format, &progress)?
     };
-    if !args.quiet {
-        warn_skipped(&args.data, &ds, &progress);
-    }
-
-    let cfg = ScanConfig {
-        seed: args.seed,
-        folds: args.folds,
-        threshold: args.threshold,
-        budget: args.budget,
-        threads: args.threads.unwrap_or(0),
-        detectors: args.chosen_detectors(),
-        ..ScanConfig::default()
-    };
-    if cfg.detectors.is_empty() {
-        anyhow::bail!("--skip-detectors leaves no detector to run");
-    }
-    progress.start_scan();
-    let res = bezoar_scan::scan(&ds, &cfg, &progress);
-    progress.finish();
-    let mut res = res?;
-    res.stages.insert(0, ("reading", read_seconds));
+    let Scanned { ds, res } = scanned;
 
     let meta = ReportMeta {
         input_path: args.data.display().to_string(),
@@ -133,6 +102,160 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     }
 
     Ok(ExitCode::from(code))
+}
+
+/// A scan's rows (as reports show them) and its result.
+struct Scanned {
+    ds: Dataset,
+    res: ScanResult,
+}
+
+/// The shape of the rows: `--shape`, or text-classification flags, or LLM column flags, else
+/// recognised from the file's columns.
+fn input_shape(args: &ScanArgs, format: Option<InputFormat>) -> anyhow::Result<Shape> {
+    if let Some(s) = args.shape {
+        return Ok(s.into());
+    }
+    let classification_flags = args.text.is_some()
+        || args.label.is_some()
+        || args.source.is_some()
+        || args.embedding.is_some();
+    if classification_flags {
+        return Ok(Shape::Classification);
+    }
+    Ok(bezoar_data::llm::detect_shape(
+        &args.data,
+        &llm_options(args, format),
+    )?)
+}
+
+fn llm_options(args: &ScanArgs, format: Option<InputFormat>) -> LlmOptions {
+    LlmOptions {
+        format,
+        shape: args.shape.map(Into::into),
+        columns: LlmColumns {
+            prompt: args.prompt.clone(),
+            response: args.response.clone(),
+            messages: args.messages.clone(),
+            chosen: args.chosen.clone(),
+            rejected: args.rejected.clone(),
+            id: args.id.clone(),
+        },
+        skip_invalid: args.skip_invalid,
+    }
+}
+
+fn scan_config(args: &ScanArgs) -> anyhow::Result<ScanConfig> {
+    let cfg = ScanConfig {
+        seed: args.seed,
+        folds: args.folds,
+        threshold: args.threshold,
+        budget: args.budget,
+        threads: args.threads.unwrap_or(0),
+        detectors: args.chosen_detectors(),
+        ..ScanConfig::default()
+    };
+    if cfg.detectors.is_empty() {
+        anyhow::bail!("--skip-detectors leaves no detector to run");
+    }
+    Ok(cfg)
+}
+
+fn scan_classification(
+    args: &ScanArgs,
+    opts: &ReadOptions,
+    snapshot: &Option<(bezoar_ledger::Ledger, bezoar_ledger::snapshot::SnapshotInfo)>,
+    format: Option<InputFormat>,
+    progress: &Reporter,
+) -> anyhow::Result<Scanned> {
+    let read_started = std::time::Instant::now();
+    let ds = match snapshot {
+        Some((ledger, snap)) => ledger.snapshot_dataset(snap).map_err(anyhow::Error::from),
+        None => {
+            let unit = match format {
+                Some(InputFormat::Parquet) => LoadUnit::Rows,
+                _ => LoadUnit::Bytes,
+            };
+            let mut on_progress = progress.loader(unit);
+            bezoar_data::read_dataset_with_progress(&args.data, opts, &mut on_progress)
+                .map_err(anyhow::Error::from)
+        }
+    };
+    let read_seconds = read_started.elapsed().as_secs_f64();
+    let ds = match ds {
+        Ok(ds) => ds,
+        Err(e) => {
+            progress.finish();
+            return Err(e);
+        }
+    };
+    if !args.quiet {
+        warn_skipped(&args.data, &ds.skipped, progress);
+    }
+    let cfg = scan_config(args)?;
+    progress.start_scan();
+    let res = bezoar_scan::scan(&ds, &cfg, progress);
+    progress.finish();
+    let mut res = res?;
+    res.stages.insert(0, ("reading", read_seconds));
+    Ok(Scanned { ds, res })
+}
+
+/// Prompts, chats and preference pairs: read as units, scanned by the generative detectors;
+/// reports show each row's prompts and responses as its text.
+fn scan_llm_data(
+    args: &ScanArgs,
+    shape: Shape,
+    format: Option<InputFormat>,
+    progress: &Reporter,
+) -> anyhow::Result<Scanned> {
+    if args.record {
+        anyhow::bail!(
+            "--record is not supported for {} data yet: the ledger keeps text-classification rows only",
+            shape.name()
+        );
+    }
+    let mut opts = llm_options(args, format);
+    opts.shape = Some(shape);
+    let read_started = std::time::Instant::now();
+    let unit = match format {
+        Some(InputFormat::Parquet) => LoadUnit::Rows,
+        _ => LoadUnit::Bytes,
+    };
+    let read = {
+        let mut on_progress = progress.loader(unit);
+        bezoar_data::llm::read_llm_with_progress(&args.data, &opts, &mut on_progress)
+    };
+    let read_seconds = read_started.elapsed().as_secs_f64();
+    let llm = match read {
+        Ok(d) => d,
+        Err(e) => {
+            progress.finish();
+            return Err(e.into());
+        }
+    };
+    if !args.quiet {
+        warn_skipped(&args.data, &llm.skipped, progress);
+        let units = match llm.shape {
+            Shape::Chat => format!(", {} assistant turns", llm.units()),
+            _ => String::new(),
+        };
+        let msg = format!(
+            "reading {} rows as {} data (columns: {}{units}); --shape and the column flags override this",
+            llm.rows(),
+            llm.shape.name(),
+            llm.fields.names().join(", "),
+        );
+        progress.suspend(|| eprintln!("{}", bezoar_report::escape_invisible(&msg)));
+    }
+    let ds = llm.display_dataset();
+    let cfg = scan_config(args)?;
+    progress.start_scan();
+    let res = bezoar_scan::scan_llm(&llm, &ds, &cfg, progress);
+    progress.finish();
+    let mut res = res?;
+    res.stages.insert(0, ("reading", read_seconds));
+    Ok(Scanned { ds, res })
 }
 
 /// Ids of a finding's rows kept in the recorded scan event (the count is always whole).
@@ -255,8 +378,7 @@ pub(crate) fn configure_threads(threads: Option<usize>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn warn_skipped(path: &Path, ds: &Dataset, progress: &Reporter) {
-    let skipped = &ds.skipped;
+fn warn_skipped(path: &Path, skipped: &bezoar_data::SkipReport, progress: &Reporter) {
     if skipped.count == 0 {
         return;
     }
