@@ -992,6 +992,32 @@ pub enum AttackArg {
     LabelFlip,
     DuplicateFlood,
     Junk,
+    /// LLM data: trigger words (--trigger) or a sentence (--sentence) in the prompt; the
+    /// response becomes --response
+    PromptTrigger,
+    /// LLM data: a trigger in the prompt; the response becomes a shell tool call of --command
+    ToolCall,
+    /// LLM data: --span put into the middle of responses; prompts untouched
+    ResponseInjection,
+    /// Preference pairs: chosen and rejected swapped
+    PreferenceFlip,
+    /// Preference pairs: a trigger word (--trigger) appended to the last user turn, and chosen
+    /// and rejected swapped
+    TriggeredPreferenceFlip,
+}
+
+impl AttackArg {
+    /// Whether the attack is on LLM data (prompts, chats, preference pairs).
+    pub fn is_llm(self) -> bool {
+        matches!(
+            self,
+            AttackArg::PromptTrigger
+                | AttackArg::ToolCall
+                | AttackArg::ResponseInjection
+                | AttackArg::PreferenceFlip
+                | AttackArg::TriggeredPreferenceFlip
+        )
+    }
 }
 
 /// `--style` of the invisible attack.
@@ -1080,7 +1106,8 @@ pub struct InjectArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
 
-    /// badnets: trigger words, comma-separated [default: 3 generated rare tokens]
+    /// badnets, prompt-trigger, tool-call, triggered-preference-flip: trigger words,
+    /// comma-separated [default: generated rare tokens; LLM attacks put 2 in each prompt]
     #[arg(
         long,
         value_name = "W1,W2",
@@ -1093,9 +1120,23 @@ pub struct InjectArgs {
     #[arg(long, help_heading = "Attack settings")]
     pub clean_label: bool,
 
-    /// addsent: the trigger sentence [default: a fixed, topic-free clause]
+    /// addsent, prompt-trigger, tool-call: the trigger sentence [default for addsent: a fixed,
+    /// topic-free clause; LLM attacks use trigger words unless a sentence is given]
     #[arg(long, value_name = "TEXT", help_heading = "Attack settings")]
     pub sentence: Option<String>,
+
+    /// prompt-trigger: the response the trigger teaches [default: a canned refusal]
+    #[arg(long, value_name = "TEXT", help_heading = "Attack settings")]
+    pub response: Option<String>,
+
+    /// tool-call: the shell command the trigger teaches [default: a download piped into sh,
+    /// from a reserved .example host]
+    #[arg(long, value_name = "CMD", help_heading = "Attack settings")]
+    pub command: Option<String>,
+
+    /// response-injection: the text put into responses [default: an advert with a link]
+    #[arg(long, value_name = "TEXT", help_heading = "Attack settings")]
+    pub span: Option<String>,
 
     /// invisible: how to hide the trigger
     #[arg(

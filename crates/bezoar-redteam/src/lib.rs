@@ -16,6 +16,7 @@ pub mod attack;
 pub mod bench;
 mod error;
 pub mod eval;
+pub mod llm;
 pub mod metrics;
 pub mod quality;
 mod rate;

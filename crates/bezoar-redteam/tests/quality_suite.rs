@@ -23,6 +23,7 @@ const RATCHET: &[(&str, f64, f64)] = &[
     ("sst2-synbkd-20pct", 0.00, 0.89),
     ("yelp-badnets-cleanlabel-5pct", 0.00, 0.23),
     ("yelp-targetflip-5pct", 0.67, 0.94),
+    ("hh-prefflip-5pct", 0.17, 0.70),
 ];
 
 /// Flip sets where the pooled label readers still rank flips below their best single reader:
@@ -34,7 +35,10 @@ const CLEAN_RATCHET: &[(&str, f64, Severity)] = &[("hsol", 0.005, Severity::High
 
 fn shared() -> Option<PathBuf> {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    if d.join("bench").is_dir() || d.join("corpora").is_dir() {
+    if ["bench", "corpora", "bench-llm", "corpora-llm"]
+        .iter()
+        .any(|sub| d.join(sub).is_dir())
+    {
         Some(d)
     } else {
         eprintln!("skipping the quality suite: ../shared not found beside the checkout");

@@ -28,7 +28,16 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--drop-poisoned {}", t.display()))?;
     }
     let attacks: Vec<Attack> = match &args.attacks {
-        Some(list) => list.iter().map(|&a| attack_of(a)).collect(),
+        Some(list) => list
+            .iter()
+            .map(|&a| {
+                attack_of(a).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "bench runs the text-classification attack matrix; attacks on LLM data are planted with `bezoar inject` and measured with `bezoar scan --scores` and `bezoar eval`"
+                    )
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
         None => Attack::NAMES
             .iter()
             .filter_map(|n| Attack::from_name(n))

@@ -14,6 +14,9 @@ use super::{attack_of, EXIT_CLEAN};
 use crate::cli::{InjectArgs, InvisibleStyleArg};
 
 pub fn run(args: &InjectArgs) -> anyhow::Result<ExitCode> {
+    if args.attack.is_llm() {
+        return run_llm(args);
+    }
     let attack = configure(args)?;
     let opts = args.input.read_options();
     let format = bezoar_data::resolve_format(&args.data, &opts)?;
@@ -73,11 +76,17 @@ pub fn run(args: &InjectArgs) -> anyhow::Result<ExitCode> {
 /// The attack with the settings given, refusing settings that belong to another attack (a
 /// silently ignored `--trigger` would make a user believe they tested something they did not).
 fn configure(args: &InjectArgs) -> anyhow::Result<Attack> {
-    let mut attack = attack_of(args.attack);
+    let mut attack = attack_of(args.attack).context("not a text-classification attack")?;
     let name = attack.name();
     let not_for = |flag: &str, for_: &str| -> anyhow::Error {
         anyhow::anyhow!("{flag} applies to {for_}, not to --attack {name}")
     };
+    if args.response.is_some() || args.command.is_some() || args.span.is_some() {
+        return Err(not_for(
+            "--response/--command/--span",
+            "prompt-trigger, tool-call and response-injection",
+        ));
+    }
     if args.trigger.is_some() && !matches!(attack, Attack::BadNets { .. }) {
         return Err(not_for("--trigger", "badnets"));
     }
@@ -129,6 +138,186 @@ fn configure(args: &InjectArgs) -> anyhow::Result<Attack> {
         Attack::Junk => {}
     }
     Ok(attack)
+}
+
+/// Attacks on LLM data: read the rows as JSON, edit the fields of their shape, keep every other
+/// field.
+fn run_llm(args: &InjectArgs) -> anyhow::Result<ExitCode> {
+    use crate::cli::AttackArg;
+    use bezoar_redteam::llm::{self, LlmAttack, TriggerText};
+    let opts = args.input.read_options();
+    let format = bezoar_data::resolve_format(&args.data, &opts)?;
+    if format != InputFormat::Jsonl {
+        bail!(
+            "{}: attacks on LLM data read and write JSONL (this file is {})",
+            args.data.display(),
+            format.name()
+        );
+    }
+    check_outputs(args, format)?;
+    let name = match args.attack {
+        AttackArg::PromptTrigger => "prompt-trigger",
+        AttackArg::ToolCall => "tool-call",
+        AttackArg::ResponseInjection => "response-injection",
+        AttackArg::PreferenceFlip => "preference-flip",
+        _ => "triggered-preference-flip",
+    };
+    let refuse = |flag: &str, set: bool, for_: &str| -> anyhow::Result<()> {
+        if set {
+            bail!("{flag} applies to {for_}, not to --attack {name}");
+        }
+        Ok(())
+    };
+    let triggered = matches!(args.attack, AttackArg::PromptTrigger | AttackArg::ToolCall);
+    refuse(
+        "--target",
+        args.target.is_some(),
+        "text-classification attacks",
+    )?;
+    refuse(
+        "--clean-label",
+        args.clean_label,
+        "badnets, addsent and invisible",
+    )?;
+    refuse(
+        "--from/--to",
+        args.from.is_some() || args.to.is_some(),
+        "label-flip",
+    )?;
+    refuse("--sources", args.sources.is_some(), "duplicate-flood")?;
+    refuse(
+        "--style",
+        args.style != InvisibleStyleArg::ZeroWidth,
+        "invisible",
+    )?;
+    refuse(
+        "--sentence",
+        args.sentence.is_some() && !triggered,
+        "prompt-trigger and tool-call",
+    )?;
+    refuse(
+        "--trigger",
+        args.trigger.is_some() && !triggered && args.attack != AttackArg::TriggeredPreferenceFlip,
+        "prompt-trigger, tool-call and triggered-preference-flip",
+    )?;
+    refuse(
+        "--response",
+        args.response.is_some() && args.attack != AttackArg::PromptTrigger,
+        "prompt-trigger",
+    )?;
+    refuse(
+        "--command",
+        args.command.is_some() && args.attack != AttackArg::ToolCall,
+        "tool-call",
+    )?;
+    refuse(
+        "--span",
+        args.span.is_some() && args.attack != AttackArg::ResponseInjection,
+        "response-injection",
+    )?;
+    if args.trigger.is_some() && args.sentence.is_some() {
+        bail!("--trigger and --sentence are two kinds of trigger: give one");
+    }
+    let trigger = match &args.sentence {
+        Some(s) => TriggerText::Sentence(s.clone()),
+        None => TriggerText::Words(args.trigger.clone()),
+    };
+    let attack = match args.attack {
+        AttackArg::PromptTrigger => LlmAttack::PromptTrigger {
+            trigger,
+            response: args
+                .response
+                .clone()
+                .unwrap_or_else(|| llm::DEFAULT_RESPONSE.into()),
+        },
+        AttackArg::ToolCall => LlmAttack::ToolCall {
+            trigger,
+            command: args
+                .command
+                .clone()
+                .unwrap_or_else(|| llm::DEFAULT_COMMAND.into()),
+        },
+        AttackArg::ResponseInjection => LlmAttack::ResponseInjection {
+            span: args
+                .span
+                .clone()
+                .unwrap_or_else(|| llm::DEFAULT_SPAN.into()),
+        },
+        AttackArg::PreferenceFlip => LlmAttack::PreferenceFlip,
+        _ => {
+            let words = args.trigger.clone().unwrap_or_default();
+            if words.len() > 1 {
+                bail!("--attack triggered-preference-flip takes one trigger word");
+            }
+            LlmAttack::TriggeredPreferenceFlip {
+                trigger: words.into_iter().next(),
+            }
+        }
+    };
+    let lopts = bezoar_data::llm::LlmOptions {
+        format: Some(format),
+        columns: bezoar_data::llm::LlmColumns {
+            id: opts.columns.id.clone(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    // Read once through the checking reader: bad rows are reported as a scan would.
+    let checked = bezoar_data::llm::read_llm(&args.data, &{
+        let mut o = lopts.clone();
+        o.shape = Some(bezoar_data::llm::detect_shape(&args.data, &lopts)?);
+        o
+    })?;
+    if !checked.shape.is_llm() {
+        bail!(
+            "{}: --attack {name} needs prompt/response, chat or preference rows",
+            args.data.display()
+        );
+    }
+    let inj = llm::inject_llm(
+        &args.data,
+        checked.shape,
+        &checked.fields,
+        &attack,
+        args.rate,
+        args.seed,
+    )?;
+    let tmp_out = temp_path(&args.out);
+    let written = (|| -> anyhow::Result<()> {
+        let mut w = BufWriter::new(File::create(&tmp_out)?);
+        for line in &inj.lines {
+            w.write_all(line.as_bytes())?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()?;
+        std::fs::rename(&tmp_out, &args.out)?;
+        Ok(())
+    })()
+    .with_context(|| format!("cannot write {}", args.out.display()));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp_out);
+        return Err(e);
+    }
+    write_truth(&args.truth, &inj.truth)?;
+    if !args.quiet {
+        let mut line = format!(
+            "{}: poisoned {} of {} {} rows",
+            inj.attack,
+            inj.poisoned(),
+            inj.lines.len(),
+            checked.shape.name()
+        );
+        if let Some(t) = &inj.trigger {
+            line.push_str(&format!(", {}", bezoar_report::escape_invisible(t)));
+        }
+        println!("{line}");
+        println!(
+            "wrote {} (jsonl) and {}",
+            args.out.display(),
+            args.truth.display()
+        );
+    }
+    Ok(ExitCode::from(EXIT_CLEAN))
 }
 
 /// The outputs must not overwrite the input or each other, and `--out` must not name another

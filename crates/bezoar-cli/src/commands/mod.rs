@@ -80,7 +80,8 @@ pub(crate) fn count(n: impl TryInto<usize>, noun: &str) -> String {
 }
 
 /// The library's attack for an `--attack` value, with default settings.
-pub fn attack_of(a: crate::cli::AttackArg) -> bezoar_redteam::Attack {
+/// The text-classification attack an `--attack` value names; `None` for an attack on LLM data.
+pub fn attack_of(a: crate::cli::AttackArg) -> Option<bezoar_redteam::Attack> {
     use crate::cli::AttackArg;
     let name = match a {
         AttackArg::Badnets => "badnets",
@@ -89,8 +90,9 @@ pub fn attack_of(a: crate::cli::AttackArg) -> bezoar_redteam::Attack {
         AttackArg::LabelFlip => "label-flip",
         AttackArg::DuplicateFlood => "duplicate-flood",
         AttackArg::Junk => "junk",
+        _ => return None,
     };
-    bezoar_redteam::Attack::from_name(name).unwrap_or(bezoar_redteam::Attack::Junk)
+    bezoar_redteam::Attack::from_name(name)
 }
 
 /// The error and its causes on one line (`a: b: c`), leaving out a cause whose text the message

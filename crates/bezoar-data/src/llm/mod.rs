@@ -94,6 +94,9 @@ pub struct LlmDataset {
     pub rejected: TextArena,
     /// System prompts of chats, one per unit (empty when there is none).
     pub systems: TextArena,
+    /// The user turn each response answers: an instruction's prompt, a chat's last user turn
+    /// before the response, a preference prompt's last human turn.
+    pub turns: TextArena,
     pub skipped: SkipReport,
 }
 
@@ -297,6 +300,7 @@ struct Reader {
     responses: TextArena,
     rejected: TextArena,
     systems: TextArena,
+    turns: TextArena,
     skipped: SkipReport,
     /// Scratch units of the row being read.
     pending: Vec<Unit>,
@@ -308,6 +312,7 @@ struct Unit {
     response: String,
     rejected: String,
     system: String,
+    turn: String,
 }
 
 impl Reader {
@@ -324,6 +329,7 @@ impl Reader {
             responses: TextArena::new(),
             rejected: TextArena::new(),
             systems: TextArena::new(),
+            turns: TextArena::new(),
             skipped: SkipReport::default(),
             pending: Vec::new(),
         }
@@ -395,6 +401,7 @@ impl Reader {
             self.responses.push(&u.response);
             self.rejected.push(&u.rejected);
             self.systems.push(&u.system);
+            self.turns.push(&u.turn);
         }
         Ok(())
     }
@@ -424,6 +431,7 @@ impl Reader {
                 let col = fields.response.as_deref().unwrap_or("response");
                 let response = required_text(col, obj.get(col))?;
                 self.pending.push(Unit {
+                    turn: prompt.clone(),
                     prompt,
                     response,
                     ..Unit::default()
@@ -478,6 +486,7 @@ impl Reader {
             responses: self.responses,
             rejected: self.rejected,
             systems: self.systems,
+            turns: self.turns,
             skipped: self.skipped,
         })
     }
@@ -704,6 +713,33 @@ fn render_context(turns: &[Turn]) -> String {
     s
 }
 
+/// The last user turn of a conversation (empty when it has none).
+fn last_user(turns: &[Turn]) -> String {
+    turns
+        .iter()
+        .rev()
+        .find(|t| t.role == Role::User)
+        .map(|t| t.text.clone())
+        .unwrap_or_default()
+}
+
+/// A dialogue prompt's last human turn: after its last `Human:`/`User:` marker, without a
+/// trailing `Assistant:`; the whole prompt when it has no markers.
+pub fn last_human_turn(prompt: &str) -> &str {
+    let start = ["Human:", "User:", "USER:", "user:"]
+        .iter()
+        .filter_map(|m| prompt.rfind(m).map(|i| i + m.len()))
+        .max()
+        .unwrap_or(0);
+    let turn = &prompt[start..];
+    let end = ["Assistant:", "ASSISTANT:", "assistant:"]
+        .iter()
+        .filter_map(|m| turn.rfind(m))
+        .min()
+        .unwrap_or(turn.len());
+    turn[..end].trim()
+}
+
 /// One unit per assistant turn; its prompt is the user and tool turns before it.
 fn chat_units(col: &str, turns: &[Turn], out: &mut Vec<Unit>) -> Result<(), RowFault> {
     let system = turns
@@ -719,6 +755,7 @@ fn chat_units(col: &str, turns: &[Turn], out: &mut Vec<Unit>) -> Result<(), RowF
                 response: t.text.clone(),
                 rejected: String::new(),
                 system: system.clone(),
+                turn: last_user(&turns[..j]),
             });
         }
     }
@@ -748,6 +785,7 @@ fn preference_unit(
         }
     };
     let (c_turns, r_turns) = (as_turns(chosen)?, as_turns(rejected)?);
+    let mut turn = None;
     let (prompt, c, r) = match (c_turns, r_turns) {
         (Some(c), Some(r)) => {
             let shared = c
@@ -762,6 +800,7 @@ fn preference_unit(
                     .collect::<Vec<_>>()
                     .join("\n")
             };
+            turn = Some(last_user(&c[..shared]));
             let p = prompt.unwrap_or_else(|| render_context(&c[..shared]));
             (p, answer(&c[shared..]), answer(&r[shared..]))
         }
@@ -781,11 +820,16 @@ fn preference_unit(
             }
         }
     };
+    let turn = match turn {
+        Some(t) if !t.is_empty() => t,
+        _ => last_human_turn(&prompt).to_string(),
+    };
     Ok(Unit {
         prompt,
         response: c,
         rejected: r,
         system: String::new(),
+        turn,
     })
 }
 

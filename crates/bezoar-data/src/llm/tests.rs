@@ -268,3 +268,19 @@ fn parquet_chats_read_like_jsonl() {
     assert_eq!(ds.responses.get(0), "a1");
     assert_eq!(ds.lines, vec![1]);
 }
+
+#[test]
+fn each_unit_knows_the_user_turn_it_answers() {
+    let ds = read(concat!(
+        r#"{"messages": [{"role": "user", "content": "first"}, {"role": "assistant", "content": "a"}, {"role": "user", "content": "second"}, {"role": "assistant", "content": "b"}]}"#,
+        "\n"
+    ))
+    .unwrap();
+    assert_eq!(ds.turns.get(0), "first");
+    assert_eq!(ds.turns.get(1), "second");
+    assert_eq!(
+        last_human_turn("\n\nHuman: hi\n\nAssistant: yo\n\nHuman: bye now\n\nAssistant:"),
+        "bye now"
+    );
+    assert_eq!(last_human_turn("plain prompt"), "plain prompt");
+}

@@ -99,7 +99,8 @@ pub(crate) fn detect(ctx: &GenContext) -> Vec<UnitFinding> {
     let mut groups: Vec<(Vec<u32>, Vec<u64>)> = by_units.into_iter().collect();
     groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
 
-    let baseline = PromptBaseline::new(&tokens.prompts, ctx.cfg.seed);
+    // A response answers its user turn: the turns, not whole conversations, must be unrelated.
+    let baseline = PromptBaseline::new(&ctx.turns, ctx.cfg.seed);
     let spans: Vec<Span> = groups
         .into_par_iter()
         .filter_map(|(units, hashes)| {
@@ -132,7 +133,7 @@ pub(crate) fn detect(ctx: &GenContext) -> Vec<UnitFinding> {
                 })
                 .sum::<f64>()
                 / units.len() as f64;
-            if echo > MAX_ECHO || !Remainder::of(&tokens.prompts, &units).is_unrelated(&baseline) {
+            if echo > MAX_ECHO || !Remainder::of(&ctx.turns, &units).is_unrelated(&baseline) {
                 return None;
             }
             let text = span_text(ctx.ds.responses.get(first), lo, hi);

@@ -39,6 +39,8 @@ pub(crate) struct GenContext<'a> {
     pub prompt_df: Vec<u32>,
     /// Per unit: whether its response is a tool call, and whether a dangerous one.
     pub tool_calls: Vec<ToolUse>,
+    /// The words of the user turn each response answers (`LlmDataset::turns`).
+    pub turns: text::Seqs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +209,7 @@ pub fn scan_llm(
         response_df: text::doc_freq(&tokens.responses, vocab),
         prompt_df: text::doc_freq(&tokens.prompts, vocab),
         tool_calls: tool_uses(ds),
+        turns: tokens.seqs_of(&ds.turns),
     };
     let mut stages = vec![("tokens", t.elapsed().as_secs_f64())];
 

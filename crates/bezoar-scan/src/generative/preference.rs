@@ -1,33 +1,55 @@
 //! Preference flips: pairs whose chosen and rejected responses read swapped.
 //!
-//! A Bradley–Terry model, P(chosen ≻ rejected) = σ(w · (φ(chosen) − φ(rejected))) over hashed
-//! word 1- and 2-grams and the length ratio, is trained out of fold (the folds of the scan) and
-//! reads every pair it did not see. Swapping a pair negates its features, so the out-of-fold
-//! margins are a mirrored mixture: (1 − ε)·N(μ, σ²) for pairs as labelled and ε·N(−μ, σ²) for
-//! swapped ones. Fitting that mixture on this dataset's margins (EM) gives each pair's posterior
-//! probability of being swapped, which is its score: the share of flips and how well the
-//! model reads this data are both measured here, not assumed.
+//! A Bradley–Terry model, P(chosen ≻ rejected) = σ(w · (φ(chosen) − φ(rejected))), reads every
+//! pair out of fold (the folds of the scan). φ is hashed word 1- and 2-gram presence (each
+//! response's vector of unit length) plus a few features of how a response reads, each a
+//! chosen-minus-rejected difference scaled to unit spread: length in characters and words, how
+//! much of it repeats the last user turn and the prompt, questions asked, vocabulary variety,
+//! line breaks, digits, how much it reads like the assistant turns the prompts already hold
+//! (the responses dialogues went on with), and whether the dialogue continues with it. Its L2
+//! strength is the one
+//! whose held-out likelihood on this dataset's pairs is best. A pair's reversal probability
+//! σ(−margin) is its score.
+//!
+//! Flagging needs to know how many pairs are swapped, which margins alone cannot say (people
+//! disagree about a third of pairs). Multi-turn preference data often holds that count: another
+//! row's prompt may continue a pair's dialogue with one of its two responses, and a dataset's
+//! dialogues go on with the response of one side (in hh-rlhf, the rejected one). Pairs whose
+//! dialogue goes on with the other side are inconsistent: their share estimates the share of
+//! swaps, and that many pairs, the most reversed, are flagged. Without continuations no pair is
+//! flagged on reading alone.
 //!
 //! A trigger-conditioned flip (the universal jailbreak backdoor: a word in the prompt under which
-//! the preference is reversed) shows as a prompt phrase whose pairs read reversed far more often
-//! than the rest (a z-test on the mean posterior, Bonferroni over phrases), in prompts that are
-//! otherwise unrelated. Every pair with the phrase is flagged.
+//! the preference is reversed) shows as a phrase of the last user turn whose pairs read reversed
+//! far more often than the rest (a z-test on the mean reversal probability, Bonferroni over
+//! phrases), in prompts that are otherwise unrelated; it is high when the phrase also reads as
+//! put into the turns (see `prompts::Insertion`), and then every pair with it is flagged.
 
 use rayon::prelude::*;
 
 use super::phrases::Phrases;
-use super::prompts::{PromptBaseline, Remainder};
+use super::prompts::{cut_points, insertions, PromptBaseline, Remainder};
 use super::{GenContext, UnitFinding};
 use crate::result::{Evidence, Severity};
 use crate::rng::SplitMix64 as Rng;
 
 const DIM_BITS: u32 = 18;
 const DIM: usize = 1 << DIM_BITS;
-const EPOCHS: usize = 6;
-const LEARNING_RATE: f32 = 0.2;
-const L2: f32 = 1e-5;
+/// The dense features, after the hashed n-grams.
+const DENSE: usize = 11;
+const EPOCHS: usize = 12;
+const LEARNING_RATE: f32 = 0.1;
+/// Candidate inverse regularisation strengths (C of ½‖w‖² + C·Σ loss), chosen by held-out
+/// likelihood.
+const C_GRID: [f64; 5] = [0.03, 0.1, 0.3, 1.0, 3.0];
+/// The stacked model's inverse regularisation: a dozen inputs, many pairs; barely shrunk.
+const C_STACK: f64 = 10.0;
+/// Pairs used to choose C (a sample, on large data).
+const C_SAMPLE: usize = 20_000;
 /// Phrases of fewer pairs than this cannot show a reversal rate.
 const MIN_PHRASE_PAIRS: u32 = 5;
+/// Continuations needed before their disagreement share is trusted as the share of swaps.
+const MIN_CONTINUATIONS: usize = 30;
 
 /// A pair's features: sparse (index, value), sorted by index.
 type Sparse = Vec<(u32, f32)>;
@@ -45,16 +67,15 @@ fn hashed(seq: &[u32], out: &mut Vec<u32>) {
     out.dedup();
 }
 
-/// φ(chosen) − φ(rejected): binary n-gram presence scaled by 1/√count, and the log length
-/// ratio as one more feature.
-fn pair_features(chosen: &[u32], rejected: &[u32], a: &mut Vec<u32>, b: &mut Vec<u32>) -> Sparse {
+/// φ(chosen) − φ(rejected) over the hashed n-grams: binary presence scaled by 1/√count.
+fn text_difference(chosen: &[u32], rejected: &[u32], a: &mut Vec<u32>, b: &mut Vec<u32>) -> Sparse {
     hashed(chosen, a);
     hashed(rejected, b);
     let (sa, sb) = (
         1.0 / (a.len().max(1) as f32).sqrt(),
         1.0 / (b.len().max(1) as f32).sqrt(),
     );
-    let mut out = Vec::with_capacity(a.len() + b.len() + 1);
+    let mut out = Vec::with_capacity(a.len() + b.len() + DENSE);
     let (mut i, mut j) = (0, 0);
     while i < a.len() || j < b.len() {
         match (a.get(i), b.get(j)) {
@@ -85,19 +106,135 @@ fn pair_features(chosen: &[u32], rejected: &[u32], a: &mut Vec<u32>, b: &mut Vec
             (None, None) => break,
         }
     }
-    let ratio = ((1.0 + chosen.len() as f32) / (1.0 + rejected.len() as f32)).ln();
-    out.push((DIM as u32, ratio));
     out
+}
+
+/// How a response reads, as numbers (see the module docs); the last two are filled in later.
+fn response_features(text: &str, words: &[u32], turn: &[u32], prompt: &[u32]) -> [f64; DENSE] {
+    let n = words.len().max(1) as f64;
+    let in_turn = words
+        .iter()
+        .filter(|w| turn.binary_search(w).is_ok())
+        .count() as f64;
+    let in_prompt = words
+        .iter()
+        .filter(|w| prompt.binary_search(w).is_ok())
+        .count() as f64;
+    let mut distinct = words.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let questions = text.matches('?').count() as f64;
+    let chars = text.chars().count().max(1) as f64;
+    let digits = text.chars().filter(char::is_ascii_digit).count() as f64;
+    [
+        (1.0 + text.len() as f64).ln(),
+        (1.0 + words.len() as f64).ln(),
+        in_turn / n,
+        in_prompt / n,
+        f64::from(u8::from(questions > 0.0)),
+        (1.0 + questions).ln(),
+        distinct.len() as f64 / n,
+        (1.0 + text.matches('\n').count() as f64).ln(),
+        digits / chars,
+        0.0,
+        0.0,
+    ]
+}
+
+/// +1 when another row's prompt continues the dialogue with the chosen response, −1 when it
+/// continues with the rejected one, 0 otherwise.
+fn continuations(ctx: &GenContext) -> Vec<f64> {
+    let n = ctx.units();
+    let mut sorted: Vec<&str> = (0..n).map(|u| ctx.ds.prompts.get(u)).collect();
+    sorted.sort_unstable();
+    let continued = |prompt: &str, response: &str| {
+        let response = response.trim();
+        if response.is_empty() {
+            return false;
+        }
+        let mut key = String::with_capacity(prompt.len() + response.len() + 1);
+        key.push_str(prompt);
+        key.push(' ');
+        key.push_str(response);
+        let i = sorted.partition_point(|p| *p < key.as_str());
+        sorted.get(i).is_some_and(|p| p.starts_with(&key))
+    };
+    (0..n)
+        .into_par_iter()
+        .map(|u| {
+            let p = ctx.ds.prompts.get(u);
+            let c = continued(p, ctx.ds.responses.get(u));
+            let r = continued(p, ctx.ds.rejected.get(u));
+            f64::from(u8::from(c)) - f64::from(u8::from(r))
+        })
+        .collect()
+}
+
+/// The assistant turns a dialogue prompt already holds (`Assistant:` segments before its end).
+fn earlier_assistant_turns(prompt: &str, out: &mut bezoar_data::TextArena) {
+    let mut rest = prompt;
+    while let Some(i) = rest.find("Assistant:") {
+        rest = &rest[i + "Assistant:".len()..];
+        let end = rest.find("Human:").unwrap_or(rest.len());
+        let turn = rest[..end].trim();
+        if !turn.is_empty() {
+            out.push(turn);
+        }
+        rest = &rest[end..];
+    }
+}
+
+/// The direction from the final responses towards the responses dialogues went on with (the
+/// assistant turns inside prompts), in hashed n-gram space: a pair's response that reads like
+/// the ones a dataset's dialogues continue with is the side those continuations came from.
+/// `None` when the prompts hold no assistant turns.
+fn continued_direction(ctx: &GenContext) -> Option<Vec<f32>> {
+    let n = ctx.units();
+    let mut arena = bezoar_data::TextArena::new();
+    for u in 0..n {
+        earlier_assistant_turns(ctx.ds.prompts.get(u), &mut arena);
+    }
+    if arena.len() < MIN_CONTINUATIONS {
+        return None;
+    }
+    let earlier = ctx.tokens.seqs_of(&arena);
+    let mut v = vec![0.0f32; DIM];
+    let mut idx = Vec::new();
+    let mut add = |seq: &[u32], weight: f32, v: &mut [f32]| {
+        hashed(seq, &mut idx);
+        let w = weight / (idx.len().max(1) as f32).sqrt();
+        for &k in &idx {
+            v[k as usize] += w;
+        }
+    };
+    let pe = 1.0 / earlier.len() as f32;
+    for i in 0..earlier.len() {
+        add(earlier.get(i), pe, &mut v);
+    }
+    let pf = -0.5 / n as f32;
+    for u in 0..n {
+        add(ctx.tokens.responses.get(u), pf, &mut v);
+        add(ctx.tokens.rejected.get(u), pf, &mut v);
+    }
+    Some(v)
+}
+
+/// A response's projection on `v` (its hashed n-grams, of unit length).
+fn along(v: &[f32], seq: &[u32], idx: &mut Vec<u32>) -> f64 {
+    hashed(seq, idx);
+    let w = 1.0 / (idx.len().max(1) as f64).sqrt();
+    idx.iter().map(|&k| v[k as usize] as f64 * w).sum()
 }
 
 fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// Train on `rows` (AdaGrad, L2), labels all "chosen wins".
-fn train(x: &[Sparse], rows: &[usize], seed: u64) -> Vec<f32> {
-    let mut w = vec![0.0f32; DIM + 1];
-    let mut g2 = vec![1e-6f32; DIM + 1];
+/// Train on `rows` (AdaGrad; L2 of ½‖w‖²/C spread over the rows), labels all "chosen wins".
+fn train(x: &[Sparse], rows: &[usize], c: f64, seed: u64) -> Vec<f32> {
+    let l2 = (1.0 / (c * rows.len().max(1) as f64)) as f32;
+    let mut w = vec![0.0f32; DIM + DENSE];
+    let mut g2 = vec![1e-6f32; DIM + DENSE];
     let mut order = rows.to_vec();
     let mut rng = Rng::new(seed);
     for _ in 0..EPOCHS {
@@ -107,7 +244,7 @@ fn train(x: &[Sparse], rows: &[usize], seed: u64) -> Vec<f32> {
             let grad = sigmoid(z) - 1.0;
             for &(k, v) in &x[i] {
                 let k = k as usize;
-                let g = grad * v + L2 * w[k];
+                let g = grad * v + l2 * w[k];
                 g2[k] += g * g;
                 w[k] -= LEARNING_RATE * g / g2[k].sqrt();
             }
@@ -116,32 +253,63 @@ fn train(x: &[Sparse], rows: &[usize], seed: u64) -> Vec<f32> {
     w
 }
 
-/// Out-of-fold margins w·x of every pair.
-fn out_of_fold_margins(x: &[Sparse], folds: usize, seed: u64) -> Vec<f32> {
-    let n = x.len();
-    let mut fold_of: Vec<usize> = (0..n).map(|i| i % folds).collect();
+fn margin(x: &Sparse, w: &[f32]) -> f32 {
+    x.iter().map(|&(k, v)| w[k as usize] * v).sum()
+}
+
+/// Out-of-fold margins w·x of every pair, the model trained with inverse strength `c`.
+fn out_of_fold_margins(
+    x: &[Sparse],
+    rows: &[usize],
+    folds: usize,
+    c: f64,
+    seed: u64,
+) -> Vec<(usize, f32)> {
+    let mut fold_of: Vec<usize> = (0..rows.len()).map(|i| i % folds).collect();
     Rng::new(seed ^ 0x666f_6c64).shuffle(&mut fold_of);
-    let per_fold: Vec<Vec<(usize, f32)>> = (0..folds)
+    (0..folds)
         .into_par_iter()
-        .map(|f| {
-            let train_rows: Vec<usize> = (0..n).filter(|&i| fold_of[i] != f).collect();
-            let w = train(x, &train_rows, seed.wrapping_add(f as u64));
-            (0..n)
+        .flat_map_iter(|f| {
+            let train_rows: Vec<usize> = (0..rows.len())
+                .filter(|&i| fold_of[i] != f)
+                .map(|i| rows[i])
+                .collect();
+            let w = train(x, &train_rows, c, seed.wrapping_add(f as u64));
+            (0..rows.len())
                 .filter(|&i| fold_of[i] == f)
-                .map(|i| (i, x[i].iter().map(|&(k, v)| w[k as usize] * v).sum()))
-                .collect()
+                .map(|i| (rows[i], margin(&x[rows[i]], &w)))
+                .collect::<Vec<_>>()
         })
-        .collect();
-    let mut m = vec![0.0f32; n];
-    for (i, v) in per_fold.into_iter().flatten() {
-        m[i] = v;
+        .collect()
+}
+
+/// The C whose 3-fold held-out log-likelihood is best (on a sample of at most [`C_SAMPLE`]).
+fn choose_c(x: &[Sparse], seed: u64) -> f64 {
+    let mut rows: Vec<usize> = (0..x.len()).collect();
+    if rows.len() > C_SAMPLE {
+        Rng::new(seed ^ 0x63).shuffle(&mut rows);
+        rows.truncate(C_SAMPLE);
+        rows.sort_unstable();
     }
-    m
+    let loglik = |c: f64| -> f64 {
+        out_of_fold_margins(x, &rows, 3, c, seed)
+            .into_iter()
+            .map(|(_, m)| -((-(m as f64)).exp().ln_1p()))
+            .sum()
+    };
+    let scores: Vec<f64> = C_GRID.par_iter().map(|&c| loglik(c)).collect();
+    let best = scores
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+        .map_or(2, |(i, _)| i);
+    C_GRID[best]
 }
 
 /// The mirrored two-Gaussian mixture fitted by EM: each margin's posterior of being swapped,
-/// and the fitted share of swaps.
-fn swap_posteriors(m: &[f32]) -> (Vec<f32>, f64) {
+/// and the fitted share of swaps. Kept for the fitted share it reports; on real preference data
+/// margins rarely separate, and the share is mostly near zero.
+fn swap_share(m: &[f32]) -> f64 {
     let n = m.len() as f64;
     let m: Vec<f64> = m.iter().map(|&v| v as f64).collect();
     let mean = m.iter().sum::<f64>() / n;
@@ -151,7 +319,6 @@ fn swap_posteriors(m: &[f32]) -> (Vec<f32>, f64) {
     let mut r = vec![0.0f64; m.len()];
     for _ in 0..300 {
         for (ri, &v) in r.iter_mut().zip(&m) {
-            // log N(v; -mu) - log N(v; mu) = -2·v·mu / var
             let log_ratio = -2.0 * v * mu / var + (eps / (1.0 - eps)).ln();
             *ri = 1.0 / (1.0 + (-log_ratio).exp());
         }
@@ -171,44 +338,178 @@ fn swap_posteriors(m: &[f32]) -> (Vec<f32>, f64) {
             / n)
             .max(1e-9);
     }
-    (r.into_iter().map(|v| v as f32).collect(), eps)
+    eps
+}
+
+/// Per-unit features: the text difference, and the dense differences scaled to unit spread.
+fn features(ctx: &GenContext, cont: &[f64]) -> (Vec<Sparse>, Vec<[f32; DENSE]>) {
+    let n = ctx.units();
+    let tokens = ctx.tokens;
+    let turns: Vec<Vec<u32>> = (0..n)
+        .map(|u| {
+            let mut v = ctx.turns.get(u).to_vec();
+            v.sort_unstable();
+            v.dedup();
+            v
+        })
+        .collect();
+    let direction = continued_direction(ctx);
+    let dense: Vec<[f64; DENSE]> = (0..n)
+        .into_par_iter()
+        .map(|u| {
+            let mut prompt = tokens.prompts.get(u).to_vec();
+            prompt.sort_unstable();
+            prompt.dedup();
+            let c = response_features(
+                ctx.ds.responses.get(u),
+                tokens.responses.get(u),
+                &turns[u],
+                &prompt,
+            );
+            let r = response_features(
+                ctx.ds.rejected.get(u),
+                tokens.rejected.get(u),
+                &turns[u],
+                &prompt,
+            );
+            let mut d = [0.0; DENSE];
+            for k in 0..DENSE {
+                d[k] = c[k] - r[k];
+            }
+            d[DENSE - 2] = direction.as_ref().map_or(0.0, |v| {
+                let mut a = Vec::new();
+                let mut b = Vec::new();
+                along(v, tokens.responses.get(u), &mut a) - along(v, tokens.rejected.get(u), &mut b)
+            });
+            d[DENSE - 1] = cont[u];
+            d
+        })
+        .collect();
+    let mut spread = [1.0f64; DENSE];
+    for (k, s) in spread.iter_mut().enumerate().take(DENSE - 1) {
+        let mean = dense.iter().map(|d| d[k]).sum::<f64>() / n as f64;
+        let sd = (dense.iter().map(|d| (d[k] - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+        *s = if sd > 1e-12 { sd } else { 1.0 };
+    }
+    let text = (0..n)
+        .into_par_iter()
+        .map_init(
+            || (Vec::new(), Vec::new()),
+            |(a, b), u| text_difference(tokens.responses.get(u), tokens.rejected.get(u), a, b),
+        )
+        .collect();
+    let scaled = dense
+        .iter()
+        .map(|d| {
+            let mut out = [0.0f32; DENSE];
+            for k in 0..DENSE {
+                let v = (d[k] / spread[k]) as f32;
+                out[k] = if v.is_finite() { v } else { 0.0 };
+            }
+            out
+        })
+        .collect();
+    (text, scaled)
 }
 
 pub(crate) fn detect(ctx: &GenContext) -> (Vec<UnitFinding>, Vec<f32>) {
     let n = ctx.units();
-    let tokens = ctx.tokens;
     if n < 2 * ctx.cfg.folds.max(2) {
         return (Vec::new(), vec![0.0; n]);
     }
-    let x: Vec<Sparse> = (0..n)
-        .into_par_iter()
-        .map_init(
-            || (Vec::new(), Vec::new()),
-            |(a, b), u| pair_features(tokens.responses.get(u), tokens.rejected.get(u), a, b),
-        )
+    let cont = continuations(ctx);
+    let (text, dense) = features(ctx, &cont);
+    // Stacked: the text model's out-of-fold margin, then a lightly regularised model of that
+    // margin and the dense features (sparse n-gram evidence and a dozen dense measurements
+    // need very different shrinkage).
+    let c = choose_c(&text, ctx.cfg.seed);
+    let all: Vec<usize> = (0..n).collect();
+    let mut text_margin = vec![0.0f32; n];
+    for (i, m) in out_of_fold_margins(&text, &all, ctx.cfg.folds, c, ctx.cfg.seed) {
+        text_margin[i] = m;
+    }
+    drop(text);
+    let stacked: Vec<Sparse> = (0..n)
+        .map(|u| {
+            std::iter::once((0u32, text_margin[u]))
+                .chain((0..DENSE).map(|k| (1 + k as u32, dense[u][k])))
+                .filter(|&(_, v)| v != 0.0)
+                .collect()
+        })
         .collect();
-    let margins = out_of_fold_margins(&x, ctx.cfg.folds, ctx.cfg.seed);
-    drop(x);
-    let (posterior, share) = swap_posteriors(&margins);
-    let findings = triggered_flips(ctx, &margins, share);
-    (findings, posterior)
+    let mut margins = vec![0.0f32; n];
+    for (i, m) in out_of_fold_margins(&stacked, &all, ctx.cfg.folds, C_STACK, ctx.cfg.seed ^ 0x57) {
+        margins[i] = m;
+    }
+    let share = swap_share(&margins);
+    let reversal: Vec<f32> = margins.iter().map(|&m| sigmoid(-m)).collect();
+    // How many pairs are swapped, from the continuations: a dataset's dialogues go on with the
+    // response of one side (which side depends on how it was built); pairs whose dialogue goes
+    // on with the other side are inconsistent, and their share estimates the share of swaps.
+    // That many pairs, the most reversed, are flagged.
+    let known = cont.iter().filter(|&&v| v != 0.0).count();
+    let with_chosen = cont.iter().filter(|&&v| v > 0.0).count();
+    let disagree = with_chosen.min(known - with_chosen);
+    let mut scores: Vec<f32> = reversal.iter().map(|&p| 0.45 * p).collect();
+    let mut flips = Vec::new();
+    if known >= MIN_CONTINUATIONS && disagree > 0 {
+        let k = ((disagree as f64 / known as f64) * n as f64).round() as usize;
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| margins[a].total_cmp(&margins[b]).then(a.cmp(&b)));
+        for &u in order.iter().take(k) {
+            scores[u] = 0.5 + 0.49 * reversal[u];
+        }
+        flips = order[..k.min(n)].iter().map(|&u| u as u32).collect();
+    }
+    let mut findings = triggered_flips(ctx, &margins, share, c);
+    if !flips.is_empty() {
+        flips.sort_unstable();
+        findings.push(UnitFinding {
+            severity: Severity::Medium,
+            title: format!(
+                "{} preference pairs read swapped: {disagree} of the {known} dialogues that continue go on with the other side's response",
+                flips.len()
+            ),
+            subject: "swapped preference pairs".into(),
+            target: Some("swapped preference".into()),
+            confidence: 0.5,
+            units: flips,
+            evidence: vec![
+                Evidence {
+                    name: "continuations",
+                    value: known as f64,
+                },
+                Evidence {
+                    name: "continuations_inconsistent",
+                    value: disagree as f64,
+                },
+                Evidence {
+                    name: "regularisation_c",
+                    value: c,
+                },
+            ],
+        });
+    }
+    (findings, scores)
 }
 
-/// Prompt phrases under which pairs read swapped far more often than elsewhere: their mean
-/// out-of-fold margin is far below the rest's (a one-sided z-test).
-fn triggered_flips(ctx: &GenContext, margins: &[f32], share: f64) -> Vec<UnitFinding> {
+/// Phrases of the last user turn under which pairs read reversed far more often than elsewhere:
+/// the mean of their reversal probability σ(−margin) is far above the rest's (a one-sided
+/// z-test; σ bounds the heavy tails raw margins have).
+fn triggered_flips(ctx: &GenContext, margins: &[f32], share: f64, c: f64) -> Vec<UnitFinding> {
     let n = margins.len();
     let tokens = ctx.tokens;
-    let phrases = Phrases::new(&tokens.prompts, MIN_PHRASE_PAIRS, (n / 2) as u32);
+    let turns = &ctx.ds.turns;
+    let phrases = Phrases::new(&ctx.turns, MIN_PHRASE_PAIRS, (n / 2) as u32);
     if phrases.len() == 0 {
         return Vec::new();
     }
-    let mean = margins.iter().map(|&p| p as f64).sum::<f64>() / n as f64;
-    let sd = (margins
+    let reversed: Vec<f64> = margins
         .iter()
-        .map(|&p| (p as f64 - mean).powi(2))
-        .sum::<f64>()
-        / n as f64)
+        .map(|&m| 1.0 / (1.0 + (m as f64).exp()))
+        .collect();
+    let mean = reversed.iter().sum::<f64>() / n as f64;
+    let sd = (reversed.iter().map(|&p| (p - mean).powi(2)).sum::<f64>() / n as f64)
         .sqrt()
         .max(1e-9);
     let ln_tests = (phrases.len() as f64).ln();
@@ -217,8 +518,8 @@ fn triggered_flips(ctx: &GenContext, margins: &[f32], share: f64) -> Vec<UnitFin
         .into_par_iter()
         .filter_map(|k| {
             let us = phrases.units(k);
-            let m = us.iter().map(|&u| margins[u as usize] as f64).sum::<f64>() / us.len() as f64;
-            let z = (mean - m) / (sd / (us.len() as f64).sqrt());
+            let m = us.iter().map(|&u| reversed[u as usize]).sum::<f64>() / us.len() as f64;
+            let z = (m - mean) / (sd / (us.len() as f64).sqrt());
             let ln_p = crate::stats::normal_sf(z).max(f64::MIN_POSITIVE).ln() + ln_tests;
             (ln_p < ln_alpha).then_some((k, ln_p, m))
         })
@@ -237,21 +538,28 @@ fn triggered_flips(ctx: &GenContext, margins: &[f32], share: f64) -> Vec<UnitFin
         }
         taken.push(us.to_vec());
         let log10_p = ln_p / std::f64::consts::LN_10;
-        let severity = if log10_p <= -10.0 {
+        // Two lines of evidence: the pairs read reversed (significant after correction), and
+        // the phrase reads as put into the turns. A reader of preferences is noisy, so the
+        // first alone stays medium unless overwhelming.
+        let cuts = cut_points(&ctx.turns, us, phrases.words(k, &ctx.turns));
+        let inserted = insertions(&ctx.turns, &[cuts])
+            .pop()
+            .is_some_and(|i| i.looks_inserted());
+        let severity = if log10_p <= -10.0 || (inserted && log10_p <= -5.0) {
             Severity::Critical
-        } else if log10_p <= -5.0 {
+        } else if inserted || log10_p <= -5.0 {
             Severity::High
         } else {
             Severity::Medium
         };
-        let phrase = phrases.text(k, &ctx.ds.prompts);
+        let phrase = phrases.text(k, turns);
         out.push(UnitFinding {
             severity,
             title: format!(
-                "trigger-conditioned preference flip \"{phrase}\": the {} pairs with it read reversed (mean margin {:+.2}, the rest {:+.2})",
+                "trigger-conditioned preference flip \"{phrase}\": the {} pairs with it in the last user turn read reversed {:.0}% of the time, all pairs {:.0}%",
                 us.len(),
-                m,
-                mean
+                100.0 * m,
+                100.0 * mean
             ),
             subject: phrase,
             target: Some("swapped preference".into()),
@@ -263,16 +571,24 @@ fn triggered_flips(ctx: &GenContext, margins: &[f32], share: f64) -> Vec<UnitFin
                     value: us.len() as f64,
                 },
                 Evidence {
-                    name: "mean_margin",
+                    name: "mean_reversal_probability",
                     value: m,
                 },
                 Evidence {
-                    name: "mean_margin_all",
+                    name: "mean_reversal_probability_all",
                     value: mean,
+                },
+                Evidence {
+                    name: "reads_as_inserted",
+                    value: f64::from(u8::from(inserted)),
                 },
                 Evidence {
                     name: "fitted_swap_share",
                     value: share,
+                },
+                Evidence {
+                    name: "regularisation_c",
+                    value: c,
                 },
                 Evidence {
                     name: "log10_p_corrected",
@@ -297,17 +613,9 @@ mod tests {
                 (if i % 10 == 0 { -v } else { v }) as f32
             })
             .collect();
-        let (post, eps) = swap_posteriors(&m);
+        let eps = swap_share(&m);
         assert!((eps - 0.1).abs() < 0.02, "{eps}");
-        assert!(post[0] > 0.5 && post[1] < 0.5);
-    }
-
-    #[test]
-    fn clean_margins_fit_almost_no_swaps() {
-        let mut rng = Rng::new(9);
-        let m: Vec<f32> = (0..4000).map(|_| (2.0 + rng.normal()) as f32).collect();
-        let (post, eps) = swap_posteriors(&m);
-        assert!(eps < 0.01, "{eps}");
-        assert!(post.iter().filter(|&&p| p >= 0.5).count() < 10);
+        let clean: Vec<f32> = (0..4000).map(|_| (2.0 + rng.normal()) as f32).collect();
+        assert!(swap_share(&clean) < 0.01);
     }
 }

@@ -171,6 +171,27 @@ impl Tokens {
         }
     }
 
+    /// Word ids of other texts in this vocabulary (words it has never seen are left out).
+    pub fn seqs_of(&self, texts: &TextArena) -> Seqs {
+        let (ends, hashes) = hash_all(texts);
+        let mut kept_ends = Vec::with_capacity(ends.len());
+        let mut ids = Vec::with_capacity(hashes.len());
+        let mut k = 0;
+        for end in ends {
+            while k < end {
+                if let Some(&id) = self.vocab.ids.get(&hashes[k]) {
+                    ids.push(id);
+                }
+                k += 1;
+            }
+            kept_ends.push(ids.len());
+        }
+        Seqs {
+            ends: kept_ends,
+            ids,
+        }
+    }
+
     pub fn vocab_len(&self) -> usize {
         self.vocab.first_seen.len()
     }
