@@ -25,6 +25,9 @@ const MAX_ECHO: f64 = 0.25;
 /// A word is found "only in responses" when its prompt count is at most this share of its
 /// response count.
 const RESPONSE_ONLY: f64 = 0.05;
+/// A marker word joins its other responses to an injection when at most this share of its
+/// responses lie outside it.
+const MARKER_OUTSIDE: f64 = 0.1;
 /// Fewer units than this make a medium finding; twice as many a critical one.
 const HIGH_UNITS: usize = 10;
 
@@ -212,7 +215,7 @@ fn components(ctx: &GenContext, spans: Vec<Span>) -> Vec<UnitFinding> {
             .flat_map(|&k| spans[k].units.iter().copied())
             .collect();
         // Words only responses use, shared by the spans: every response with one joins, when
-        // most of that word's responses are in the injection already.
+        // nearly all of that word's responses are in the injection already.
         let mut markers: Vec<u32> = members
             .iter()
             .flat_map(|&k| spans[k].words.iter().copied())
@@ -226,7 +229,9 @@ fn components(ctx: &GenContext, spans: Vec<Span>) -> Vec<UnitFinding> {
                 .filter(|&u| ctx.tokens.responses.get(u as usize).contains(&w))
                 .collect();
             let inside = with.iter().filter(|u| units.contains(u)).count();
-            if inside * 2 >= with.len() {
+            // A word of the injection itself (a brand, a link) is nearly never used elsewhere;
+            // an ordinary word of it ("unfortunately") is, and must not pull those rows in.
+            if (with.len() - inside) as f64 <= MARKER_OUTSIDE * inside as f64 {
                 extra.extend(with);
             }
         }

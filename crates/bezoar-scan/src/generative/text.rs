@@ -70,14 +70,12 @@ pub(crate) fn for_each_word(text: &str, mut f: impl FnMut(usize, usize)) {
             i += c.len_utf8();
             while i < b.len() {
                 let c = text[i..].chars().next().unwrap_or(' ');
-                if c.is_alphanumeric() {
-                    i += c.len_utf8();
-                } else if matches!(c, '\'' | '’')
+                let inner_apostrophe = matches!(c, '\'' | '’')
                     && text[i + c.len_utf8()..]
                         .chars()
                         .next()
-                        .is_some_and(char::is_alphabetic)
-                {
+                        .is_some_and(char::is_alphabetic);
+                if c.is_alphanumeric() || inner_apostrophe {
                     i += c.len_utf8();
                 } else {
                     break;
