@@ -37,8 +37,8 @@ const DIM_BITS: u32 = 18;
 const DIM: usize = 1 << DIM_BITS;
 /// The dense features, after the hashed n-grams.
 const DENSE: usize = 11;
-const EPOCHS: usize = 12;
-const LEARNING_RATE: f32 = 0.1;
+const EPOCHS: usize = 40;
+const LEARNING_RATE: f32 = 0.03;
 /// Candidate inverse regularisation strengths (C of ½‖w‖² + C·Σ loss), chosen by held-out
 /// likelihood.
 const C_GRID: [f64; 5] = [0.03, 0.1, 0.3, 1.0, 3.0];
