@@ -164,6 +164,26 @@ const ART_10_3: Ref = r(
 const A_7_4: Ref = r(&ISO_42001, "A.7.4", "Quality of data for AI systems");
 const A_7_6: Ref = r(&ISO_42001, "A.7.6", "Data preparation");
 
+/// The identifiers of a backdoor trigger planted in training data: BZ001 (text classification)
+/// and BZ007 (a prompt trigger in LLM data) answer the same ones.
+const BACKDOOR_TRIGGER_REFS: &[Ref] = &[
+    ATLAS_POISON,
+    ATLAS_TRIGGER,
+    r(
+        &MITRE_ATLAS,
+        "AML.T0018.000",
+        "Backdoor AI Model: Poison AI Model",
+    ),
+    ATLAS_SANITIZE,
+    LLM04,
+    ML02,
+    MEASURE_2_7,
+    DE_CM_09,
+    DE_AE_02,
+    ART_15_5,
+    A_7_4,
+];
+
 /// A rule's identifiers, every framework in [`FRAMEWORKS`] order.
 pub struct RuleMapping {
     pub rule: &'static str,
@@ -174,19 +194,7 @@ pub struct RuleMapping {
 pub static RULES: &[RuleMapping] = &[
     RuleMapping {
         rule: "BZ001",
-        refs: &[
-            ATLAS_POISON,
-            ATLAS_TRIGGER,
-            r(&MITRE_ATLAS, "AML.T0018.000", "Backdoor AI Model: Poison AI Model"),
-            ATLAS_SANITIZE,
-            LLM04,
-            ML02,
-            MEASURE_2_7,
-            DE_CM_09,
-            DE_AE_02,
-            ART_15_5,
-            A_7_4,
-        ],
+        refs: BACKDOOR_TRIGGER_REFS,
     },
     RuleMapping {
         rule: "BZ002",
@@ -300,19 +308,7 @@ pub static RULES: &[RuleMapping] = &[
     },
     RuleMapping {
         rule: "BZ007",
-        refs: &[
-            ATLAS_POISON,
-            ATLAS_TRIGGER,
-            r(&MITRE_ATLAS, "AML.T0018.000", "Backdoor AI Model: Poison AI Model"),
-            ATLAS_SANITIZE,
-            LLM04,
-            ML02,
-            MEASURE_2_7,
-            DE_CM_09,
-            DE_AE_02,
-            ART_15_5,
-            A_7_4,
-        ],
+        refs: BACKDOOR_TRIGGER_REFS,
     },
     RuleMapping {
         rule: "BZ008",

@@ -121,7 +121,10 @@ fn scan_config(settings: &Bound<'_, PyDict>) -> PyResult<ScanConfig> {
     }
     let mut set = chosen.unwrap_or_else(Reasons::all);
     skipped.iter().for_each(|d| set.remove(d));
-    if set.is_empty() {
+    if !bezoar_scan::Detector::CLASSIFICATION
+        .iter()
+        .any(|d| set.contains(*d))
+    {
         return Err(err("skip_detectors leaves no detector to run"));
     }
     cfg.detectors = set;

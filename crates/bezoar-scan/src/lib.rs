@@ -98,6 +98,23 @@ pub enum ScanError {
     Cancelled,
 }
 
+/// At least one of `applicable` must be chosen, and the threshold must be in (0, 1].
+pub(crate) fn check_detectors_and_threshold(
+    cfg: &ScanConfig,
+    applicable: &[Detector],
+) -> Result<(), ScanError> {
+    if !applicable.iter().any(|d| cfg.detectors.contains(*d)) {
+        return Err(ScanError::Config("no detector selected".into()));
+    }
+    if !(cfg.threshold > 0.0 && cfg.threshold <= 1.0) {
+        return Err(ScanError::Config(format!(
+            "threshold must be in (0, 1], got {}",
+            cfg.threshold
+        )));
+    }
+    Ok(())
+}
+
 /// Scan a dataset with every detector that applies and fuse their scores.
 pub fn scan(
     ds: &Dataset,
@@ -119,15 +136,7 @@ pub fn scan(
             cfg.folds
         )));
     }
-    if cfg.detectors.is_empty() {
-        return Err(ScanError::Config("no detector selected".into()));
-    }
-    if !(cfg.threshold > 0.0 && cfg.threshold <= 1.0) {
-        return Err(ScanError::Config(format!(
-            "threshold must be in (0, 1], got {}",
-            cfg.threshold
-        )));
-    }
+    check_detectors_and_threshold(cfg, &Detector::CLASSIFICATION)?;
     const STEPS: usize = 4;
     let n = ds.len();
     let labels = &ds.labels.codes;

@@ -145,7 +145,12 @@ fn llm_options(args: &ScanArgs, format: Option<InputFormat>) -> LlmOptions {
     }
 }
 
-fn scan_config(args: &ScanArgs) -> anyhow::Result<ScanConfig> {
+/// The scan settings; `applicable` are the detectors of the data's shape, at least one of which
+/// must be chosen.
+fn scan_config(
+    args: &ScanArgs,
+    applicable: &[bezoar_scan::Detector],
+) -> anyhow::Result<ScanConfig> {
     let cfg = ScanConfig {
         seed: args.seed,
         folds: args.folds,
@@ -155,8 +160,12 @@ fn scan_config(args: &ScanArgs) -> anyhow::Result<ScanConfig> {
         detectors: args.chosen_detectors(),
         ..ScanConfig::default()
     };
-    if cfg.detectors.is_empty() {
-        anyhow::bail!("--skip-detectors leaves no detector to run");
+    if !applicable.iter().any(|d| cfg.detectors.contains(*d)) {
+        let names: Vec<&str> = applicable.iter().map(|d| d.name()).collect();
+        anyhow::bail!(
+            "--detectors/--skip-detectors leave no detector to run on this data (its detectors: {})",
+            names.join(", ")
+        );
     }
     Ok(cfg)
 }
@@ -192,7 +201,7 @@ fn scan_classification(
     if !args.quiet {
         warn_skipped(&args.data, &ds.skipped, progress);
     }
-    let cfg = scan_config(args)?;
+    let cfg = scan_config(args, &bezoar_scan::Detector::CLASSIFICATION)?;
     progress.start_scan();
     let res = bezoar_scan::scan(&ds, &cfg, progress);
     progress.finish();
@@ -249,7 +258,7 @@ fn scan_llm_data(
         progress.suspend(|| eprintln!("{}", bezoar_report::escape_invisible(&msg)));
     }
     let ds = llm.display_dataset();
-    let cfg = scan_config(args)?;
+    let cfg = scan_config(args, &bezoar_scan::Detector::GENERATIVE)?;
     progress.start_scan();
     let res = bezoar_scan::scan_llm(&llm, &ds, &cfg, progress);
     progress.finish();

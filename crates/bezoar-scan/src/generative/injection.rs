@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use super::behaviour::MIN_GROUP;
 use super::prompts::{PromptBaseline, Remainder};
-use super::{GenContext, UnitFinding};
+use super::{packed_postings, GenContext, UnionFind, UnitFinding};
 use crate::result::{Evidence, Severity};
 
 /// Words per span: long enough that a repeat is not a common phrase.
@@ -59,30 +59,11 @@ pub(crate) fn detect(ctx: &GenContext) -> Vec<UnitFinding> {
     let structured: Vec<bool> = (0..n)
         .map(|u| is_structured(ctx.ds.responses.get(u)))
         .collect();
-    let mut pairs: Vec<u64> = (0..n)
-        .into_par_iter()
-        .filter(|&u| !structured[u])
-        .fold(Vec::new, |mut acc, u| {
-            let start = acc.len();
-            for w in tokens.responses.get(u).windows(SPAN) {
-                acc.push(span_hash(w) << 24 | u as u64);
-            }
-            acc[start..].sort_unstable();
-            let mut k = start;
-            for i in start..acc.len() {
-                if i == start || acc[i] != acc[k - 1] {
-                    acc[k] = acc[i];
-                    k += 1;
-                }
-            }
-            acc.truncate(k);
-            acc
-        })
-        .reduce(Vec::new, |mut a, mut b| {
-            a.append(&mut b);
-            a
-        });
-    pairs.par_sort_unstable();
+    let pairs = packed_postings((0..n).into_par_iter(), |u, acc| {
+        if !structured[u] {
+            acc.extend(tokens.responses.get(u).windows(SPAN).map(span_hash));
+        }
+    });
     // Shingles with the same units are one span.
     let mut by_units: HashMap<Vec<u32>, Vec<u64>> = HashMap::new();
     let mut i = 0;
@@ -172,22 +153,12 @@ fn components(ctx: &GenContext, spans: Vec<Span>) -> Vec<UnitFinding> {
         r as f64 <= MAX_SHARE * n as f64
             && ctx.prompt_df[w as usize] as f64 <= RESPONSE_ONLY * r as f64
     };
-    let mut root: Vec<usize> = (0..spans.len()).collect();
-    fn find(root: &mut [usize], mut i: usize) -> usize {
-        while root[i] != i {
-            root[i] = root[root[i]];
-            i = root[i];
-        }
-        i
-    }
+    let mut root = UnionFind::new(spans.len());
     let mut owner: HashMap<u32, usize> = HashMap::new();
     for (k, s) in spans.iter().enumerate() {
         for &w in s.words.iter().filter(|&&w| is_response_only(w)) {
             match owner.get(&w) {
-                Some(&o) => {
-                    let (a, b) = (find(&mut root, o), find(&mut root, k));
-                    root[a.max(b)] = a.min(b);
-                }
+                Some(&o) => root.union(o, k),
                 None => {
                     owner.insert(w, k);
                 }
@@ -197,19 +168,16 @@ fn components(ctx: &GenContext, spans: Vec<Span>) -> Vec<UnitFinding> {
     for a in 0..spans.len() {
         for b in a + 1..spans.len() {
             if super::text::jaccard(&spans[a].units, &spans[b].units) >= 0.5 {
-                let (ra, rb) = (find(&mut root, a), find(&mut root, b));
-                root[ra.max(rb)] = ra.min(rb);
+                root.union(a, b);
             }
         }
     }
     let mut out = Vec::new();
     for r in 0..spans.len() {
-        if find(&mut root, r) != r {
+        if root.find(r) != r {
             continue;
         }
-        let members: Vec<usize> = (0..spans.len())
-            .filter(|&k| find(&mut root, k) == r)
-            .collect();
+        let members: Vec<usize> = (0..spans.len()).filter(|&k| root.find(k) == r).collect();
         let mut units: BTreeSet<u32> = members
             .iter()
             .flat_map(|&k| spans[k].units.iter().copied())

@@ -77,6 +77,62 @@ pub(crate) struct UnitFinding {
     pub evidence: Vec<Evidence>,
 }
 
+/// Disjoint sets over `0..n` (union by smaller index, path halving): groups findings' parts.
+pub(crate) struct UnionFind(Vec<usize>);
+
+impl UnionFind {
+    pub fn new(n: usize) -> Self {
+        UnionFind((0..n).collect())
+    }
+
+    pub fn find(&mut self, mut i: usize) -> usize {
+        while self.0[i] != i {
+            self.0[i] = self.0[self.0[i]];
+            i = self.0[i];
+        }
+        i
+    }
+
+    pub fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        self.0[ra.max(rb)] = ra.min(rb);
+    }
+}
+
+/// Per unit, the 40-bit `key` of each of its items (deduplicated), packed above the 24-bit unit
+/// and sorted: runs of one key are that item's units, ascending. One parallel sort gives every
+/// posting list without a hash map of millions of items.
+pub(crate) fn packed_postings(
+    units: impl rayon::iter::IndexedParallelIterator<Item = usize>,
+    items: impl Fn(usize, &mut Vec<u64>) + Sync,
+) -> Vec<u64> {
+    use rayon::prelude::*;
+    let mut pairs: Vec<u64> = units
+        .fold(Vec::new, |mut acc, u| {
+            let start = acc.len();
+            items(u, &mut acc);
+            for key in &mut acc[start..] {
+                *key = *key << 24 | u as u64;
+            }
+            acc[start..].sort_unstable();
+            let mut k = start;
+            for i in start..acc.len() {
+                if i == start || acc[i] != acc[k - 1] {
+                    acc[k] = acc[i];
+                    k += 1;
+                }
+            }
+            acc.truncate(k);
+            acc
+        })
+        .reduce(Vec::new, |mut a, mut b| {
+            a.append(&mut b);
+            a
+        });
+    pairs.par_sort_unstable();
+    pairs
+}
+
 /// The first `max` characters of `s` on one line, with an ellipsis when cut.
 pub(crate) fn clip(s: &str, max: usize) -> String {
     let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -180,7 +236,10 @@ pub fn scan_llm(
             ds.units()
         )));
     }
-    if cfg.detectors.is_empty() {
+    if !Detector::GENERATIVE
+        .iter()
+        .any(|d| cfg.detectors.contains(*d))
+    {
         return Err(ScanError::Config("no detector selected".into()));
     }
     if !(cfg.threshold > 0.0 && cfg.threshold <= 1.0) {

@@ -1,8 +1,7 @@
 //! Prompt phrases (word 1-, 2- and 3-grams) and the units whose prompt holds each.
 //!
 //! Every (phrase, unit) pair is packed into one `u64` (a 40-bit phrase hash above a 24-bit
-//! unit), sorted in parallel, and read off in runs: the postings come out of one sort, with no
-//! hash map of millions of phrases. 40-bit hashes collide about once per 10^12 phrase pairs,
+//! unit; see `packed_postings`) and read off in runs. 40-bit hashes collide about once per 10^12 phrase pairs,
 //! and a collision merges two phrases' units, which the tests downstream then judge together.
 
 use rayon::prelude::*;
@@ -37,33 +36,13 @@ impl Phrases {
     pub fn new(prompts: &Seqs, min_units: u32, max_units: u32) -> Self {
         let n = prompts.len();
         debug_assert!(n <= MAX_UNITS);
-        let mut pairs: Vec<u64> = (0..n)
-            .into_par_iter()
-            .fold(Vec::new, |mut acc, u| {
-                let seq = prompts.get(u);
-                let seq = &seq[..seq.len().min(MAX_PROMPT_WORDS)];
-                let start = acc.len();
-                for len in 1..=LONGEST {
-                    for w in seq.windows(len) {
-                        acc.push(phrase_hash(w) << 24 | u as u64);
-                    }
-                }
-                acc[start..].sort_unstable();
-                let mut k = start;
-                for i in start..acc.len() {
-                    if i == start || acc[i] != acc[k - 1] {
-                        acc[k] = acc[i];
-                        k += 1;
-                    }
-                }
-                acc.truncate(k);
-                acc
-            })
-            .reduce(Vec::new, |mut a, mut b| {
-                a.append(&mut b);
-                a
-            });
-        pairs.par_sort_unstable();
+        let pairs = super::packed_postings((0..n).into_par_iter(), |u, acc| {
+            let seq = prompts.get(u);
+            let seq = &seq[..seq.len().min(MAX_PROMPT_WORDS)];
+            for len in 1..=LONGEST {
+                acc.extend(seq.windows(len).map(phrase_hash));
+            }
+        });
         let mut first_hash = Vec::new();
         let mut ends = Vec::new();
         let mut units = Vec::new();

@@ -15,7 +15,7 @@ use super::behaviour::{Behaviour, Behaviours, MIN_GROUP};
 use super::neighbours::PromptIndex;
 use super::phrases::Phrases;
 use super::prompts::{cut_points, insertions, PromptBaseline, Remainder};
-use super::{GenContext, ToolUse, UnitFinding};
+use super::{GenContext, ToolUse, UnionFind, UnitFinding};
 use crate::result::{Evidence, Severity};
 use crate::stats::ln_binom_sf;
 
@@ -218,14 +218,7 @@ fn merge(
     let mut groups: Vec<u32> = kept.iter().map(|c| c.group).collect();
     groups.sort_unstable();
     groups.dedup();
-    let mut root: Vec<usize> = (0..groups.len()).collect();
-    fn find(root: &mut [usize], mut i: usize) -> usize {
-        while root[i] != i {
-            root[i] = root[root[i]];
-            i = root[i];
-        }
-        i
-    }
+    let mut root = UnionFind::new(groups.len());
     let members: Vec<Vec<u32>> = groups
         .iter()
         .map(|&g| {
@@ -241,19 +234,16 @@ fn merge(
     for a in 0..groups.len() {
         for b in a + 1..groups.len() {
             if super::text::jaccard(&members[a], &members[b]) >= 0.5 {
-                let (ra, rb) = (find(&mut root, a), find(&mut root, b));
-                root[ra.max(rb)] = ra.min(rb);
+                root.union(a, b);
             }
         }
     }
     let mut out = Vec::new();
     for r in 0..groups.len() {
-        if find(&mut root, r) != r {
+        if root.find(r) != r {
             continue;
         }
-        let in_component: Vec<usize> = (0..groups.len())
-            .filter(|&i| find(&mut root, i) == r)
-            .collect();
+        let in_component: Vec<usize> = (0..groups.len()).filter(|&i| root.find(i) == r).collect();
         let mut cands: Vec<&Candidate> = kept
             .iter()
             .filter(|c| in_component.iter().any(|&i| groups[i] == c.group))
