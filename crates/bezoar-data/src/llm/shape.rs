@@ -79,8 +79,8 @@ pub fn shape_of_keys(keys: &[String]) -> Shape {
 /// The shape of the data in `path`: `opts.shape`, else a shape implied by the column flags
 /// (`--messages` means chat, `--chosen`/`--rejected` preference, `--prompt`/`--response`
 /// instruction), else recognised from the first JSONL object's keys or the Parquet schema.
-/// Standard input is not peeked (it cannot be read twice): it is classification unless a flag
-/// says otherwise.
+/// Standard input, FIFOs and devices are not peeked (they cannot be read twice): they are
+/// classification unless a flag says otherwise.
 pub fn detect_shape(path: &Path, opts: &LlmOptions) -> Result<Shape, DataError> {
     if let Some(s) = opts.shape {
         return Ok(s);
@@ -95,7 +95,8 @@ pub fn detect_shape(path: &Path, opts: &LlmOptions) -> Result<Shape, DataError> 
     if c.prompt.is_some() || c.response.is_some() {
         return Ok(Shape::Instruction);
     }
-    if crate::is_stdin(path) {
+    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    if crate::is_stdin(path) || !regular {
         return Ok(Shape::Classification);
     }
     let format = opts.format.or_else(|| InputFormat::from_path(path));
