@@ -125,6 +125,7 @@ pub fn render_html(
     );
     header(&mut h, ds, res, meta, opts);
     charts(&mut h, ds, res);
+    response_groups(&mut h, res);
     findings(&mut h, ds, res);
     top_rows(&mut h, ds, res);
     detectors(&mut h, res);
@@ -483,7 +484,12 @@ fn finding_html(h: &mut String, ds: &Dataset, f: &Finding) {
         esc(&f.subject),
         f.target_label
             .as_deref()
-            .map(|l| format!(" · target label <code>{}</code>", esc(l)))
+            .map(|l| match f.detector {
+                Detector::PromptTrigger | Detector::PreferenceFlip => {
+                    format!(" · leads to {}", esc(l))
+                }
+                _ => format!(" · target label <code>{}</code>", esc(l)),
+            })
             .unwrap_or_default(),
         f.rows.len()
     );
@@ -549,6 +555,49 @@ fn finding_html(h: &mut String, ds: &Dataset, f: &Finding) {
         "<p><b>What to do:</b> {}</p></details>",
         esc(f.detector.help())
     );
+}
+
+/// LLM data: each prompt trigger and the response behaviour it leads to (its group of
+/// responses), with how often that behaviour comes with the phrase, in general and in prompts
+/// like these without it.
+fn response_groups(h: &mut String, res: &ScanResult) {
+    let triggers: Vec<&Finding> = res
+        .findings
+        .iter()
+        .filter(|f| f.detector == Detector::PromptTrigger)
+        .take(MAX_HTML_FINDINGS)
+        .collect();
+    if triggers.is_empty() {
+        return;
+    }
+    let _ = write!(
+        h,
+        "<h2>Prompt triggers and the responses they lead to</h2><table><tr><th>severity</th>\
+<th>prompt phrase</th><th>leads to</th><th>rows</th><th>with the phrase: share answered so</th>\
+<th>base rate</th><th>in similar prompts</th></tr>"
+    );
+    for f in triggers {
+        let ev = evidence_map(&f.evidence);
+        let pct = |k: &str| {
+            ev.0.iter()
+                .find(|(name, _)| *name == k)
+                .and_then(|(_, v)| *v)
+                .map_or("–".to_string(), |v| format!("{:.1}%", 100.0 * v))
+        };
+        let sev = f.severity.name();
+        let _ = write!(
+            h,
+            "<tr><td><span class=\"sev {sev}\">{sev}</span></td><td><code>{}</code></td><td>{}</td>\
+<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&f.subject),
+            esc(f.target_label.as_deref().unwrap_or("")),
+            f.rows.len(),
+            pct("purity"),
+            pct("base_rate"),
+            pct("rate_in_similar_prompts"),
+        );
+    }
+    let _ = write!(h, "</table>");
 }
 
 fn findings(h: &mut String, ds: &Dataset, res: &ScanResult) {
@@ -690,6 +739,46 @@ mod tests {
         }
         ds.texts = texts;
         ds
+    }
+
+    #[test]
+    fn llm_triggers_show_the_responses_they_lead_to() {
+        let ds = dataset();
+        let mut res = result();
+        res.findings.push(Finding {
+            detector: Detector::PromptTrigger,
+            severity: Severity::Critical,
+            title: "prompt trigger \"<b>zq</b>\"".into(),
+            subject: "<b>zq</b>".into(),
+            target_label: Some("the same response \"<i>Sorry</i>\"".into()),
+            rows: vec![0, 1],
+            evidence: vec![
+                bezoar_scan::Evidence {
+                    name: "purity",
+                    value: 1.0,
+                },
+                bezoar_scan::Evidence {
+                    name: "base_rate",
+                    value: 0.01,
+                },
+            ],
+        });
+        let opts = HtmlOptions {
+            fail_on: Some(Severity::High),
+            snapshot: None,
+        };
+        let page = render_html(&ds, &res, &meta(), &opts);
+        assert!(page.contains("<h2>Prompt triggers and the responses they lead to</h2>"));
+        assert!(
+            page.contains("<code>&lt;b&gt;zq&lt;/b&gt;</code>"),
+            "phrase escaped"
+        );
+        assert!(page.contains("the same response &quot;&lt;i&gt;Sorry&lt;/i&gt;&quot;"));
+        assert!(page.contains("<td>100.0%</td><td>1.0%</td><td>–</td>"));
+        assert!(page.contains(" · leads to "));
+        // Text-classification reports have no such section.
+        let plain = render_html(&ds, &result(), &meta(), &opts);
+        assert!(!plain.contains("responses they lead to"));
     }
 
     #[test]
