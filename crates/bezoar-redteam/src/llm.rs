@@ -302,13 +302,6 @@ fn chat_turns(messages: &[Value]) -> Option<(usize, usize)> {
             .and_then(Value::as_str)
             .map(str::to_ascii_lowercase)
     };
-    let content_key = |m: &Value| {
-        if m.get("content").is_some() {
-            "content"
-        } else {
-            "value"
-        }
-    };
     let a = messages.iter().rposition(|m| {
         matches!(
             role(m).as_deref(),
@@ -322,6 +315,14 @@ fn chat_turns(messages: &[Value]) -> Option<(usize, usize)> {
     Some((u, a))
 }
 
+/// Replace the string at `obj[key]` (when it is one) with `change` of it.
+fn edit_str(obj: &mut Value, key: &str, change: impl FnOnce(&str) -> String) {
+    if let Some(Value::String(s)) = obj.get_mut(key) {
+        *s = change(s);
+    }
+}
+
+/// Which key holds a message's text: `content`, or ShareGPT's `value`.
 fn content_key(m: &Value) -> &'static str {
     if m.get("content").is_some() {
         "content"
@@ -460,10 +461,7 @@ fn edit(
         LlmAttack::TriggeredPreferenceFlip { .. } => {
             let word = words.and_then(|w| w.first()).cloned().unwrap_or_default();
             if let Some(k) = &f.prompt {
-                if let Some(Value::String(p)) = row.get(k) {
-                    let p = append_to_last_user_turn(p, &word);
-                    row[k.as_str()] = Value::String(p);
-                }
+                edit_str(row, k, |p| append_to_last_user_turn(p, &word));
             }
             swap_pair(f, row);
         }
@@ -506,10 +504,7 @@ fn set_prompt_response(
                 f.prompt.clone().unwrap_or_default(),
                 f.response.clone().unwrap_or_default(),
             );
-            if let Some(Value::String(p)) = row.get(&pk) {
-                let p = plant(p, rng);
-                row[pk.as_str()] = Value::String(p);
-            }
+            edit_str(row, &pk, |p| plant(p, rng));
             if let Some(r) = response {
                 row[rk.as_str()] = Value::String(r);
             }
@@ -521,10 +516,7 @@ fn set_prompt_response(
             };
             let Some((u, a)) = chat_turns(m) else { return };
             let uk = content_key(&m[u]);
-            if let Some(Value::String(p)) = m[u].get(uk) {
-                let p = plant(p, rng);
-                m[u][uk] = Value::String(p);
-            }
+            edit_str(&mut m[u], uk, |p| plant(p, rng));
             if let Some(r) = response {
                 let ak = content_key(&m[a]);
                 m[a][ak] = Value::String(r);
@@ -542,10 +534,7 @@ fn set_response(shape: Shape, f: &LlmFields, row: &mut Value, change: impl FnOnc
     match shape {
         Shape::Instruction => {
             let rk = f.response.clone().unwrap_or_default();
-            if let Some(Value::String(r)) = row.get(&rk) {
-                let r = change(r);
-                row[rk.as_str()] = Value::String(r);
-            }
+            edit_str(row, &rk, change);
         }
         Shape::Chat => {
             let key = f.messages.clone().unwrap_or_default();
@@ -554,10 +543,7 @@ fn set_response(shape: Shape, f: &LlmFields, row: &mut Value, change: impl FnOnc
             };
             let Some((_, a)) = chat_turns(m) else { return };
             let ak = content_key(&m[a]);
-            if let Some(Value::String(r)) = m[a].get(ak) {
-                let r = change(r);
-                m[a][ak] = Value::String(r);
-            }
+            edit_str(&mut m[a], ak, change);
         }
         _ => {}
     }

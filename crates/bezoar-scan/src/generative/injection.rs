@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use super::behaviour::MIN_GROUP;
 use super::prompts::{PromptBaseline, Remainder};
-use super::{packed_postings, GenContext, UnionFind, UnitFinding};
+use super::{for_each_posting, packed_postings, posting_unit, GenContext, UnionFind, UnitFinding};
 use crate::result::{Evidence, Severity};
 
 /// Words per span: long enough that a repeat is not a common phrase.
@@ -66,19 +66,12 @@ pub(crate) fn detect(ctx: &GenContext) -> Vec<UnitFinding> {
     });
     // Shingles with the same units are one span.
     let mut by_units: HashMap<Vec<u32>, Vec<u64>> = HashMap::new();
-    let mut i = 0;
-    while i < pairs.len() {
-        let h = pairs[i] >> 24;
-        let mut j = i;
-        while j < pairs.len() && pairs[j] >> 24 == h {
-            j += 1;
-        }
-        if j - i >= MIN_GROUP as usize && j - i <= max_units {
-            let units: Vec<u32> = pairs[i..j].iter().map(|p| (p & 0xFF_FFFF) as u32).collect();
+    for_each_posting(&pairs, |h, run| {
+        if run.len() >= MIN_GROUP as usize && run.len() <= max_units {
+            let units: Vec<u32> = run.iter().map(|&p| posting_unit(p)).collect();
             by_units.entry(units).or_default().push(h);
         }
-        i = j;
-    }
+    });
     drop(pairs);
     let mut groups: Vec<(Vec<u32>, Vec<u64>)> = by_units.into_iter().collect();
     groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));

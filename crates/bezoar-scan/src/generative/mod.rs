@@ -133,6 +133,23 @@ pub(crate) fn packed_postings(
     pairs
 }
 
+/// Visit each key of [`packed_postings`]' output with its run of packed pairs (read a pair's
+/// unit with [`posting_unit`]).
+pub(crate) fn for_each_posting(pairs: &[u64], mut f: impl FnMut(u64, &[u64])) {
+    let mut i = 0;
+    while i < pairs.len() {
+        let key = pairs[i] >> 24;
+        let j = i + pairs[i..].iter().take_while(|p| *p >> 24 == key).count();
+        f(key, &pairs[i..j]);
+        i = j;
+    }
+}
+
+/// The unit of one packed pair.
+pub(crate) fn posting_unit(pair: u64) -> u32 {
+    (pair & 0xFF_FFFF) as u32
+}
+
 /// The first `max` characters of `s` on one line, with an ellipsis when cut.
 pub(crate) fn clip(s: &str, max: usize) -> String {
     let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -46,21 +46,14 @@ impl Phrases {
         let mut first_hash = Vec::new();
         let mut ends = Vec::new();
         let mut units = Vec::new();
-        let mut i = 0;
-        while i < pairs.len() {
-            let h = pairs[i] >> 24;
-            let mut j = i;
-            while j < pairs.len() && pairs[j] >> 24 == h {
-                j += 1;
-            }
-            let count = (j - i) as u32;
+        super::for_each_posting(&pairs, |h, run| {
+            let count = run.len() as u32;
             if count >= min_units && count <= max_units {
-                units.extend(pairs[i..j].iter().map(|p| (p & 0xFF_FFFF) as u32));
+                units.extend(run.iter().map(|&p| super::posting_unit(p)));
                 ends.push(units.len());
                 first_hash.push(h);
             }
-            i = j;
-        }
+        });
         drop(pairs);
         // Where each kept phrase first occurs, for naming it.
         let mut want: std::collections::HashMap<u64, usize> = first_hash

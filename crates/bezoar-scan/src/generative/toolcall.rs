@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{GenContext, UnitFinding};
+use super::{GenContext, ToolUse, UnitFinding};
 use crate::result::{Evidence, Severity};
 
 /// How many units must teach the same dangerous call before it is critical (a repeated,
@@ -150,12 +150,9 @@ pub(crate) fn detect(ctx: &GenContext) -> Vec<UnitFinding> {
     // Dangerous calls, grouped by (tool, arguments): units, and why.
     let mut groups: BTreeMap<(String, String), (Vec<u32>, &'static str)> = BTreeMap::new();
     let mut all_calls = 0usize;
-    for u in 0..ctx.units() {
-        let response = ctx.ds.responses.get(u);
-        if !response.contains('{') {
-            continue;
-        }
-        for (tool, args) in calls(response) {
+    // Responses were already read for calls once (`GenContext::tool_calls`): parse only those.
+    for u in (0..ctx.units()).filter(|&u| ctx.tool_calls[u] != ToolUse::None) {
+        for (tool, args) in calls(ctx.ds.responses.get(u)) {
             all_calls += 1;
             if let Some(why) = danger(&args) {
                 let e = groups
