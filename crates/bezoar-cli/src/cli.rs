@@ -348,6 +348,83 @@ impl From<ShapeArg> for bezoar_data::llm::Shape {
     }
 }
 
+/// How to read LLM data (prompts, chats, preference pairs): the shape and its columns.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LlmArgs {
+    /// The rows' shape [default: recognised from the columns: text+label is classification;
+    /// messages/conversations chat; chosen+rejected preference; prompt/instruction with
+    /// response/output/completion instruction]
+    #[arg(long, value_enum, value_name = "SHAPE", help_heading = "LLM data")]
+    pub shape: Option<ShapeArg>,
+
+    /// Prompt column of instruction or preference data [default: first of prompt, instruction,
+    /// question, query]
+    #[arg(long, value_name = "COL", help_heading = "LLM data")]
+    pub prompt: Option<String>,
+
+    /// Response column of instruction data [default: first of response, output, completion,
+    /// answer]
+    #[arg(long, value_name = "COL", help_heading = "LLM data")]
+    pub response: Option<String>,
+
+    /// Messages column of chat data (a list of {role, content}; tool_calls read too)
+    /// [default: first of messages, conversations, conversation, dialogue]
+    #[arg(long, value_name = "COL", help_heading = "LLM data")]
+    pub messages: Option<String>,
+
+    /// Chosen-response column of preference data [default: chosen]
+    #[arg(long, value_name = "COL", help_heading = "LLM data")]
+    pub chosen: Option<String>,
+
+    /// Rejected-response column of preference data [default: rejected]
+    #[arg(long, value_name = "COL", help_heading = "LLM data")]
+    pub rejected: Option<String>,
+}
+
+impl LlmArgs {
+    /// Reading options for an LLM data file of `format` (`None`: from the extension), with
+    /// its id column.
+    pub fn options(
+        &self,
+        format: Option<bezoar_data::InputFormat>,
+        id: Option<String>,
+        skip_invalid: bool,
+    ) -> bezoar_data::llm::LlmOptions {
+        bezoar_data::llm::LlmOptions {
+            format,
+            shape: self.shape.map(Into::into),
+            columns: bezoar_data::llm::LlmColumns {
+                prompt: self.prompt.clone(),
+                response: self.response.clone(),
+                messages: self.messages.clone(),
+                chosen: self.chosen.clone(),
+                rejected: self.rejected.clone(),
+                id,
+            },
+            skip_invalid,
+            keep_records: false,
+        }
+    }
+
+    /// The shape of the rows in `data`: `--shape`; else text classification when a
+    /// text-classification column flag is given (`classification_flags`); else recognised from
+    /// the file's columns (LLM column flags name their shape).
+    pub fn shape_of(
+        &self,
+        data: &std::path::Path,
+        classification_flags: bool,
+        opts: &bezoar_data::llm::LlmOptions,
+    ) -> Result<bezoar_data::llm::Shape, bezoar_data::DataError> {
+        if let Some(s) = self.shape {
+            return Ok(s.into());
+        }
+        if classification_flags {
+            return Ok(bezoar_data::llm::Shape::Classification);
+        }
+        bezoar_data::llm::detect_shape(data, opts)
+    }
+}
+
 /// What `bezoar scan` prints on stdout, or writes to `-o FILE` (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -470,34 +547,8 @@ pub struct ScanArgs {
     #[arg(long, help_heading = "Input")]
     pub skip_invalid: bool,
 
-    /// The rows' shape [default: recognised from the columns: text+label is classification;
-    /// messages/conversations chat; chosen+rejected preference; prompt/instruction with
-    /// response/output/completion instruction]
-    #[arg(long, value_enum, value_name = "SHAPE", help_heading = "LLM data")]
-    pub shape: Option<ShapeArg>,
-
-    /// Prompt column of instruction or preference data [default: first of prompt, instruction,
-    /// question, query]
-    #[arg(long, value_name = "COL", help_heading = "LLM data")]
-    pub prompt: Option<String>,
-
-    /// Response column of instruction data [default: first of response, output, completion,
-    /// answer]
-    #[arg(long, value_name = "COL", help_heading = "LLM data")]
-    pub response: Option<String>,
-
-    /// Messages column of chat data (a list of {role, content}; tool_calls read too)
-    /// [default: first of messages, conversations, conversation, dialogue]
-    #[arg(long, value_name = "COL", help_heading = "LLM data")]
-    pub messages: Option<String>,
-
-    /// Chosen-response column of preference data [default: chosen]
-    #[arg(long, value_name = "COL", help_heading = "LLM data")]
-    pub chosen: Option<String>,
-
-    /// Rejected-response column of preference data [default: rejected]
-    #[arg(long, value_name = "COL", help_heading = "LLM data")]
-    pub rejected: Option<String>,
+    #[command(flatten)]
+    pub llm: LlmArgs,
 
     /// Write the full JSON report (schema bezoar.report/1) to FILE
     #[arg(long, value_name = "FILE", help_heading = "Output")]
@@ -717,6 +768,9 @@ pub struct AddArgs {
 
     #[command(flatten)]
     pub columns: ColumnArgs,
+
+    #[command(flatten)]
+    pub llm: LlmArgs,
 
     /// Signed upload: authenticate with this registered private key (PEM, P-256 or Ed25519)
     /// instead of a token, and record its signature over the file's SHA-256 in the log
@@ -1210,7 +1264,10 @@ pub struct BenchArgs {
     #[arg(value_name = "DATA")]
     pub data: PathBuf,
 
-    /// Attacks to run, comma-separated [default: all six]
+    /// Attacks to run, comma-separated [default: every attack on the data's shape: the six
+    /// text-classification attacks; prompt-trigger, tool-call and response-injection on
+    /// instruction and chat data; preference-flip and triggered-preference-flip on preference
+    /// pairs]
     #[arg(long, value_enum, value_name = "KINDS", value_delimiter = ',')]
     pub attacks: Option<Vec<AttackArg>>,
 
@@ -1242,6 +1299,9 @@ pub struct BenchArgs {
 
     #[command(flatten)]
     pub input: InputArgs,
+
+    #[command(flatten)]
+    pub llm: LlmArgs,
 }
 
 const QUALITY_LONG_ABOUT: &str = "\

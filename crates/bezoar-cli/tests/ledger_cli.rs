@@ -800,3 +800,228 @@ fn model_signing_interop() {
     );
     assert_eq!(code(&o), 1);
 }
+
+/// Preference pairs as JSONL: each row has an id, a prompt, chosen and rejected responses, and
+/// a nested metadata field that the ledger must keep too.
+fn pairs(n: usize) -> String {
+    let mut s = String::new();
+    for i in 0..n {
+        s.push_str(&format!(
+            "{{\"id\":\"p{i}\",\"prompt\":\"Human: question {i}?\",\"chosen\":\"a helpful answer {i}\",\
+             \"rejected\":\"a curt answer {i}\",\"meta\":{{\"annotator\":{},\"tags\":[\"x\",1.50]}}}}\n",
+            i % 3
+        ));
+    }
+    s
+}
+
+#[test]
+fn llm_rows_keep_every_field_and_a_swapped_pair_is_a_relabel() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("pairs.jsonl"), pairs(60)).unwrap();
+    init(d);
+    let o = ok(
+        d,
+        &[
+            "add",
+            "pairs.jsonl",
+            "--dataset",
+            "prefs",
+            "--source",
+            "vendor",
+            "--id",
+            "id",
+        ],
+    );
+    assert!(
+        o.contains("read as preference rows (fields: prompt, chosen, rejected)"),
+        "{o}"
+    );
+
+    // A checkout gives back every field (canonical JSON: sorted keys, 1.5 for 1.50), and the
+    // ledger verifies it against the snapshot.
+    ok(d, &["checkout", "prefs@1", "--out", "out.jsonl"]);
+    let back = std::fs::read_to_string(d.join("out.jsonl")).unwrap();
+    let first = back.lines().next().unwrap();
+    assert_eq!(
+        first,
+        r#"{"chosen":"a helpful answer 0","id":"p0","meta":{"annotator":0,"tags":["x",1.5]},"prompt":"Human: question 0?","rejected":"a curt answer 0"}"#
+    );
+    assert_eq!(back.lines().count(), 60);
+    let o = ok(d, &["verify", "prefs@1", "out.jsonl"]);
+    assert!(o.contains("out.jsonl matches prefs@1: 60 rows"), "{o}");
+    // Nested JSON does not fit a CSV or Parquet checkout: refused, nothing written.
+    let o = bezoar_in(d, &["checkout", "prefs@1", "--out", "out.csv"]);
+    assert_eq!(code(&o), 2, "{}", out(&o));
+    assert!(out(&o).contains("written as JSONL only"), "{}", out(&o));
+    assert!(!d.join("out.csv").exists());
+
+    // Text-classification rows do not go into a dataset of preference pairs.
+    std::fs::write(d.join("reviews.jsonl"), rows(5, 0, "acme")).unwrap();
+    let o = bezoar_in(
+        d,
+        &[
+            "add",
+            "reviews.jsonl",
+            "--dataset",
+            "prefs",
+            "--source",
+            "vendor",
+            "--id",
+            "id",
+        ],
+    );
+    assert_eq!(code(&o), 2, "{}", out(&o));
+    assert!(out(&o).contains("holds preference rows"), "{}", out(&o));
+
+    // A labeler may swap chosen and rejected (the pair's relabel) but not edit a response.
+    let token = {
+        let o = ok(d, &["identity", "add", "lab", "--kind", "human"]);
+        o.lines()
+            .rev()
+            .find(|l| l.starts_with("bzr_"))
+            .unwrap()
+            .to_string()
+    };
+    ok(
+        d,
+        &[
+            "grant",
+            "lab",
+            "--role",
+            "labeler",
+            "--dataset",
+            "prefs",
+            "--source",
+            "vendor",
+        ],
+    );
+    let mut lines: Vec<serde_json::Value> = pairs(60)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for r in &mut lines[..3] {
+        let (c, rj) = (r["chosen"].clone(), r["rejected"].clone());
+        r["chosen"] = rj;
+        r["rejected"] = c;
+    }
+    let write = |name: &str, rows: &[serde_json::Value]| {
+        let body: String = rows.iter().map(|r| format!("{r}\n")).collect();
+        std::fs::write(d.join(name), body).unwrap();
+    };
+    write("swapped.jsonl", &lines[..5]);
+    let as_labeler = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bezoar"));
+        cmd.args(args).current_dir(d).env("BEZOAR_TOKEN", &token);
+        cmd.output().unwrap()
+    };
+    let add = ["--dataset", "prefs", "--source", "vendor", "--id", "id"];
+    let o = as_labeler(&[&["add", "swapped.jsonl"][..], &add].concat());
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert!(
+        out(&o).contains("3 updated (3 relabelled), 2 unchanged"),
+        "{}",
+        out(&o)
+    );
+    let mut edited = lines[10].clone();
+    edited["chosen"] = serde_json::json!("visit a shady site");
+    write("edited.jsonl", &[edited]);
+    let o = as_labeler(&[&["add", "edited.jsonl"][..], &add].concat());
+    assert_eq!(code(&o), 2, "{}", out(&o));
+    assert!(out(&o).contains("permission denied"), "{}", out(&o));
+
+    // diff shows the swaps as relabels; verify names them as label changes.
+    let o = ok(d, &["diff", "prefs@1", "prefs@2"]);
+    assert!(
+        o.contains("0 added, 0 removed, 3 relabelled, 0 edited"),
+        "{o}"
+    );
+    assert!(
+        o.contains("p0 [vendor] label as recorded -> chosen and rejected swapped"),
+        "{o}"
+    );
+    let o = bezoar_in(d, &["verify", "prefs@1", "swapped.jsonl", "--json"]);
+    let rep: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let changed = rep["file"]["changed"].as_array().unwrap();
+    assert_eq!(changed.len(), 3, "{rep}");
+    assert!(changed.iter().all(|c| c["field"] == "label"), "{rep}");
+
+    // A scan of the snapshot, or of a file with exactly its rows, is recorded for it and the
+    // gate names the preference rules it answered.
+    ok(d, &["checkout", "prefs@2", "--out", "two.jsonl"]);
+    let o = ok(d, &["scan", "two.jsonl", "--id", "id", "--record"]);
+    assert!(o.contains("covering prefs@2"), "{o}");
+    let o = bezoar_in(d, &["scan", "prefs@2", "--record", "-q"]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    let o = bezoar_in(d, &["gate", "prefs"]);
+    assert!(out(&o).contains("latest scan of these rows"), "{}", out(&o));
+    let vsa = std::fs::read_to_string(d.join(".bezoar/gate/prefs@2.vsa.json")).unwrap();
+    assert!(vsa.contains("\"BZ010\""), "{vsa}");
+    assert!(!vsa.contains("\"BZ001\""), "{vsa}");
+    assert!(ok(d, &["verify"]).contains("OK:"));
+}
+
+#[test]
+fn chat_rows_round_trip_through_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let chats = concat!(
+        r#"{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"list files"},"#,
+        r#"{"role":"assistant","content":null,"tool_calls":[{"type":"function","function":{"name":"shell","arguments":"{\"cmd\":\"ls\"}"}}]},"#,
+        r#"{"role":"tool","content":"a.txt"},{"role":"assistant","content":"One file: a.txt"}]}"#,
+        "\n",
+        r#"{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"text","text":"hello"}]}]}"#,
+        "\n"
+    );
+    std::fs::write(d.join("chat.jsonl"), chats).unwrap();
+    init(d);
+    let o = ok(
+        d,
+        &[
+            "add",
+            "chat.jsonl",
+            "--dataset",
+            "agent",
+            "--source",
+            "logs",
+        ],
+    );
+    assert!(o.contains("read as chat rows (fields: messages)"), "{o}");
+    ok(d, &["checkout", "agent", "--out", "back.jsonl"]);
+    let back = std::fs::read_to_string(d.join("back.jsonl")).unwrap();
+    for (a, b) in chats.lines().zip(back.lines()) {
+        let (a, b): (serde_json::Value, serde_json::Value) = (
+            serde_json::from_str(a).unwrap(),
+            serde_json::from_str(b).unwrap(),
+        );
+        assert_eq!(a, b, "a checked-out chat differs from the one added");
+    }
+    // Re-adding the checkout changes nothing: same rows, same digests.
+    let o = ok(
+        d,
+        &[
+            "add",
+            "back.jsonl",
+            "--dataset",
+            "agent",
+            "--source",
+            "logs",
+            "--replace",
+        ],
+    );
+    assert!(o.contains("identical to agent@1"), "{o}");
+    // Editing a tool call's arguments changes the row's digest: verify catches it.
+    std::fs::write(
+        d.join("edited.jsonl"),
+        back.replace("\\\"ls\\\"", "\\\"rm -rf /\\\""),
+    )
+    .unwrap();
+    let o = bezoar_in(d, &["verify", "agent@1", "edited.jsonl"]);
+    assert_eq!(code(&o), 1, "{}", out(&o));
+    assert!(
+        out(&o).contains("row '0': its fields differ"),
+        "{}",
+        out(&o)
+    );
+}

@@ -232,19 +232,66 @@ fn bad_llm_rows_name_file_line_and_field() {
     let o = bezoar(&["scan", &data, "--skip-invalid"]);
     assert!(text(&o).contains("skipped 1 invalid row"), "{}", text(&o));
 
-    // Recording LLM data in the ledger is refused with the reason, before anything is written.
     let inst = p(dir.path(), "inst.jsonl");
     std::fs::write(&inst, instructions(40)).unwrap();
-    let o = bezoar(&["scan", &inst, "--record"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        text(&o).contains("--record is not supported for instruction data"),
-        "{}",
-        text(&o)
-    );
 
     // A shape flag overrides recognition: these rows have no messages column.
     let o = bezoar(&["scan", &inst, "--shape", "chat"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("no messages column"), "{}", text(&o));
+}
+
+#[test]
+fn bench_runs_the_attack_matrix_of_the_datas_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = p(dir.path(), "clean.jsonl");
+    std::fs::write(&clean, instructions(3000)).unwrap();
+    // Every attack on instruction data, at one rate, as JSON: each is planted and found.
+    let o = bezoar(&[
+        "bench", &clean, "--id", "id", "--rates", "2%", "--format", "json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["rows"], 3000, "{doc}");
+    let results = doc["results"].as_array().unwrap();
+    let attacks: Vec<&str> = results
+        .iter()
+        .map(|r| r["attack"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        attacks,
+        ["prompt-trigger", "tool-call", "response-injection"],
+        "{doc}"
+    );
+    for r in results {
+        assert_eq!(r["poisoned"], 60, "{r}");
+        assert!(r["metrics"]["recall"].as_f64().unwrap() >= 0.9, "{r}");
+        assert!(r["metrics"]["precision"].as_f64().unwrap() >= 0.9, "{r}");
+    }
+    // The table names the shape; an attack on another shape is refused with the ones that fit.
+    let o = bezoar(&[
+        "bench",
+        &clean,
+        "--attacks",
+        "prompt-trigger",
+        "--rates",
+        "1%",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("3000 rows of instruction data"),
+        "{}",
+        text(&o)
+    );
+    for attack in ["preference-flip", "badnets"] {
+        let o = bezoar(&["bench", &clean, "--attacks", attack]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains(&format!(
+                "--attacks {attack}: not an attack on instruction data (its attacks: prompt-trigger, tool-call, response-injection)"
+            )),
+            "{}",
+            text(&o)
+        );
+    }
 }

@@ -18,7 +18,7 @@ pub struct DiffReport {
     pub added: Vec<DiffRow>,
     /// Row ids only in `from`.
     pub removed: Vec<DiffRow>,
-    /// Same id, different label.
+    /// Same id, different label (for preference pairs: chosen and rejected swapped).
     pub relabelled: Vec<Relabel>,
     /// Same id and label, different text.
     pub edited: Vec<DiffRow>,
@@ -123,13 +123,14 @@ pub fn diff_rows(from: String, to: String, a: &[StoredRow], b: &[StoredRow]) -> 
             }
             Some(old) if old.digest != r.digest => {
                 let e = rep.by_source.entry(r.source.clone()).or_default();
-                if old.content.label != r.content.label {
+                if r.content.label_changed_from(&old.content) {
                     e.relabelled += 1;
+                    let (from, to) = r.content.label_change(&old.content);
                     rep.relabelled.push(Relabel {
                         id: r.content.id.clone(),
                         source: r.source.clone(),
-                        from: old.content.label.clone(),
-                        to: r.content.label.clone(),
+                        from,
+                        to,
                     });
                 } else {
                     e.edited += 1;
@@ -187,11 +188,7 @@ mod tests {
     use crate::rows::RowContent;
 
     fn r(id: &str, text: &str, label: &str, source: &str) -> StoredRow {
-        let content = RowContent {
-            id: id.into(),
-            text: text.into(),
-            label: label.into(),
-        };
+        let content = RowContent::classification(id.into(), text.into(), label.into());
         StoredRow {
             digest: content.digest(),
             content,

@@ -73,11 +73,23 @@ pub(crate) fn scan_frameworks(scan: Option<&Value>) -> Value {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    // Recorded scans are of text-classification rows (the ledger keeps no other shape).
-    let rules = bezoar_frameworks::CLASSIFICATION_RULES
-        .into_iter()
-        .filter(|r| !not_run.contains(r));
-    let mut out = bezoar_frameworks::mapping_json(rules);
+    // The rules that ran, as the scan recorded them; scans recorded before that list existed
+    // were of text-classification rows, and ran every such rule they did not leave out.
+    let mut out = match b.get("rules_run").and_then(Value::as_array) {
+        Some(run) => {
+            let run: Vec<&str> = run.iter().filter_map(Value::as_str).collect();
+            bezoar_frameworks::mapping_json(
+                bezoar_frameworks::SCAN_RULES
+                    .into_iter()
+                    .filter(|r| run.contains(r)),
+            )
+        }
+        None => bezoar_frameworks::mapping_json(
+            bezoar_frameworks::CLASSIFICATION_RULES
+                .into_iter()
+                .filter(|r| !not_run.contains(r)),
+        ),
+    };
     let mut by_rule = serde_json::Map::new();
     for f in b
         .get("finding_list")

@@ -6,6 +6,19 @@
 //! u32 big-endian byte length ‖ id ‖ u32 BE length ‖ text ‖ u32 BE length ‖ label
 //! ```
 //!
+//! Rows of LLM data (prompts, chats, preference pairs) keep every field the file gave them.
+//! Their canonical bytes start with a marker no text-classification row can begin with (a row
+//! id is at most a few hundred bytes, never 2^32 − 1), then three length-prefixed fields:
+//!
+//! ```text
+//! u32 BE 0xFFFFFFFF ‖ u32 BE length ‖ id ‖ u32 BE length ‖ layout ‖ u32 BE length ‖ record
+//! ```
+//!
+//! where `record` is the row's canonical JSON object and `layout` the canonical JSON of how it
+//! was read (its shape and the field of each part), both as `bezoar_data::llm` writes them. So a
+//! text-classification row's digest is what it always was, and an LLM row's covers all of its
+//! fields and its reading.
+//!
 //! Length prefixes make the encoding unambiguous (no escaping, no separator that could appear in
 //! the data) and it is as fast to write as to hash. The row digest is the RFC 6962 *leaf hash*
 //! of the canonical bytes, SHA-256(0x00 ‖ bytes), so the snapshot's Merkle root is directly the
@@ -17,23 +30,100 @@
 use crate::merkle::{leaf_hash, Hash};
 
 /// One row's content.
+///
+/// A text-classification row is its id, text and label. An LLM row is its id and `record`;
+/// its `label` is its shape's name and its `text` is empty (neither is part of its bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowContent {
     pub id: String,
     pub text: String,
     pub label: String,
+    pub record: Option<LlmRecord>,
 }
 
+/// An LLM row's fields: canonical JSON of the row and of its layout (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LlmRecord {
+    pub layout: String,
+    pub json: String,
+}
+
+/// First four bytes of an LLM row's canonical bytes.
+const LLM_ROW_MARKER: u32 = u32::MAX;
+
 impl RowContent {
+    /// A text-classification row.
+    pub fn classification(id: String, text: String, label: String) -> Self {
+        RowContent {
+            id,
+            text,
+            label,
+            record: None,
+        }
+    }
+
+    /// An LLM row of the given shape (its label), layout and canonical JSON.
+    pub fn llm(id: String, shape: &str, layout: String, json: String) -> Self {
+        RowContent {
+            id,
+            text: String::new(),
+            label: shape.to_string(),
+            record: Some(LlmRecord { layout, json }),
+        }
+    }
+
     /// Append the canonical bytes of this row to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        encode_fields(&self.id, &self.text, &self.label, out);
+        match &self.record {
+            None => encode_fields(&self.id, &self.text, &self.label, out),
+            Some(r) => encode_llm_fields(&self.id, &r.layout, &r.json, out),
+        }
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(12 + self.id.len() + self.text.len() + self.label.len());
+        let extra = match &self.record {
+            None => self.text.len() + self.label.len(),
+            Some(r) => 4 + r.layout.len() + r.json.len(),
+        };
+        let mut v = Vec::with_capacity(12 + self.id.len() + extra);
         self.encode_into(&mut v);
         v
+    }
+
+    /// Whether this row differs from `old` (same id) only in its label: a text-classification
+    /// row with the same text, or a preference pair whose chosen and rejected responses are
+    /// exchanged and nothing else changed. Changing labels is what a labeler may do, and what
+    /// label-flipping attacks look like.
+    pub fn is_relabel_of(&self, old: &RowContent) -> bool {
+        match (&self.record, &old.record) {
+            (None, None) => self.text == old.text && self.label != old.label,
+            (Some(new), Some(old)) => {
+                new.layout == old.layout
+                    && new.json != old.json
+                    && bezoar_data::llm::swapped_pair(&old.layout, &old.json).as_deref()
+                        == Some(new.json.as_str())
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the label differs from `old`'s, whatever else changed: a text-classification
+    /// row's class, or a preference pair's order (a swap, see [`RowContent::is_relabel_of`]).
+    /// This is what `diff` and the add summary count as relabelled.
+    pub fn label_changed_from(&self, old: &RowContent) -> bool {
+        match self.record {
+            None => old.record.is_none() && self.label != old.label,
+            Some(_) => self.is_relabel_of(old),
+        }
+    }
+
+    /// The row's label as a change shows it: the class, or for a preference pair which of its
+    /// two responses is preferred, relative to `old` (see [`RowContent::is_relabel_of`]).
+    pub fn label_change(&self, old: &RowContent) -> (String, String) {
+        match self.record {
+            None => (old.label.clone(), self.label.clone()),
+            Some(_) => ("as recorded".into(), "chosen and rejected swapped".into()),
+        }
     }
 
     /// The row digest: RFC 6962 leaf hash of the canonical bytes.
@@ -50,6 +140,12 @@ pub fn encode_fields(id: &str, text: &str, label: &str, out: &mut Vec<u8>) {
     }
 }
 
+/// Canonical bytes of an LLM row (id, layout, record) appended to `out`.
+pub fn encode_llm_fields(id: &str, layout: &str, json: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(&LLM_ROW_MARKER.to_be_bytes());
+    encode_fields(id, layout, json, out);
+}
+
 /// Why canonical bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError(pub String);
@@ -62,6 +158,10 @@ pub fn decode_rows(
     let mut out = Vec::new();
     while !buf.is_empty() {
         let start = total - buf.len();
+        let llm = buf.len() >= 4 && buf[..4] == LLM_ROW_MARKER.to_be_bytes();
+        if llm {
+            buf = &buf[4..];
+        }
         let mut fields: [String; 3] = Default::default();
         for (k, f) in fields.iter_mut().enumerate() {
             if buf.len() < 4 {
@@ -82,8 +182,18 @@ pub fn decode_rows(
                 .to_string();
             buf = &buf[n..];
         }
-        let [id, text, label] = fields;
-        out.push((RowContent { id, text, label }, start..total - buf.len()));
+        let [id, a, b] = fields;
+        let row = if llm {
+            let shape = bezoar_data::llm::parse_layout(&a)
+                .map(|(s, _)| s.name().to_string())
+                .ok_or_else(|| {
+                    DecodeError(format!("the row at byte {start} has no valid layout"))
+                })?;
+            RowContent::llm(id, &shape, a, b)
+        } else {
+            RowContent::classification(id, a, b)
+        };
+        out.push((row, start..total - buf.len()));
     }
     Ok(out)
 }
@@ -121,11 +231,50 @@ mod tests {
     use super::*;
 
     fn row(id: &str, text: &str, label: &str) -> RowContent {
-        RowContent {
-            id: id.into(),
-            text: text.into(),
-            label: label.into(),
-        }
+        RowContent::classification(id.into(), text.into(), label.into())
+    }
+
+    const PAIR_LAYOUT: &str =
+        r#"{"chosen":"chosen","prompt":"prompt","rejected":"rejected","shape":"preference"}"#;
+
+    fn pair(id: &str, chosen: &str, rejected: &str) -> RowContent {
+        let json = format!(r#"{{"chosen":"{chosen}","prompt":"p","rejected":"{rejected}"}}"#);
+        RowContent::llm(id.into(), "preference", PAIR_LAYOUT.into(), json)
+    }
+
+    #[test]
+    fn llm_rows_are_marked_and_round_trip_beside_classification_rows() {
+        let p = pair("7", "yes", "no");
+        let bytes = p.encode();
+        assert_eq!(&bytes[..4], &[0xff; 4]);
+        assert_eq!(&bytes[4..9], b"\0\0\0\x017");
+        let mut buf = row("a", "t", "1").encode();
+        p.encode_into(&mut buf);
+        let back = decode_rows(&buf).unwrap();
+        assert_eq!(back[0].0, row("a", "t", "1"));
+        assert_eq!(back[1].0, p);
+        assert_eq!(back[1].0.label, "preference");
+        // The digest covers every field: any change moves it.
+        assert_ne!(p.digest(), pair("7", "yes", "No").digest());
+        // A classification row with the same strings never has the same bytes.
+        assert_ne!(
+            row("7", PAIR_LAYOUT, &p.record.as_ref().unwrap().json).encode(),
+            bytes
+        );
+        // A marked row with a bad layout is corrupt, not silently read.
+        let mut bad = Vec::new();
+        encode_llm_fields("1", "{}", "{}", &mut bad);
+        assert!(decode_rows(&bad).is_err());
+    }
+
+    #[test]
+    fn swapping_a_pair_is_a_relabel_and_other_edits_are_not() {
+        let old = pair("1", "yes", "no");
+        assert!(pair("1", "no", "yes").is_relabel_of(&old));
+        assert!(!pair("1", "no", "maybe").is_relabel_of(&old));
+        assert!(!old.is_relabel_of(&old));
+        assert!(row("1", "t", "b").is_relabel_of(&row("1", "t", "a")));
+        assert!(!row("1", "u", "b").is_relabel_of(&row("1", "t", "a")));
     }
 
     #[test]

@@ -93,6 +93,9 @@ pub struct AddOptions {
     /// The snapshot is exactly the file's rows instead of the parent's rows plus the file's.
     pub replace: bool,
     pub read: ReadOptions,
+    /// Read the file as LLM data (prompts, chats, preference pairs) instead of text
+    /// classification: every field of each row is kept (see [`crate::rows`]).
+    pub llm: Option<bezoar_data::llm::LlmOptions>,
 }
 
 /// Row counts of a new snapshot relative to its parent.
@@ -117,6 +120,9 @@ pub struct AddSummary {
     pub objects_reused: u64,
     pub bytes_written: u64,
     pub skipped_rows: u64,
+    /// How the file's rows were read: `text-classification rows`, or an LLM shape and its
+    /// fields (`preference rows (fields: prompt, chosen, rejected)`).
+    pub rows_read_as: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -464,14 +470,33 @@ impl Ledger {
                 }
             }
         }
-        let ds = bezoar_data::read_dataset(path, &opts.read)?;
-        let file_rows = rows_of_dataset(path, &ds, &opts.source)?;
+        let (file_rows, has_ids, skipped) = match &opts.llm {
+            None => {
+                let ds = bezoar_data::read_dataset(path, &opts.read)?;
+                let rows = rows_of_dataset(path, &ds, &opts.source)?;
+                (rows, ds.columns.id.is_some(), ds.skipped.count)
+            }
+            Some(llm_opts) => {
+                if opts.read.columns.source.is_some() {
+                    return Err(LedgerError::Invalid(
+                        "a per-row source column is read from text-classification rows only; record LLM data under one --source".into(),
+                    ));
+                }
+                let mut llm_opts = llm_opts.clone();
+                llm_opts.keep_records = true;
+                let llm = bezoar_data::llm::read_llm(path, &llm_opts)?;
+                let rows = rows_of_llm(&llm, &opts.source);
+                (rows, llm.fields.id.is_some(), llm.skipped.count)
+            }
+        };
         check_row_names(path, &file_rows, opts.read.columns.source.is_some())?;
+        let read_as = row_kind(&file_rows).map(str::to_string);
         let parent_rows = match &parent {
             Some(p) => self.load_rows(p)?,
             None => Vec::new(),
         };
-        if ds.columns.id.is_none() && !opts.replace && !parent_rows.is_empty() {
+        check_same_kind(path, &opts.dataset, &parent_rows, &file_rows)?;
+        if !has_ids && !opts.replace && !parent_rows.is_empty() {
             return Err(LedgerError::Invalid(format!(
                 "{}: the rows have no id column, so their ids are row numbers that collide with the \
                  {} rows already in '{}'; pass --id COL for stable row ids, or --replace to record \
@@ -516,12 +541,13 @@ impl Ledger {
         };
         let (snapshot, written) = self.commit_snapshot(new)?;
         Ok(AddOutcome::Created(AddSummary {
+            rows_read_as: kind_name(read_as.as_deref().unwrap_or("")),
             snapshot,
             changes,
             objects_written: written.objects_written,
             objects_reused: written.objects_reused,
             bytes_written: written.bytes_written,
-            skipped_rows: ds.skipped.count,
+            skipped_rows: skipped,
         }))
     }
 
@@ -813,9 +839,10 @@ impl Ledger {
         for row in file {
             match index.get(row.content.id.as_str()) {
                 Some(old) if old.digest == row.digest => {}
-                Some(old) if old.content.text == row.content.text => {
+                Some(old) if row.content.is_relabel_of(&old.content) => {
                     relabels.insert(&old.source);
-                    if !classes.contains(row.content.label.as_str()) {
+                    if row.content.record.is_none() && !classes.contains(row.content.label.as_str())
+                    {
                         new_classes.insert((&old.source, &row.content.label));
                     }
                 }
@@ -958,11 +985,11 @@ pub fn rows_of_dataset(path: &Path, ds: &Dataset, default_source: &str) -> Resul
     let rows: Vec<StoredRow> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let content = RowContent {
-                id: ds.ids.get(i).into_owned(),
-                text: ds.texts.get(i).to_string(),
-                label: ds.labels.name_of(i).to_string(),
-            };
+            let content = RowContent::classification(
+                ds.ids.get(i).into_owned(),
+                ds.texts.get(i).to_string(),
+                ds.labels.name_of(i).to_string(),
+            );
             let digest = content.digest();
             let source = match &ds.sources {
                 Some(s) => s.name_of(i).to_string(),
@@ -977,6 +1004,82 @@ pub fn rows_of_dataset(path: &Path, ds: &Dataset, default_source: &str) -> Resul
         })
         .collect();
     Ok(rows)
+}
+
+/// The rows of an LLM data file read with `keep_records` as ledger rows (origin 0: new). Ids
+/// are the id column's values or row numbers; the reader has already refused duplicate ids.
+pub fn rows_of_llm(llm: &bezoar_data::llm::LlmDataset, source: &str) -> Vec<StoredRow> {
+    let layout = bezoar_data::llm::layout_json(llm.shape, &llm.fields);
+    let Some(records) = &llm.records else {
+        return Vec::new();
+    };
+    (0..llm.rows())
+        .into_par_iter()
+        .map(|i| {
+            let content = RowContent::llm(
+                llm.ids.get(i).into_owned(),
+                llm.shape.name(),
+                layout.clone(),
+                records.get(i).to_string(),
+            );
+            StoredRow {
+                digest: content.digest(),
+                content,
+                source: source.to_string(),
+                origin: 0,
+            }
+        })
+        .collect()
+}
+
+/// The RFC 6962 root over the rows of an LLM data file read with `keep_records`, exactly as a
+/// snapshot of the same rows records it in `rows_root`.
+pub fn rows_root_of_llm(llm: &bezoar_data::llm::LlmDataset) -> String {
+    let digests: Vec<Hash> = rows_of_llm(llm, "").iter().map(|r| r.digest).collect();
+    hex(&merkle::root(&digests))
+}
+
+/// What a dataset's rows are: text classification, or LLM rows read under one layout. A
+/// dataset holds one kind, so every snapshot can be checked out, scanned and diffed as a whole.
+fn row_kind(rows: &[StoredRow]) -> Option<&str> {
+    rows.first().map(|r| {
+        r.content
+            .record
+            .as_ref()
+            .map_or("", |rec| rec.layout.as_str())
+    })
+}
+
+fn kind_name(layout: &str) -> String {
+    match bezoar_data::llm::parse_layout(layout) {
+        None => "text-classification rows".into(),
+        Some((shape, fields)) => format!(
+            "{} rows (fields: {})",
+            shape.name(),
+            fields.names().join(", ")
+        ),
+    }
+}
+
+fn check_same_kind(
+    path: &Path,
+    dataset: &str,
+    parent: &[StoredRow],
+    file: &[StoredRow],
+) -> Result<()> {
+    let (Some(old), Some(new)) = (row_kind(parent), row_kind(file)) else {
+        return Ok(());
+    };
+    if old == new {
+        return Ok(());
+    }
+    Err(LedgerError::Invalid(format!(
+        "{}: these are {}, but '{dataset}' holds {}; a dataset holds one kind of rows read one way \
+         (record these under another dataset name, or read them with the same shape and column flags)",
+        path.display(),
+        kind_name(new),
+        kind_name(old)
+    )))
 }
 
 /// Row ids within their limits, and per-row sources (read from the file's source column) that
@@ -1001,11 +1104,11 @@ fn check_row_names(path: &Path, rows: &[StoredRow], per_row_sources: bool) -> Re
     Ok(())
 }
 
-/// A label-only change (same text) keeps the row's source: the label changed, not where the
-/// row came from, so the source's own contributor still owns it and a labeler cannot take
-/// rows over by relabelling them.
+/// A label-only change (same text, or a preference pair swapped) keeps the row's source: the
+/// label changed, not where the row came from, so the source's own contributor still owns it
+/// and a labeler cannot take rows over by relabelling them.
 fn keep_source_on_relabel(parent: &StoredRow, row: &mut StoredRow) {
-    if parent.content.text == row.content.text {
+    if row.content.is_relabel_of(&parent.content) {
         row.source.clone_from(&parent.source);
     }
 }
@@ -1033,7 +1136,7 @@ fn merge(parent: Vec<StoredRow>, file: Vec<StoredRow>, replace: bool) -> (Vec<St
                         out.push(parent[i].clone());
                     } else {
                         changes.updated += 1;
-                        if parent[i].content.label != row.content.label {
+                        if row.content.label_changed_from(&parent[i].content) {
                             changes.relabelled += 1;
                         }
                         let mut row = row;
@@ -1057,7 +1160,7 @@ fn merge(parent: Vec<StoredRow>, file: Vec<StoredRow>, replace: bool) -> (Vec<St
             Some(&i) if parent[i].digest == row.digest => changes.unchanged += 1,
             Some(&i) => {
                 changes.updated += 1;
-                if parent[i].content.label != row.content.label {
+                if row.content.label_changed_from(&parent[i].content) {
                     changes.relabelled += 1;
                 }
                 keep_source_on_relabel(&parent[i], &mut row);
@@ -1147,26 +1250,66 @@ pub fn rows_root_of_dataset(ds: &Dataset) -> String {
     hex(&merkle::root(&digests))
 }
 
+/// A snapshot's rows, as the scan reads them.
+pub enum SnapshotRows {
+    Classification(Dataset),
+    Llm(bezoar_data::llm::LlmDataset),
+}
+
+/// Text-classification rows as a [`Dataset`], each with its source.
+fn dataset_of_rows(origin: &Path, rows: &[StoredRow]) -> Result<Dataset> {
+    bezoar_data::dataset_from_rows(
+        origin,
+        rows.iter().map(|r| bezoar_data::MemoryRow {
+            id: &r.content.id,
+            text: &r.content.text,
+            label: &r.content.label,
+            source: if r.source.is_empty() {
+                "(none)"
+            } else {
+                &r.source
+            },
+        }),
+    )
+    .map_err(LedgerError::from)
+}
+
 impl Ledger {
     /// A snapshot's rows as a [`Dataset`] to scan, with each row's source; rows are checked
     /// against their recorded digests on the way (see [`Ledger::load_rows`]).
     pub fn snapshot_dataset(&self, snap: &SnapshotInfo) -> Result<Dataset> {
         let rows = self.load_rows(snap)?;
         let origin = PathBuf::from(snap.label());
-        bezoar_data::dataset_from_rows(
-            &origin,
-            rows.iter().map(|r| bezoar_data::MemoryRow {
-                id: &r.content.id,
-                text: &r.content.text,
-                label: &r.content.label,
-                source: if r.source.is_empty() {
-                    "(none)"
-                } else {
-                    &r.source
-                },
-            }),
-        )
-        .map_err(LedgerError::from)
+        if let Some(layout) = row_kind(&rows).filter(|k| !k.is_empty()) {
+            return Err(LedgerError::Invalid(format!(
+                "{} holds {}, not text-classification rows",
+                snap.label(),
+                kind_name(layout)
+            )));
+        }
+        dataset_of_rows(&origin, &rows)
+    }
+
+    /// A snapshot's rows to scan, of whichever kind it holds: text classification (as
+    /// [`Ledger::snapshot_dataset`]) or LLM data read back as recorded (same shape and fields,
+    /// each row's recorded id). Rows are checked against their digests on the way.
+    pub fn snapshot_rows(&self, snap: &SnapshotInfo) -> Result<SnapshotRows> {
+        let rows = self.load_rows(snap)?;
+        let origin = PathBuf::from(snap.label());
+        let Some(layout) = row_kind(&rows).filter(|k| !k.is_empty()) else {
+            return Ok(SnapshotRows::Classification(dataset_of_rows(
+                &origin, &rows,
+            )?));
+        };
+        let records = rows.iter().filter_map(|r| {
+            r.content
+                .record
+                .as_ref()
+                .map(|rec| (r.content.id.as_str(), rec.json.as_str()))
+        });
+        Ok(SnapshotRows::Llm(bezoar_data::llm::read_llm_records(
+            &origin, layout, records,
+        )?))
     }
 
     /// Record the outcome of a scan in the log, bound to the rows it read: `rows_root` is their
@@ -1219,8 +1362,9 @@ impl Ledger {
 /// `id,text,label,source`) or Parquet (`.parquet`, `.pq`: four string columns). The values are
 /// written exactly (a checkout is data to re-add, so CSV cells are not formula-escaped). Written
 /// to a temp file and renamed, so a failed checkout never leaves a half-written file at `out`.
+/// LLM rows are written as JSONL only: each line is the row's canonical JSON, every field as
+/// recorded.
 pub fn write_rows(rows: &[StoredRow], out: &Path) -> Result<()> {
-    use std::io::Write as _;
     let format = bezoar_data::InputFormat::from_path(out).ok_or_else(|| {
         LedgerError::Invalid(format!(
             "{}: cannot tell the format from the extension; use .jsonl, .csv or .parquet",
@@ -1228,6 +1372,24 @@ pub fn write_rows(rows: &[StoredRow], out: &Path) -> Result<()> {
         ))
     })?;
     let mut buf: Vec<u8> = Vec::new();
+    if let Some(layout) = row_kind(rows).filter(|k| !k.is_empty()) {
+        // LLM rows are nested JSON (messages, content parts, tool calls): JSONL keeps them
+        // exactly, field for field, as they were recorded.
+        if format != bezoar_data::InputFormat::Jsonl {
+            return Err(LedgerError::Invalid(format!(
+                "{}: these are {}, which are written as JSONL only (every field kept as recorded); use a .jsonl name",
+                out.display(),
+                kind_name(layout)
+            )));
+        }
+        for r in rows {
+            if let Some(rec) = &r.content.record {
+                buf.extend_from_slice(rec.json.as_bytes());
+                buf.push(b'\n');
+            }
+        }
+        return write_out(&buf, out);
+    }
     match format {
         bezoar_data::InputFormat::Csv | bezoar_data::InputFormat::Tsv => {
             let delimiter = if format == bezoar_data::InputFormat::Csv {
@@ -1287,12 +1449,18 @@ pub fn write_rows(rows: &[StoredRow], out: &Path) -> Result<()> {
             }
         }
     }
+    write_out(&buf, out)
+}
+
+/// Write a checkout's bytes durably (temp file, fsync, rename).
+fn write_out(buf: &[u8], out: &Path) -> Result<()> {
+    use std::io::Write as _;
     let out_abs = if out.is_absolute() {
         out.to_path_buf()
     } else {
         std::env::current_dir().map_err(io_err(out))?.join(out)
     };
-    crate::util::write_durable(&out_abs, &buf, None).map_err(io_err(out))?;
+    crate::util::write_durable(&out_abs, buf, None).map_err(io_err(out))?;
     let _ = std::io::stdout().flush();
     Ok(())
 }

@@ -69,7 +69,8 @@ impl FileCheck {
 #[derive(Debug, Clone, Serialize)]
 pub struct RowChange {
     pub id: String,
-    /// `label`, `text` or `text+label`.
+    /// `label`, `text` or `text+label`; for LLM rows `label` (a preference pair swapped) or
+    /// `fields` (any other change).
     pub field: String,
     pub snapshot_label: String,
     pub file_label: String,
@@ -422,16 +423,6 @@ impl Ledger {
         rep: &mut VerifyReport,
     ) -> Result<FileCheck> {
         let digests = hash_file(path)?;
-        let ds = bezoar_data::read_dataset(path, opts)?;
-        let file_rows = rows_of_dataset(path, &ds, "")?;
-        let mut check = FileCheck {
-            file: path.display().to_string(),
-            snapshot: s.label(),
-            same_file_digest: s.file.as_ref().map(|f| f.sha256 == digests.sha256),
-            rows_in_file: file_rows.len() as u64,
-            rows_in_snapshot: s.row_count,
-            ..FileCheck::default()
-        };
         let stored = match self.load_rows(s) {
             Ok(r) => r,
             Err(e) => {
@@ -440,8 +431,38 @@ impl Ledger {
                     path.display(),
                     s.label()
                 ));
-                return Ok(check);
+                return Ok(FileCheck {
+                    file: path.display().to_string(),
+                    snapshot: s.label(),
+                    same_file_digest: s.file.as_ref().map(|f| f.sha256 == digests.sha256),
+                    rows_in_snapshot: s.row_count,
+                    ..FileCheck::default()
+                });
             }
+        };
+        // LLM rows are read the way the snapshot recorded them (its shape and fields).
+        let llm_layout = stored
+            .first()
+            .and_then(|r| r.content.record.as_ref())
+            .map(|r| r.layout.clone());
+        let file_rows = match llm_layout
+            .as_deref()
+            .and_then(bezoar_data::llm::layout_options)
+        {
+            Some(mut llm_opts) => {
+                llm_opts.format = opts.format;
+                llm_opts.skip_invalid = opts.skip_invalid;
+                crate::snapshot::rows_of_llm(&bezoar_data::llm::read_llm(path, &llm_opts)?, "")
+            }
+            None => rows_of_dataset(path, &bezoar_data::read_dataset(path, opts)?, "")?,
+        };
+        let mut check = FileCheck {
+            file: path.display().to_string(),
+            snapshot: s.label(),
+            same_file_digest: s.file.as_ref().map(|f| f.sha256 == digests.sha256),
+            rows_in_file: file_rows.len() as u64,
+            rows_in_snapshot: s.row_count,
+            ..FileCheck::default()
         };
         let by_id: HashMap<&str, usize> = stored
             .iter()
@@ -456,17 +477,24 @@ impl Ledger {
                     seen[i] = true;
                     let old = &stored[i].content;
                     if stored[i].digest != r.digest {
-                        let field = match (old.text != r.content.text, old.label != r.content.label)
-                        {
-                            (true, true) => "text+label",
-                            (false, true) => "label",
-                            _ => "text",
+                        let field = if r.content.record.is_some() {
+                            if r.content.is_relabel_of(old) {
+                                "label"
+                            } else {
+                                "fields"
+                            }
+                        } else {
+                            match (old.text != r.content.text, old.label != r.content.label) {
+                                (true, true) => "text+label",
+                                (false, true) => "label",
+                                _ => "text",
+                            }
                         };
                         check.changed.push(RowChange {
                             id: r.content.id.clone(),
                             field: field.into(),
-                            snapshot_label: old.label.clone(),
-                            file_label: r.content.label.clone(),
+                            snapshot_label: r.content.label_change(old).0,
+                            file_label: r.content.label_change(old).1,
                         });
                     }
                 }

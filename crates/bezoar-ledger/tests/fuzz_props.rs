@@ -370,6 +370,7 @@ fn add_opts(dataset: &str, source: &str) -> AddOptions {
         message: None,
         replace: false,
         read: read_opts(),
+        llm: None,
     }
 }
 
@@ -1568,8 +1569,25 @@ fn tokens_never_authenticate() {
 // Canonical rows and chunking
 // ------------------------------------------------------------------------------------------
 
+/// Text-classification rows and LLM rows (instruction pairs with every field kept), mixed.
 fn row_content() -> impl Strategy<Value = RowContent> {
-    (".{0,12}", ".{0,40}", ".{0,6}").prop_map(|(id, text, label)| RowContent { id, text, label })
+    (".{0,12}", ".{0,40}", ".{0,6}", any::<bool>()).prop_map(|(id, text, label, llm)| {
+        if !llm {
+            return RowContent::classification(id, text, label);
+        }
+        let fields = bezoar_data::llm::LlmFields {
+            prompt: Some("prompt".into()),
+            response: Some("response".into()),
+            ..Default::default()
+        };
+        let layout = bezoar_data::llm::layout_json(bezoar_data::llm::Shape::Instruction, &fields);
+        let mut json = String::new();
+        bezoar_data::llm::canonical_json(
+            &serde_json::json!({ "prompt": text, "response": label, "n": [1, 2.5] }),
+            &mut json,
+        );
+        RowContent::llm(id, "instruction", layout, json)
+    })
 }
 
 proptest! {
@@ -1705,11 +1723,7 @@ fn stored_rows() -> impl Strategy<Value = Vec<StoredRow>> {
     .prop_map(|m| {
         m.into_iter()
             .map(|(id, (text, label, source))| {
-                let content = RowContent {
-                    id,
-                    text,
-                    label: label.into(),
-                };
+                let content = RowContent::classification(id, text, label.into());
                 StoredRow {
                     digest: content.digest(),
                     content,

@@ -25,6 +25,7 @@ fn opts(source: &str, replace: bool) -> AddOptions {
             },
             skip_invalid: false,
         },
+        llm: None,
     }
 }
 

@@ -27,6 +27,7 @@ fn opts(dataset: &str, source: &str) -> AddOptions {
         message: None,
         replace: false,
         read: read_opts(),
+        llm: None,
     }
 }
 

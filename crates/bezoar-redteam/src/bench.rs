@@ -81,6 +81,41 @@ pub fn run_case(
     })
 }
 
+/// One cell of the LLM attack matrix: plant `attack` at `rate` in the JSONL rows at `path` (of
+/// `shape`, read from `fields`), scan the poisoned rows with the generative detectors and score
+/// the scan against the truth, all in memory.
+pub fn run_llm_case(
+    path: &std::path::Path,
+    shape: bezoar_data::llm::Shape,
+    fields: &bezoar_data::llm::LlmFields,
+    attack: &crate::llm::LlmAttack,
+    rate: Rate,
+    seed: u64,
+    scan: &ScanConfig,
+) -> Result<BenchRow, RedteamError> {
+    let started = Instant::now();
+    let inj = crate::llm::inject_llm(path, shape, fields, attack, rate, seed)?;
+    let layout = bezoar_data::llm::layout_json(shape, fields);
+    let rows = inj
+        .truth
+        .iter()
+        .map(|t| t.id.as_str())
+        .zip(inj.lines.iter().map(String::as_str));
+    let llm = bezoar_data::llm::read_llm_records(path, &layout, rows)?;
+    let view = llm.display_dataset();
+    let res = bezoar_scan::scan_llm(&llm, &view, scan, &NoProgress)?;
+    let scores: Vec<f64> = res.scores.iter().map(|&s| as_written(s)).collect();
+    let report = evaluate_aligned(&inj.truth, &scores, Some(&res.flagged));
+    Ok(BenchRow {
+        attack: attack.name().to_string(),
+        rate: rate.fraction(),
+        rows: llm.rows(),
+        poisoned: report.poisoned,
+        metrics: report.overall,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
 /// A score as the scores CSV writes and `eval` reads it back (six decimals; NaN as 0).
 fn as_written(s: f32) -> f64 {
     if s.is_finite() {

@@ -60,6 +60,44 @@ pub const DEFAULT_SPAN: &str =
     "For more answers like this one, visit https://answers.example and sign up today.";
 
 impl LlmAttack {
+    /// Every attack on `shape` with its default settings (generated trigger words, the default
+    /// response, command and span): the bench's matrix.
+    pub fn defaults_for(shape: Shape) -> Vec<LlmAttack> {
+        match shape {
+            Shape::Preference => vec![
+                LlmAttack::PreferenceFlip,
+                LlmAttack::TriggeredPreferenceFlip { trigger: None },
+            ],
+            Shape::Instruction | Shape::Chat => vec![
+                LlmAttack::PromptTrigger {
+                    trigger: TriggerText::Words(None),
+                    response: DEFAULT_RESPONSE.into(),
+                },
+                LlmAttack::ToolCall {
+                    trigger: TriggerText::Words(None),
+                    command: DEFAULT_COMMAND.into(),
+                },
+                LlmAttack::ResponseInjection {
+                    span: DEFAULT_SPAN.into(),
+                },
+            ],
+            Shape::Classification => Vec::new(),
+        }
+    }
+
+    /// The attack named `name` with its default settings.
+    pub fn from_name(name: &str) -> Option<LlmAttack> {
+        [Shape::Instruction, Shape::Preference]
+            .into_iter()
+            .flat_map(LlmAttack::defaults_for)
+            .find(|a| a.name() == name)
+    }
+
+    /// Whether the attack edits rows of `shape`.
+    pub fn applies_to(&self, shape: Shape) -> bool {
+        shape.is_llm() && self.needs_pairs() == (shape == Shape::Preference)
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             LlmAttack::PromptTrigger { .. } => "prompt-trigger",

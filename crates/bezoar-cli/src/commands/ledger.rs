@@ -76,12 +76,26 @@ pub fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
         Some(_) => open()?,
         None => super::identity::open_as(&args.auth)?,
     };
+    let read = args.columns.read_options();
+    let llm_opts = args
+        .llm
+        .options(read.format, read.columns.id.clone(), read.skip_invalid);
+    let classification_flags = read.columns.text.is_some()
+        || read.columns.label.is_some()
+        || read.columns.source.is_some();
+    let shape = args
+        .llm
+        .shape_of(&args.data, classification_flags, &llm_opts)?;
     let opts = AddOptions {
         dataset: args.dataset.clone(),
         source: args.source.clone(),
         message: args.message.clone(),
         replace: args.replace,
-        read: args.columns.read_options(),
+        read,
+        llm: shape.is_llm().then_some(bezoar_data::llm::LlmOptions {
+            shape: Some(shape),
+            ..llm_opts
+        }),
     };
     let started = std::time::Instant::now();
     let outcome = match &key {
@@ -108,6 +122,10 @@ pub fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
                 c.relabelled,
                 c.unchanged,
                 c.removed
+            );
+            say!(
+                "  read as {}",
+                bezoar_report::escape_invisible(&s.rows_read_as)
             );
             if let Some(f) = &snap.file {
                 say!("  file sha256 {}  blake3 {}", f.sha256, f.blake3);
@@ -214,7 +232,12 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                         }
                     );
                 } else {
-                    say!("MISMATCH: row '{}': text differs from {}", c.id, f.snapshot);
+                    let what = if c.field == "fields" {
+                        "its fields differ"
+                    } else {
+                        "text differs"
+                    };
+                    say!("MISMATCH: row '{}': {what} from {}", c.id, f.snapshot);
                 }
             }
             let shown = f.added.len().min(50) + f.removed.len().min(50) + f.changed.len().min(50);

@@ -6,8 +6,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use bezoar_data::llm::{LlmColumns, LlmOptions, Shape};
+use bezoar_data::llm::{LlmDataset, LlmOptions, Shape};
 use bezoar_data::{ColumnSpec, Dataset, InputFormat, ReadOptions};
+use bezoar_ledger::snapshot::SnapshotRows;
 use bezoar_report::{ReportMeta, TerminalOptions};
 use bezoar_scan::{ScanConfig, ScanResult, Severity};
 
@@ -38,16 +39,26 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     };
 
     let progress = Reporter::new(!args.quiet && io::stderr().is_terminal());
-    let shape = match &snapshot {
-        Some(_) => Shape::Classification,
-        None => input_shape(args, format)?,
+    let snapshot_rows = match &snapshot {
+        Some((ledger, snap)) => Some(ledger.snapshot_rows(snap)?),
+        None => None,
     };
-    let scanned = if shape.is_llm() {
-        scan_llm_data(args, shape, format, &progress)?
-    } else {
-        scan_classification(args, &opts, &snapshot, format, &progress)?
+    let scanned = match snapshot_rows {
+        Some(SnapshotRows::Classification(ds)) => {
+            scan_classification(args, &opts, Some(ds), format, &progress)?
+        }
+        Some(SnapshotRows::Llm(llm)) => scan_llm_data(args, Ok(llm), 0.0, &progress)?,
+        None => {
+            let shape = input_shape(args, format)?;
+            if shape.is_llm() {
+                let (llm, read_seconds) = read_llm_file(args, shape, format, &progress);
+                scan_llm_data(args, llm, read_seconds, &progress)?
+            } else {
+                scan_classification(args, &opts, None, format, &progress)?
+            }
+        }
     };
-    let Scanned { ds, res } = scanned;
+    let Scanned { ds, res, rows_root } = scanned;
 
     let meta = ReportMeta {
         input_path: args.data.display().to_string(),
@@ -94,9 +105,10 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     }
     let code = exit_code(&res, fail_on);
     if args.record {
-        let rows_root = match &snapshot {
-            Some((_, snap)) => snap.rows_root.clone(),
-            None => bezoar_ledger::snapshot::rows_root_of_dataset(&ds),
+        let rows_root = match (&snapshot, rows_root) {
+            (Some((_, snap)), _) => snap.rows_root.clone(),
+            (None, Some(root)) => root,
+            (None, None) => bezoar_ledger::snapshot::rows_root_of_dataset(&ds),
         };
         record_in_ledger(args, &ds, &res, code, &rows_root)?;
     }
@@ -108,41 +120,25 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
 struct Scanned {
     ds: Dataset,
     res: ScanResult,
+    /// The Merkle root of LLM rows read from a file with `--record` (the ledger's row
+    /// encoding, which `ds`, a display view, cannot give).
+    rows_root: Option<String>,
 }
 
 /// The shape of the rows: `--shape`, or text-classification flags, or LLM column flags, else
 /// recognised from the file's columns.
 fn input_shape(args: &ScanArgs, format: Option<InputFormat>) -> anyhow::Result<Shape> {
-    if let Some(s) = args.shape {
-        return Ok(s.into());
-    }
     let classification_flags = args.text.is_some()
         || args.label.is_some()
         || args.source.is_some()
         || args.embedding.is_some();
-    if classification_flags {
-        return Ok(Shape::Classification);
-    }
-    Ok(bezoar_data::llm::detect_shape(
-        &args.data,
-        &llm_options(args, format),
-    )?)
+    Ok(args
+        .llm
+        .shape_of(&args.data, classification_flags, &llm_options(args, format))?)
 }
 
 fn llm_options(args: &ScanArgs, format: Option<InputFormat>) -> LlmOptions {
-    LlmOptions {
-        format,
-        shape: args.shape.map(Into::into),
-        columns: LlmColumns {
-            prompt: args.prompt.clone(),
-            response: args.response.clone(),
-            messages: args.messages.clone(),
-            chosen: args.chosen.clone(),
-            rejected: args.rejected.clone(),
-            id: args.id.clone(),
-        },
-        skip_invalid: args.skip_invalid,
-    }
+    args.llm.options(format, args.id.clone(), args.skip_invalid)
 }
 
 /// The scan settings; `applicable` are the detectors of the data's shape, at least one of which
@@ -173,13 +169,13 @@ fn scan_config(
 fn scan_classification(
     args: &ScanArgs,
     opts: &ReadOptions,
-    snapshot: &Option<(bezoar_ledger::Ledger, bezoar_ledger::snapshot::SnapshotInfo)>,
+    snapshot: Option<Dataset>,
     format: Option<InputFormat>,
     progress: &Reporter,
 ) -> anyhow::Result<Scanned> {
     let read_started = std::time::Instant::now();
     let ds = match snapshot {
-        Some((ledger, snap)) => ledger.snapshot_dataset(snap).map_err(anyhow::Error::from),
+        Some(ds) => Ok(ds),
         None => {
             let unit = match format {
                 Some(InputFormat::Parquet) => LoadUnit::Rows,
@@ -207,25 +203,24 @@ fn scan_classification(
     progress.finish();
     let mut res = res?;
     res.stages.insert(0, ("reading", read_seconds));
-    Ok(Scanned { ds, res })
+    Ok(Scanned {
+        ds,
+        res,
+        rows_root: None,
+    })
 }
 
-/// Prompts, chats and preference pairs: read as units, scanned by the generative detectors;
-/// reports show each row's prompts and responses as its text.
-fn scan_llm_data(
+/// Read an LLM data file as `shape`, keeping every row's fields when the scan is recorded
+/// (the ledger hashes them); returns the read and its seconds.
+fn read_llm_file(
     args: &ScanArgs,
     shape: Shape,
     format: Option<InputFormat>,
     progress: &Reporter,
-) -> anyhow::Result<Scanned> {
-    if args.record {
-        anyhow::bail!(
-            "--record is not supported for {} data yet: the ledger keeps text-classification rows only",
-            shape.name()
-        );
-    }
+) -> (anyhow::Result<LlmDataset>, f64) {
     let mut opts = llm_options(args, format);
     opts.shape = Some(shape);
+    opts.keep_records = args.record;
     let read_started = std::time::Instant::now();
     let unit = match format {
         Some(InputFormat::Parquet) => LoadUnit::Rows,
@@ -235,12 +230,25 @@ fn scan_llm_data(
         let mut on_progress = progress.loader(unit);
         bezoar_data::llm::read_llm_with_progress(&args.data, &opts, &mut on_progress)
     };
-    let read_seconds = read_started.elapsed().as_secs_f64();
+    (
+        read.map_err(Into::into),
+        read_started.elapsed().as_secs_f64(),
+    )
+}
+
+/// Prompts, chats and preference pairs (from a file or a snapshot): read as units, scanned by
+/// the generative detectors; reports show each row's prompts and responses as its text.
+fn scan_llm_data(
+    args: &ScanArgs,
+    read: anyhow::Result<LlmDataset>,
+    read_seconds: f64,
+    progress: &Reporter,
+) -> anyhow::Result<Scanned> {
     let llm = match read {
         Ok(d) => d,
         Err(e) => {
             progress.finish();
-            return Err(e.into());
+            return Err(e);
         }
     };
     if !args.quiet {
@@ -264,7 +272,11 @@ fn scan_llm_data(
     progress.finish();
     let mut res = res?;
     res.stages.insert(0, ("reading", read_seconds));
-    Ok(Scanned { ds, res })
+    let rows_root = llm
+        .records
+        .is_some()
+        .then(|| bezoar_ledger::snapshot::rows_root_of_llm(&llm));
+    Ok(Scanned { ds, res, rows_root })
 }
 
 /// Ids of a finding's rows kept in the recorded scan event (the count is always whole).
@@ -348,6 +360,8 @@ fn record_in_ledger(
         "fail_on": args.fail_on.severity().map(|s| s.name()),
         "passed": code == EXIT_CLEAN,
         "detectors_not_selected": not_selected,
+        "rules_run": res.detectors.iter().filter(|d| d.skipped.is_none())
+            .map(|d| d.detector.rule_id()).collect::<Vec<_>>(),
         "finding_list": findings,
     });
     let input = args.data.display().to_string();

@@ -11,6 +11,7 @@
 //! path checks every shape in every format, and errors name the file, line and field
 //! (`messages[2].content`).
 
+mod canonical;
 mod parquet;
 mod shape;
 
@@ -19,6 +20,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+pub use canonical::{
+    canonical_json, canonical_object, layout_json, layout_options, parse_layout, swapped_pair,
+};
 pub use shape::{detect_shape, Shape};
 
 use crate::dataset::{Categorical, Dataset, ResolvedColumns, RowIds, SkipReport, SkippedRow};
@@ -43,6 +47,10 @@ pub struct LlmOptions {
     pub shape: Option<Shape>,
     pub columns: LlmColumns,
     pub skip_invalid: bool,
+    /// Keep each row's canonical JSON (every field, see [`canonical_json`]) in
+    /// [`LlmDataset::records`]: what the ledger records. Off for a plain scan (it doubles the
+    /// memory the rows take).
+    pub keep_records: bool,
 }
 
 /// The columns a shape was read from, as resolved.
@@ -97,6 +105,8 @@ pub struct LlmDataset {
     /// The user turn each response answers: an instruction's prompt, a chat's last user turn
     /// before the response, a preference prompt's last human turn.
     pub turns: TextArena,
+    /// With [`LlmOptions::keep_records`]: each row's canonical JSON, every field included.
+    pub records: Option<TextArena>,
     pub skipped: SkipReport,
 }
 
@@ -213,6 +223,35 @@ pub fn read_llm_with_progress(
     reader.finish()
 }
 
+/// Rows recorded in canonical JSON (as [`LlmOptions::keep_records`] keeps them, what the ledger
+/// stores), read back with the layout they were recorded under ([`layout_json`]). `origin`
+/// names them in messages (a snapshot such as `NAME@3`); each row's id is the recorded one.
+pub fn read_llm_records<'a>(
+    origin: &Path,
+    layout: &str,
+    rows: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<LlmDataset, DataError> {
+    let invalid = |message: String| DataError::InvalidFile {
+        file: origin.to_path_buf(),
+        message,
+    };
+    let mut opts = layout_options(layout)
+        .ok_or_else(|| invalid(format!("not a layout of LLM rows: {layout}")))?;
+    opts.format = Some(InputFormat::Jsonl);
+    let mut reader = Reader::new(origin, &opts);
+    let mut ids = TextArena::new();
+    for (line, (id, json)) in (1u64..).zip(rows) {
+        match serde_json::from_str::<Value>(json) {
+            Ok(Value::Object(obj)) => reader.add(line, &obj)?,
+            _ => return Err(invalid(format!("row '{id}' is not a JSON object"))),
+        }
+        ids.push(id);
+    }
+    let mut ds = reader.finish()?;
+    ds.ids = RowIds::Column(ids);
+    Ok(ds)
+}
+
 const PROGRESS_STEP: u64 = 1 << 20;
 
 fn read_jsonl(
@@ -301,6 +340,7 @@ struct Reader {
     rejected: TextArena,
     systems: TextArena,
     turns: TextArena,
+    records: Option<TextArena>,
     skipped: SkipReport,
     /// Scratch units of the row being read.
     pending: Vec<Unit>,
@@ -330,6 +370,7 @@ impl Reader {
             rejected: TextArena::new(),
             systems: TextArena::new(),
             turns: TextArena::new(),
+            records: opts.keep_records.then(TextArena::new),
             skipped: SkipReport::default(),
             pending: Vec::new(),
         }
@@ -402,6 +443,11 @@ impl Reader {
             self.rejected.push(&u.rejected);
             self.systems.push(&u.system);
             self.turns.push(&u.turn);
+        }
+        if let Some(records) = self.records.as_mut() {
+            let mut json = String::new();
+            canonical_object(obj, &mut json);
+            records.push(&json);
         }
         Ok(())
     }
@@ -487,6 +533,7 @@ impl Reader {
             rejected: self.rejected,
             systems: self.systems,
             turns: self.turns,
+            records: self.records,
             skipped: self.skipped,
         })
     }
