@@ -23,7 +23,6 @@ const RATCHET: &[(&str, f64, f64)] = &[
     ("sst2-synbkd-20pct", 0.00, 0.89),
     ("yelp-badnets-cleanlabel-5pct", 0.00, 0.23),
     ("yelp-targetflip-5pct", 0.67, 0.94),
-    ("hh-prefflip-5pct", 0.22, 0.70),
 ];
 
 /// Flip sets where the pooled label readers still rank flips below their best single reader:

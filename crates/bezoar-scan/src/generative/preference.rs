@@ -1,14 +1,16 @@
 //! Preference flips: pairs whose chosen and rejected responses read swapped.
 //!
 //! A Bradley–Terry model, P(chosen ≻ rejected) = σ(w · (φ(chosen) − φ(rejected))), reads every
-//! pair out of fold (the folds of the scan). φ is hashed word 1- and 2-gram presence (each
-//! response's vector of unit length) plus a few features of how a response reads, each a
-//! chosen-minus-rejected difference scaled to unit spread: length in characters and words, how
-//! much of it repeats the last user turn and the prompt, questions asked, vocabulary variety,
-//! line breaks, digits, how much it reads like the assistant turns the prompts already hold
-//! (the responses dialogues went on with), and whether the dialogue continues with it. Its L2
-//! strength is the one
-//! whose held-out likelihood on this dataset's pairs is best. A pair's reversal probability
+//! pair out of fold (the folds of the scan). φ is hashed 1- and 2-gram presence over words and
+//! punctuation marks (each response's vector of unit length) plus a few features of how a
+//! response reads, each a chosen-minus-rejected difference scaled to unit spread: length in
+//! characters and words, how much of it repeats the last user turn and the prompt, questions
+//! asked, vocabulary variety, line breaks, digits, how much it reads like the assistant turns
+//! the prompts already hold (the responses dialogues went on with), how typical it reads for
+//! the dataset (closeness to the centroid of all responses), and whether the dialogue continues
+//! with it. The n-gram model's L2 strength is the one whose held-out likelihood on this
+//! dataset's pairs is best; its out-of-fold margin is stacked with the dense features. Both are
+//! solved to convergence (L-BFGS). A pair's reversal probability
 //! σ(−margin) is its score.
 //!
 //! Flagging needs to know how many pairs are swapped, which margins alone cannot say (people
@@ -36,9 +38,12 @@ use crate::rng::SplitMix64 as Rng;
 const DIM_BITS: u32 = 18;
 const DIM: usize = 1 << DIM_BITS;
 /// The dense features, after the hashed n-grams.
-const DENSE: usize = 11;
-const EPOCHS: usize = 40;
-const LEARNING_RATE: f32 = 0.03;
+const DENSE: usize = 12;
+/// Where the dense features computed over the whole dataset sit: likeness to the continued
+/// responses, typicality, continuation.
+const LIKE_CONTINUED: usize = DENSE - 3;
+const TYPICAL: usize = DENSE - 2;
+const CONTINUED: usize = DENSE - 1;
 /// Candidate inverse regularisation strengths (C of ½‖w‖² + C·Σ loss), chosen by held-out
 /// likelihood.
 const C_GRID: [f64; 5] = [0.03, 0.1, 0.3, 1.0, 3.0];
@@ -54,23 +59,69 @@ const MIN_CONTINUATIONS: usize = 30;
 /// A pair's features: sparse (index, value), sorted by index.
 type Sparse = Vec<(u32, f32)>;
 
-fn hashed(seq: &[u32], out: &mut Vec<u32>) {
+/// The hashed 1- and 2-grams of a sequence of token keys, sorted and deduplicated.
+fn ngram_indices(keys: impl Iterator<Item = u64>, out: &mut Vec<u32>) {
     out.clear();
-    for (i, &w) in seq.iter().enumerate() {
-        out.push((crate::rng::mix64(w as u64 + 1) & (DIM as u64 - 1)) as u32);
-        if let Some(&next) = seq.get(i + 1) {
-            let h = crate::rng::mix64((w as u64 + 1) << 32 | (next as u64 + 1));
+    let mut prev: Option<u64> = None;
+    for k in keys {
+        out.push((crate::rng::mix64(k) & (DIM as u64 - 1)) as u32);
+        if let Some(p) = prev {
+            let h = crate::rng::mix64(p.rotate_left(29) ^ k.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             out.push((h & (DIM as u64 - 1)) as u32);
         }
+        prev = Some(k);
     }
     out.sort_unstable();
     out.dedup();
 }
 
+/// The hashed 1- and 2-grams of a sequence of word ids.
+fn hashed(seq: &[u32], out: &mut Vec<u32>) {
+    ngram_indices(seq.iter().map(|&w| w as u64 + 1), out);
+}
+
+/// The hashed 1- and 2-grams of a response read as words *and* punctuation marks (lower-cased
+/// runs of letters, digits and `_`; every other non-space character a token of its own): how
+/// a response asks, lists, exclaims or quotes is part of why people prefer it, and the shared
+/// word tokenizer drops punctuation.
+fn hashed_text(text: &str, keys: &mut Vec<u64>, out: &mut Vec<u32>) {
+    const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const FNV_PRIME: u64 = 0x0100_0000_01b3;
+    keys.clear();
+    let mut word: Option<u64> = None;
+    for c in text.chars() {
+        if c.is_alphanumeric() || c == '_' {
+            let mut h = word.unwrap_or(FNV_OFFSET);
+            for l in c.to_lowercase() {
+                h = (h ^ l as u64).wrapping_mul(FNV_PRIME);
+            }
+            word = Some(h);
+            continue;
+        }
+        if let Some(w) = word.take() {
+            keys.push(w);
+        }
+        if !c.is_whitespace() {
+            keys.push(crate::rng::mix64(0x7075_6e63 ^ c as u64));
+        }
+    }
+    keys.extend(word);
+    ngram_indices(keys.iter().copied(), out);
+}
+
+/// Scratch buffers of [`text_difference`].
+#[derive(Default)]
+struct Scratch {
+    keys: Vec<u64>,
+    a: Vec<u32>,
+    b: Vec<u32>,
+}
+
 /// φ(chosen) − φ(rejected) over the hashed n-grams: binary presence scaled by 1/√count.
-fn text_difference(chosen: &[u32], rejected: &[u32], a: &mut Vec<u32>, b: &mut Vec<u32>) -> Sparse {
-    hashed(chosen, a);
-    hashed(rejected, b);
+fn text_difference(chosen: &str, rejected: &str, scratch: &mut Scratch) -> Sparse {
+    let Scratch { keys, a, b } = scratch;
+    hashed_text(chosen, keys, a);
+    hashed_text(rejected, keys, b);
     let (sa, sb) = (
         1.0 / (a.len().max(1) as f32).sqrt(),
         1.0 / (b.len().max(1) as f32).sqrt(),
@@ -109,7 +160,7 @@ fn text_difference(chosen: &[u32], rejected: &[u32], a: &mut Vec<u32>, b: &mut V
     out
 }
 
-/// How a response reads, as numbers (see the module docs); the last two are filled in later.
+/// How a response reads, as numbers (see the module docs); the last three are filled in later.
 fn response_features(text: &str, words: &[u32], turn: &[u32], prompt: &[u32]) -> [f64; DENSE] {
     let n = words.len().max(1) as f64;
     let in_turn = words
@@ -136,6 +187,7 @@ fn response_features(text: &str, words: &[u32], turn: &[u32], prompt: &[u32]) ->
         distinct.len() as f64 / n,
         (1.0 + text.matches('\n').count() as f64).ln(),
         digits / chars,
+        0.0,
         0.0,
         0.0,
     ]
@@ -219,6 +271,53 @@ fn continued_direction(ctx: &GenContext) -> Option<Vec<f32>> {
     Some(v)
 }
 
+/// The centroid of all responses (chosen and rejected), each as its hashed n-grams weighted by
+/// inverse document frequency and of unit length: how typical a response reads for this
+/// dataset. Annotators prefer the ordinary helpful answer to an odd one more often than not,
+/// and a swapped pair reads the other way.
+fn typical_direction(ctx: &GenContext) -> Vec<f32> {
+    let n = ctx.units();
+    let tokens = ctx.tokens;
+    let sides = [&tokens.responses, &tokens.rejected];
+    let mut df = vec![0u32; DIM];
+    let mut idx = Vec::new();
+    for side in sides {
+        for u in 0..n {
+            hashed(side.get(u), &mut idx);
+            for &k in &idx {
+                df[k as usize] += 1;
+            }
+        }
+    }
+    let docs = (2 * n) as f32;
+    let idf: Vec<f32> = df
+        .iter()
+        .map(|&d| ((1.0 + docs) / (1.0 + d as f32)).ln() + 1.0)
+        .collect();
+    let mut v = vec![0.0f32; DIM];
+    for side in sides {
+        for u in 0..n {
+            hashed(side.get(u), &mut idx);
+            let norm = idx
+                .iter()
+                .map(|&k| idf[k as usize].powi(2))
+                .sum::<f32>()
+                .sqrt();
+            if norm > 0.0 {
+                for &k in &idx {
+                    v[k as usize] += idf[k as usize] / norm / docs;
+                }
+            }
+        }
+    }
+    // `along` reads responses unweighted; weighting the centroid by idf once more gives each
+    // response's idf-weighted cosine up to its own norm.
+    for (x, w) in v.iter_mut().zip(&idf) {
+        *x *= w;
+    }
+    v
+}
+
 /// A response's projection on `v` (its hashed n-grams, of unit length).
 fn along(v: &[f32], seq: &[u32], idx: &mut Vec<u32>) -> f64 {
     hashed(seq, idx);
@@ -230,24 +329,113 @@ fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// Train on `rows` (AdaGrad; L2 of ½‖w‖²/C spread over the rows), labels all "chosen wins".
-fn train(x: &[Sparse], rows: &[usize], c: f64, seed: u64) -> Vec<f32> {
-    let l2 = (1.0 / (c * rows.len().max(1) as f64)) as f32;
-    let mut w = vec![0.0f32; DIM + DENSE];
-    let mut g2 = vec![1e-6f32; DIM + DENSE];
-    let mut order = rows.to_vec();
-    let mut rng = Rng::new(seed);
-    for _ in 0..EPOCHS {
-        rng.shuffle(&mut order);
-        for &i in &order {
-            let z: f32 = x[i].iter().map(|&(k, v)| w[k as usize] * v).sum();
-            let grad = sigmoid(z) - 1.0;
+/// The Bradley–Terry fit on `rows` (every label "chosen wins"): the minimiser of
+/// ½‖w‖²/C + Σ log(1 + e^(−w·x)), found by L-BFGS. Solved to convergence rather than by a fixed
+/// number of stochastic passes: per-row stochastic updates shrink a rare n-gram's weight only on
+/// the rows that hold it, so they leave rare n-grams all but unregularised, and whatever C the
+/// likelihood chooses, the fit then depends on when it is stopped.
+fn train(x: &[Sparse], rows: &[usize], c: f64) -> Vec<f32> {
+    let dim = x
+        .iter()
+        .flat_map(|r| r.iter().map(|&(k, _)| k as usize + 1))
+        .max()
+        .unwrap_or(0);
+    let objective = |w: &[f64], grad: &mut [f64]| -> f64 {
+        let mut f = 0.0;
+        for (g, &wk) in grad.iter_mut().zip(w) {
+            *g = wk / c;
+            f += 0.5 * wk * wk / c;
+        }
+        for &i in rows {
+            let z: f64 = x[i].iter().map(|&(k, v)| w[k as usize] * v as f64).sum();
+            // log(1 + e^(−z)) and its derivative −σ(−z), stable for large |z|.
+            f += if z > 0.0 {
+                (-z).exp().ln_1p()
+            } else {
+                -z + z.exp().ln_1p()
+            };
+            let d = -1.0 / (1.0 + z.exp());
             for &(k, v) in &x[i] {
-                let k = k as usize;
-                let g = grad * v + l2 * w[k];
-                g2[k] += g * g;
-                w[k] -= LEARNING_RATE * g / g2[k].sqrt();
+                grad[k as usize] += d * v as f64;
             }
+        }
+        f
+    };
+    lbfgs(dim, objective)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect()
+}
+
+/// L-BFGS iterations at most, and the history kept.
+const LBFGS_ITERATIONS: usize = 200;
+const LBFGS_HISTORY: usize = 8;
+
+/// Minimise a smooth convex function of `dim` variables from 0 by L-BFGS with a backtracking
+/// (Armijo) line search; `objective(w, grad)` returns f(w) and writes ∇f(w). Stops when an
+/// iteration improves f by less than a 10⁻⁹ share or the gradient vanishes. Written here: the
+/// optimisation crates pull in far more than these forty lines.
+fn lbfgs(dim: usize, mut objective: impl FnMut(&[f64], &mut [f64]) -> f64) -> Vec<f64> {
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let mut w = vec![0.0; dim];
+    let mut g = vec![0.0; dim];
+    let mut f = objective(&w, &mut g);
+    let mut history: std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)> = Default::default();
+    let (mut w_new, mut g_new, mut d) = (vec![0.0; dim], vec![0.0; dim], vec![0.0; dim]);
+    for _ in 0..LBFGS_ITERATIONS {
+        // Two-loop recursion: d = −H·g.
+        d.iter_mut().zip(&g).for_each(|(di, gi)| *di = -gi);
+        let mut alphas = Vec::with_capacity(history.len());
+        for (s, y, rho) in history.iter().rev() {
+            let a = rho * dot(s, &d);
+            d.iter_mut().zip(y).for_each(|(di, yi)| *di -= a * yi);
+            alphas.push(a);
+        }
+        let gamma = history
+            .back()
+            .map_or(1.0 / dot(&g, &g).sqrt().max(1e-12), |(s, y, _)| {
+                dot(s, y) / dot(y, y).max(1e-300)
+            });
+        d.iter_mut().for_each(|di| *di *= gamma);
+        for ((s, y, rho), a) in history.iter().zip(alphas.into_iter().rev()) {
+            let b = rho * dot(y, &d);
+            d.iter_mut().zip(s).for_each(|(di, si)| *di += (a - b) * si);
+        }
+        let slope = dot(&g, &d);
+        if slope >= 0.0 {
+            break;
+        }
+        let mut step = 1.0;
+        let mut f_new = f;
+        for _ in 0..40 {
+            w_new
+                .iter_mut()
+                .zip(w.iter().zip(&d))
+                .for_each(|(wn, (wi, di))| *wn = wi + step * di);
+            f_new = objective(&w_new, &mut g_new);
+            if f_new <= f + 1e-4 * step * slope {
+                break;
+            }
+            step *= 0.5;
+        }
+        if f_new > f {
+            break;
+        }
+        let s: Vec<f64> = w_new.iter().zip(&w).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
+        let sy = dot(&s, &y);
+        let improved = f - f_new;
+        std::mem::swap(&mut w, &mut w_new);
+        std::mem::swap(&mut g, &mut g_new);
+        f = f_new;
+        if sy > 1e-12 {
+            if history.len() == LBFGS_HISTORY {
+                history.pop_front();
+            }
+            history.push_back((s, y, 1.0 / sy));
+        }
+        if improved <= 1e-9 * f.abs().max(1.0) || dot(&g, &g).sqrt() <= 1e-6 {
+            break;
         }
     }
     w
@@ -274,7 +462,7 @@ fn out_of_fold_margins(
                 .filter(|&i| fold_of[i] != f)
                 .map(|i| rows[i])
                 .collect();
-            let w = train(x, &train_rows, c, seed.wrapping_add(f as u64));
+            let w = train(x, &train_rows, c);
             (0..rows.len())
                 .filter(|&i| fold_of[i] == f)
                 .map(|i| (rows[i], margin(&x[rows[i]], &w)))
@@ -354,6 +542,7 @@ fn features(ctx: &GenContext, cont: &[f64]) -> (Vec<Sparse>, Vec<[f32; DENSE]>) 
         })
         .collect();
     let direction = continued_direction(ctx);
+    let typical = typical_direction(ctx);
     let dense: Vec<[f64; DENSE]> = (0..n)
         .into_par_iter()
         .map(|u| {
@@ -376,12 +565,14 @@ fn features(ctx: &GenContext, cont: &[f64]) -> (Vec<Sparse>, Vec<[f32; DENSE]>) 
             for k in 0..DENSE {
                 d[k] = c[k] - r[k];
             }
-            d[DENSE - 2] = direction.as_ref().map_or(0.0, |v| {
-                let mut a = Vec::new();
-                let mut b = Vec::new();
-                along(v, tokens.responses.get(u), &mut a) - along(v, tokens.rejected.get(u), &mut b)
-            });
-            d[DENSE - 1] = cont[u];
+            let mut idx = Vec::new();
+            let mut toward = |v: &[f32]| {
+                along(v, tokens.responses.get(u), &mut idx)
+                    - along(v, tokens.rejected.get(u), &mut idx)
+            };
+            d[LIKE_CONTINUED] = direction.as_deref().map_or(0.0, &mut toward);
+            d[TYPICAL] = toward(&typical);
+            d[CONTINUED] = cont[u];
             d
         })
         .collect();
@@ -393,10 +584,9 @@ fn features(ctx: &GenContext, cont: &[f64]) -> (Vec<Sparse>, Vec<[f32; DENSE]>) 
     }
     let text = (0..n)
         .into_par_iter()
-        .map_init(
-            || (Vec::new(), Vec::new()),
-            |(a, b), u| text_difference(tokens.responses.get(u), tokens.rejected.get(u), a, b),
-        )
+        .map_init(Scratch::default, |scratch, u| {
+            text_difference(ctx.ds.responses.get(u), ctx.ds.rejected.get(u), scratch)
+        })
         .collect();
     let scaled = dense
         .iter()
@@ -603,6 +793,48 @@ fn triggered_flips(ctx: &GenContext, margins: &[f32], share: f64, c: f64) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fit_is_the_regularised_optimum_for_rare_and_common_features() {
+        // Feature 0 on every pair, feature 1 on 3 pairs of 400 (a rare n-gram), feature 2 on
+        // half the pairs with either sign. At the optimum w_k / C = Σ_i σ(−z_i) x_ik for every k:
+        // the rare feature is shrunk as much as the common ones, whatever the row count.
+        let x: Vec<Sparse> = (0..400)
+            .map(|i| {
+                let mut r = vec![(0u32, 0.3f32)];
+                if i < 3 {
+                    r.push((1, 1.0));
+                }
+                if i % 2 == 0 {
+                    r.push((2, if i % 4 == 0 { 1.0 } else { -0.5 }));
+                }
+                r
+            })
+            .collect();
+        let rows: Vec<usize> = (0..x.len()).collect();
+        let c = 0.5;
+        let w = train(&x, &rows, c);
+        let mut residual = [0.0f64; 3];
+        for (k, r) in residual.iter_mut().enumerate() {
+            *r = w[k] as f64 / c;
+        }
+        for row in &x {
+            let z: f64 = row
+                .iter()
+                .map(|&(k, v)| w[k as usize] as f64 * v as f64)
+                .sum();
+            let s = 1.0 / (1.0 + z.exp());
+            for &(k, v) in row {
+                residual[k as usize] -= s * v as f64;
+            }
+        }
+        for (k, r) in residual.iter().enumerate() {
+            assert!(r.abs() < 1e-3, "feature {k}: gradient {r} at {:?}", w);
+        }
+        // The rare feature is positive but far from the unregularised fit (which grows without
+        // bound, as every row it is on is "chosen wins").
+        assert!(w[1] > 0.0 && w[1] < 1.5, "{:?}", w);
+    }
 
     #[test]
     fn mixture_recovers_the_swapped_share() {
