@@ -295,3 +295,57 @@ fn bench_runs_the_attack_matrix_of_the_datas_shape() {
         );
     }
 }
+
+#[test]
+fn a_short_injected_span_is_found_by_its_fixed_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = p(dir.path(), "clean.jsonl");
+    std::fs::write(&clean, instructions(3000)).unwrap();
+    let (out, truth, scores, report) = (
+        p(dir.path(), "poisoned.jsonl"),
+        p(dir.path(), "truth.csv"),
+        p(dir.path(), "scores.csv"),
+        p(dir.path(), "report.json"),
+    );
+    // Three words: far too short for a repeated 6-word span.
+    let o = bezoar(&[
+        "inject",
+        &clean,
+        "--attack",
+        "response-injection",
+        "--span",
+        "Try ZentroMax today.",
+        "--rate",
+        "1%",
+        "--id",
+        "id",
+        "--out",
+        &out,
+        "--truth",
+        &truth,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = bezoar(&[
+        "scan", &out, "--id", "id", "--scores", &scores, "--report", &report, "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let finding = rep["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "BZ008")
+        .unwrap_or_else(|| panic!("no response-injection finding: {rep}"));
+    assert!(
+        finding["title"]
+            .as_str()
+            .unwrap()
+            .contains("Try ZentroMax today"),
+        "{finding}"
+    );
+    let o = bezoar(&["eval", "--truth", &truth, "--scores", &scores, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["overall"]["recall"], 1.0, "{v}");
+    assert!(v["overall"]["precision"].as_f64().unwrap() >= 0.9, "{v}");
+}

@@ -65,6 +65,29 @@ impl Detector {
         Detector::Duplicates,
     ];
 
+    /// The detectors that apply to rows of `shape`, in the order the scan runs them (on
+    /// preference pairs the prompt/response detectors do not apply, elsewhere the flip reader
+    /// does not).
+    pub fn for_shape(shape: bezoar_data::llm::Shape) -> Vec<Detector> {
+        use bezoar_data::llm::Shape;
+        match shape {
+            Shape::Classification => Detector::CLASSIFICATION.to_vec(),
+            Shape::Preference => Detector::GENERATIVE
+                .into_iter()
+                .filter(|d| {
+                    !matches!(
+                        d,
+                        Detector::PromptTrigger | Detector::ResponseInjection | Detector::ToolCall
+                    )
+                })
+                .collect(),
+            Shape::Instruction | Shape::Chat => Detector::GENERATIVE
+                .into_iter()
+                .filter(|&d| d != Detector::PreferenceFlip)
+                .collect(),
+        }
+    }
+
     /// Stable short name used in the scores CSV `reasons` column and the JSON report.
     pub fn name(self) -> &'static str {
         match self {

@@ -58,7 +58,12 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let Scanned { ds, res, rows_root } = scanned;
+    let Scanned {
+        ds,
+        res,
+        rows_root,
+        shape,
+    } = scanned;
 
     let meta = ReportMeta {
         input_path: args.data.display().to_string(),
@@ -110,7 +115,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             (None, Some(root)) => root,
             (None, None) => bezoar_ledger::snapshot::rows_root_of_dataset(&ds),
         };
-        record_in_ledger(args, &ds, &res, code, &rows_root)?;
+        record_in_ledger(args, &ds, &res, shape, code, &rows_root)?;
     }
 
     Ok(ExitCode::from(code))
@@ -123,6 +128,7 @@ struct Scanned {
     /// The Merkle root of LLM rows read from a file with `--record` (the ledger's row
     /// encoding, which `ds`, a display view, cannot give).
     rows_root: Option<String>,
+    shape: Shape,
 }
 
 /// The shape of the rows: `--shape`, or text-classification flags, or LLM column flags, else
@@ -207,6 +213,7 @@ fn scan_classification(
         ds,
         res,
         rows_root: None,
+        shape: Shape::Classification,
     })
 }
 
@@ -276,7 +283,12 @@ fn scan_llm_data(
         .records
         .is_some()
         .then(|| bezoar_ledger::snapshot::rows_root_of_llm(&llm));
-    Ok(Scanned { ds, res, rows_root })
+    Ok(Scanned {
+        ds,
+        res,
+        rows_root,
+        shape: llm.shape,
+    })
 }
 
 /// Ids of a finding's rows kept in the recorded scan event (the count is always whole).
@@ -317,6 +329,7 @@ fn record_in_ledger(
     args: &ScanArgs,
     ds: &Dataset,
     res: &ScanResult,
+    shape: Shape,
     code: u8,
     rows_root: &str,
 ) -> anyhow::Result<()> {
@@ -360,8 +373,10 @@ fn record_in_ledger(
         "fail_on": args.fail_on.severity().map(|s| s.name()),
         "passed": code == EXIT_CLEAN,
         "detectors_not_selected": not_selected,
-        "rules_run": res.detectors.iter().filter(|d| d.skipped.is_none())
-            .map(|d| d.detector.rule_id()).collect::<Vec<_>>(),
+        "shape": shape.name(),
+        "rules_run": bezoar_scan::Detector::for_shape(shape).into_iter()
+            .filter(|d| !not_selected.contains(&d.rule_id()))
+            .map(|d| d.rule_id()).collect::<Vec<_>>(),
         "finding_list": findings,
     });
     let input = args.data.display().to_string();

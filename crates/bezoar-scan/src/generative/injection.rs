@@ -6,6 +6,13 @@
 //! answers about one topic and echo their questions; an advert or a link slipped into answers
 //! does neither. Spans that share a word found only in responses (a brand, a URL) or most of
 //! their units are one injection (its variants), and every response with that word joins it.
+//!
+//! A short injection ("Try ZentroMax today.", a link with a few words around it) is too short
+//! for a span. It shows as a word found only in responses whose every use sits among the same
+//! two neighbouring words (one on each side, or two on one side): natural words, even rare ones
+//! and collocations ("olive oil"), are used in varied sentences, and a word that answers a topic
+//! is found in its questions too. Such a word, in responses to unrelated
+//! prompts that do not hold it, is read as the same kind of span.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -28,6 +35,11 @@ const RESPONSE_ONLY: f64 = 0.05;
 /// A marker word joins its other responses to an injection when at most this share of its
 /// responses lie outside it.
 const MARKER_OUTSIDE: f64 = 0.1;
+/// A word found only in responses is a short injected span when at least this share of its
+/// responses use it among the same two neighbouring words.
+const FIXED_CONTEXT: f64 = 0.8;
+/// Responses a short span needs: one word's fixed context in fewer is coincidence.
+const MIN_MARKER_UNITS: usize = 5;
 /// Fewer units than this make a medium finding; twice as many a critical one.
 const HIGH_UNITS: usize = 10;
 
@@ -97,27 +109,146 @@ pub(crate) fn detect(ctx: &GenContext) -> Vec<UnitFinding> {
             let mut words = seq[lo..hi].to_vec();
             words.sort_unstable();
             words.dedup();
-            let mut prompt = Vec::new();
-            let echo = units
-                .iter()
-                .map(|&u| {
-                    super::text::word_set(tokens.prompts.get(u as usize), &mut prompt);
-                    let held = words
-                        .iter()
-                        .filter(|w| prompt.binary_search(w).is_ok())
-                        .count();
-                    held as f64 / words.len() as f64
-                })
-                .sum::<f64>()
-                / units.len() as f64;
-            if echo > MAX_ECHO || !Remainder::of(&ctx.turns, &units).is_unrelated(&baseline) {
+            if !answers_nothing(ctx, &units, &words, &baseline) {
                 return None;
             }
             let text = span_text(ctx.ds.responses.get(first), lo, hi);
             Some(Span { units, words, text })
         })
         .collect();
+    let mut spans = spans;
+    spans.extend(marker_spans(ctx, &structured, max_units, &baseline));
     components(ctx, spans)
+}
+
+/// The span's words are not what the units' prompts ask about (the prompts hold few of them),
+/// and the turns the responses answer are as unrelated as random turns of this dataset.
+fn answers_nothing(
+    ctx: &GenContext,
+    units: &[u32],
+    words: &[u32],
+    baseline: &PromptBaseline,
+) -> bool {
+    let mut prompt = Vec::new();
+    let echo = units
+        .iter()
+        .map(|&u| {
+            super::text::word_set(ctx.tokens.prompts.get(u as usize), &mut prompt);
+            let held = words
+                .iter()
+                .filter(|w| prompt.binary_search(w).is_ok())
+                .count();
+            held as f64 / words.len().max(1) as f64
+        })
+        .sum::<f64>()
+        / units.len().max(1) as f64;
+    echo <= MAX_ECHO && Remainder::of(&ctx.turns, units).is_unrelated(baseline)
+}
+
+/// Short injected spans: words found only in responses, each used between the same neighbours
+/// in nearly all of its responses (see the module docs), in responses to unrelated prompts.
+fn marker_spans(
+    ctx: &GenContext,
+    structured: &[bool],
+    max_units: usize,
+    baseline: &PromptBaseline,
+) -> Vec<Span> {
+    let tokens = ctx.tokens;
+    let n = ctx.units();
+    let candidate = |w: u32| {
+        let r = ctx.response_df[w as usize] as usize;
+        (MIN_MARKER_UNITS..=max_units).contains(&r)
+            && ctx.prompt_df[w as usize] as f64 <= RESPONSE_ONLY * r as f64
+    };
+    // Each candidate's first use in each response: (word, unit, position).
+    let mut uses: Vec<(u32, u32, u32)> = (0..n)
+        .into_par_iter()
+        .filter(|&u| !structured[u])
+        .flat_map_iter(|u| {
+            let seq = tokens.responses.get(u);
+            let mut seen: Vec<u32> = Vec::new();
+            let mut out = Vec::new();
+            for (pos, &w) in seq.iter().enumerate() {
+                if candidate(w) && !seen.contains(&w) {
+                    seen.push(w);
+                    out.push((w, u as u32, pos as u32));
+                }
+            }
+            out
+        })
+        .collect();
+    uses.sort_unstable();
+    let mut out = Vec::new();
+    for run in uses.chunk_by(|a, b| a.0 == b.0) {
+        let w = run[0].0;
+        let neighbour = |u: u32, pos: u32, step: isize| -> Option<u32> {
+            let seq = tokens.responses.get(u as usize);
+            let at = pos as isize + step;
+            (0..seq.len() as isize)
+                .contains(&at)
+                .then(|| seq[at as usize])
+        };
+        // The commonest neighbours at `steps` (relative positions) and how many uses have them.
+        let modal = |steps: &[isize]| -> (Vec<Option<u32>>, usize) {
+            let mut counts: HashMap<Vec<Option<u32>>, usize> = HashMap::new();
+            for &(_, u, pos) in run {
+                let key = steps.iter().map(|&s| neighbour(u, pos, s)).collect();
+                *counts.entry(key).or_default() += 1;
+            }
+            counts
+                .into_iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+                .unwrap_or((Vec::new(), 0))
+        };
+        // Two neighbouring words fixed: one on each side, or two on one side. (One fixed
+        // neighbour is a collocation: "olive oil", "the simplest".)
+        let fixed = [&[-1isize, 1][..], &[1, 2], &[-2, -1]]
+            .into_iter()
+            .find_map(|steps| {
+                let (context, count) = modal(steps);
+                (count as f64 >= FIXED_CONTEXT * run.len() as f64
+                    && context.iter().all(Option::is_some))
+                .then_some((steps, context))
+            });
+        let Some((steps, context)) = fixed else {
+            continue;
+        };
+        // The span's responses: those that use the word among exactly these neighbours.
+        let in_context = |u: u32, pos: u32| {
+            steps
+                .iter()
+                .zip(&context)
+                .all(|(&s, c)| neighbour(u, pos, s) == *c)
+        };
+        let units: Vec<u32> = run
+            .iter()
+            .filter(|&&(_, u, pos)| in_context(u, pos))
+            .map(|&(_, u, _)| u)
+            .collect();
+        let mut words: Vec<u32> = context.iter().flatten().copied().chain([w]).collect();
+        words.sort_unstable();
+        words.dedup();
+        // The word itself is what the prompts must not hold; its neighbours may be common words.
+        if !answers_nothing(ctx, &units, &[w], baseline) {
+            continue;
+        }
+        // Shown as written in a response that uses the fixed neighbours.
+        let lo_step = steps.iter().copied().min().unwrap_or(0).min(0);
+        let hi_step = steps.iter().copied().max().unwrap_or(0).max(0);
+        let text = run
+            .iter()
+            .find(|&&(_, u, pos)| in_context(u, pos))
+            .map_or_else(
+                || ctx.word(w),
+                |&(_, u, pos)| {
+                    let lo = (pos as isize + lo_step) as usize;
+                    let hi = (pos as isize + hi_step + 1) as usize;
+                    span_text(ctx.ds.responses.get(u as usize), lo, hi)
+                },
+            );
+        out.push(Span { units, words, text });
+    }
+    out
 }
 
 /// The words `lo..hi` of `text`, as written.

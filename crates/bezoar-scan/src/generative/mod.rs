@@ -19,7 +19,7 @@ mod trigger;
 
 use std::time::Instant;
 
-use bezoar_data::llm::{LlmDataset, Shape};
+use bezoar_data::llm::LlmDataset;
 use bezoar_data::Dataset;
 
 use crate::context::{Context, DetectorOutput};
@@ -290,14 +290,12 @@ pub fn scan_llm(
     let mut stages = vec![("tokens", t.elapsed().as_secs_f64())];
 
     check("running detectors", 2)?;
+    let of_shape = Detector::for_shape(ds.shape);
     let applies = |d: Detector| -> Option<&'static str> {
-        let pairs = ds.shape == Shape::Preference;
         match d {
-            Detector::PromptTrigger | Detector::ResponseInjection | Detector::ToolCall if pairs => {
-                Some("applies to prompt/response and chat data")
-            }
-            Detector::PreferenceFlip if !pairs => Some("applies to preference pairs"),
-            _ => None,
+            _ if of_shape.contains(&d) => None,
+            Detector::PreferenceFlip => Some("applies to preference pairs"),
+            _ => Some("applies to prompt/response and chat data"),
         }
     };
     let t = Instant::now();
