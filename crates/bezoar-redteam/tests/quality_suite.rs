@@ -14,8 +14,8 @@ use bezoar_scan::{ScanConfig, Severity};
 
 /// Sets still short of their need: the F1 and AUROC they hold (measured, rounded down).
 const RATCHET: &[(&str, f64, f64)] = &[
-    ("ag-hiddenkiller-10pct", 0.09, 0.87),
-    ("ag-shakespeare-5pct", 0.00, 0.72),
+    ("ag-hiddenkiller-10pct", 0.09, 0.92),
+    ("ag-shakespeare-5pct", 0.00, 0.83),
     ("hsol-labelflip-5pct", 0.67, 0.94),
     ("hsol-poetry-3pct", 0.00, 0.65),
     ("sst2-labelflip-5pct", 0.42, 0.87),
@@ -30,7 +30,8 @@ const RATCHET: &[(&str, f64, f64)] = &[
 const READER_RATCHET: &[(&str, f64)] = &[("ag-targetflip-10pct", 0.005)];
 
 /// Clean corpora still short: the largest share of rows flagged and the worst severity held.
-const CLEAN_RATCHET: &[(&str, f64, Severity)] = &[("hsol", 0.005, Severity::High)];
+/// (None today: every clean corpus passes.)
+const CLEAN_RATCHET: &[(&str, f64, Severity)] = &[];
 
 fn shared() -> Option<PathBuf> {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");

@@ -26,6 +26,7 @@ pub mod rng;
 mod source;
 pub mod stats;
 pub mod tokens;
+mod topic;
 mod trigger;
 mod unusual;
 mod vocab;
