@@ -406,18 +406,22 @@ impl LlmArgs {
         }
     }
 
-    /// The shape of the rows in `data`: `--shape`; else text classification when a
-    /// text-classification column flag is given (`classification_flags`); else recognised from
-    /// the file's columns (LLM column flags name their shape).
+    /// The shape of the rows in `data`: `--shape`; else text classification when `columns`
+    /// names a text-classification column (text, label, source or embedding); else recognised
+    /// from the file's columns (LLM column flags name their shape).
     pub fn shape_of(
         &self,
         data: &std::path::Path,
-        classification_flags: bool,
+        columns: &bezoar_data::ColumnSpec,
         opts: &bezoar_data::llm::LlmOptions,
     ) -> Result<bezoar_data::llm::Shape, bezoar_data::DataError> {
         if let Some(s) = self.shape {
             return Ok(s.into());
         }
+        let classification_flags = columns.text.is_some()
+            || columns.label.is_some()
+            || columns.source.is_some()
+            || columns.embedding.is_some();
         if classification_flags {
             return Ok(bezoar_data::llm::Shape::Classification);
         }

@@ -1035,7 +1035,18 @@ pub fn rows_of_llm(llm: &bezoar_data::llm::LlmDataset, source: &str) -> Vec<Stor
 /// The RFC 6962 root over the rows of an LLM data file read with `keep_records`, exactly as a
 /// snapshot of the same rows records it in `rows_root`.
 pub fn rows_root_of_llm(llm: &bezoar_data::llm::LlmDataset) -> String {
-    let digests: Vec<Hash> = rows_of_llm(llm, "").iter().map(|r| r.digest).collect();
+    let Some(records) = &llm.records else {
+        return hex(&merkle::root(&[]));
+    };
+    let layout = bezoar_data::llm::layout_json(llm.shape, &llm.fields);
+    let digests: Vec<Hash> = (0..llm.rows())
+        .into_par_iter()
+        .map_init(Vec::new, |buf, i| {
+            buf.clear();
+            crate::rows::encode_llm_fields(&llm.ids.get(i), &layout, records.get(i), buf);
+            merkle::leaf_hash(buf)
+        })
+        .collect();
     hex(&merkle::root(&digests))
 }
 

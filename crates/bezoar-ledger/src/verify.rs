@@ -423,6 +423,13 @@ impl Ledger {
         rep: &mut VerifyReport,
     ) -> Result<FileCheck> {
         let digests = hash_file(path)?;
+        let mut check = FileCheck {
+            file: path.display().to_string(),
+            snapshot: s.label(),
+            same_file_digest: s.file.as_ref().map(|f| f.sha256 == digests.sha256),
+            rows_in_snapshot: s.row_count,
+            ..FileCheck::default()
+        };
         let stored = match self.load_rows(s) {
             Ok(r) => r,
             Err(e) => {
@@ -431,13 +438,7 @@ impl Ledger {
                     path.display(),
                     s.label()
                 ));
-                return Ok(FileCheck {
-                    file: path.display().to_string(),
-                    snapshot: s.label(),
-                    same_file_digest: s.file.as_ref().map(|f| f.sha256 == digests.sha256),
-                    rows_in_snapshot: s.row_count,
-                    ..FileCheck::default()
-                });
+                return Ok(check);
             }
         };
         // LLM rows are read the way the snapshot recorded them (its shape and fields).
@@ -456,14 +457,7 @@ impl Ledger {
             }
             None => rows_of_dataset(path, &bezoar_data::read_dataset(path, opts)?, "")?,
         };
-        let mut check = FileCheck {
-            file: path.display().to_string(),
-            snapshot: s.label(),
-            same_file_digest: s.file.as_ref().map(|f| f.sha256 == digests.sha256),
-            rows_in_file: file_rows.len() as u64,
-            rows_in_snapshot: s.row_count,
-            ..FileCheck::default()
-        };
+        check.rows_in_file = file_rows.len() as u64;
         let by_id: HashMap<&str, usize> = stored
             .iter()
             .enumerate()
@@ -490,11 +484,12 @@ impl Ledger {
                                 _ => "text",
                             }
                         };
+                        let (snapshot_label, file_label) = r.content.label_change(old);
                         check.changed.push(RowChange {
                             id: r.content.id.clone(),
                             field: field.into(),
-                            snapshot_label: r.content.label_change(old).0,
-                            file_label: r.content.label_change(old).1,
+                            snapshot_label,
+                            file_label,
                         });
                     }
                 }

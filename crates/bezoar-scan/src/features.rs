@@ -72,7 +72,7 @@ pub struct Scratch {
     chars: Vec<char>,
 }
 
-fn word_hash(lower: &str) -> u64 {
+pub(crate) fn word_hash(lower: &str) -> u64 {
     xxh3_64_with_seed(lower.as_bytes(), 0x77)
 }
 

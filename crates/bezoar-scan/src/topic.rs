@@ -11,7 +11,8 @@
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::tokens::tokenize;
+use crate::features::word_hash;
+use crate::tokens::{lower_into, tokenize};
 use bezoar_data::TextArena;
 
 /// Words that set a group apart, weighed together.
@@ -30,43 +31,49 @@ pub struct DefiningWords {
     pub ownership: f64,
 }
 
-fn lower_word(token: &str) -> Option<String> {
-    token
-        .chars()
-        .any(char::is_alphanumeric)
-        .then(|| token.to_lowercase())
-}
-
-/// Distinct lower-cased words of each text, counted by rows: `(rows with the word)`.
+/// Row counts of each word (by its 64-bit hash) of `rows`; with `names`, also each word's
+/// lower-cased text (for the few rows of a group, whose defining words a finding names).
 fn doc_freq(
     texts: &TextArena,
     rows: impl ParallelIterator<Item = usize>,
-) -> FxHashMap<String, u32> {
-    rows.fold(FxHashMap::default, |mut acc: FxHashMap<String, u32>, i| {
-        let mut toks = Vec::new();
+    names: bool,
+) -> (FxHashMap<u64, u32>, FxHashMap<u64, String>) {
+    let empty = || (FxHashMap::default(), FxHashMap::default());
+    rows.fold(empty, |(mut counts, mut text), i| {
+        let (mut toks, mut lower, mut seen) = (Vec::new(), String::new(), Vec::new());
         tokenize(texts.get(i), &mut toks);
-        let mut seen: Vec<String> = toks.iter().filter_map(|t| lower_word(t)).collect();
+        for t in toks.iter().filter(|t| t.chars().any(char::is_alphanumeric)) {
+            lower_into(t, &mut lower);
+            let h = word_hash(&lower);
+            seen.push(h);
+            if names {
+                text.entry(h).or_insert_with(|| lower.clone());
+            }
+        }
         seen.sort_unstable();
         seen.dedup();
-        for w in seen {
-            *acc.entry(w).or_default() += 1;
+        for h in seen {
+            *counts.entry(h).or_default() += 1;
         }
-        acc
+        (counts, text)
     })
-    .reduce(FxHashMap::default, |mut a, b| {
-        for (w, c) in b {
-            *a.entry(w).or_default() += c;
+    .reduce(empty, |(mut a, mut at), (b, bt)| {
+        for (h, c) in b {
+            *a.entry(h).or_default() += c;
         }
-        a
+        for (h, w) in bt {
+            at.entry(h).or_insert(w);
+        }
+        (a, at)
     })
 }
 
 /// How many rows of a corpus hold each word: computed once, shared by every group's test.
-pub struct CorpusWords(FxHashMap<String, u32>);
+pub struct CorpusWords(FxHashMap<u64, u32>);
 
 impl CorpusWords {
     pub fn of(texts: &TextArena) -> Self {
-        CorpusWords(doc_freq(texts, (0..texts.len()).into_par_iter()))
+        CorpusWords(doc_freq(texts, (0..texts.len()).into_par_iter(), false).0)
     }
 }
 
@@ -74,16 +81,16 @@ impl CorpusWords {
 /// (`corpus`, from the same texts).
 pub fn defining_words(texts: &TextArena, corpus: &CorpusWords, group: &[u32]) -> DefiningWords {
     let n = texts.len();
-    let in_group = doc_freq(texts, group.par_iter().map(|&r| r as usize));
+    let (in_group, names) = doc_freq(texts, group.par_iter().map(|&r| r as usize), true);
     let all = &corpus.0;
     let (g, rest) = (group.len().max(1) as f64, (n - group.len()).max(1) as f64);
     let mut scored: Vec<(f64, f64, &String)> = in_group
         .iter()
-        .map(|(w, &k)| {
-            let total = all.get(w).copied().unwrap_or(k).max(k);
+        .filter_map(|(h, &k)| {
+            let total = all.get(h).copied().unwrap_or(k).max(k);
             let (rate_in, rate_out) = (k as f64 / g, (total - k) as f64 / rest);
             let lift = ((rate_in + RATE_FLOOR) / (rate_out + RATE_FLOOR)).ln();
-            (rate_in * lift, k as f64 / total as f64, w)
+            Some((rate_in * lift, k as f64 / total as f64, names.get(h)?))
         })
         .filter(|(s, _, _)| *s > 0.0)
         .collect();

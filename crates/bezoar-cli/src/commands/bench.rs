@@ -30,10 +30,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let llm_opts = args
         .llm
         .options(opts.format, opts.columns.id.clone(), false);
-    let classification_flags = opts.columns.text.is_some() || opts.columns.label.is_some();
-    let shape = args
-        .llm
-        .shape_of(&args.data, classification_flags, &llm_opts)?;
+    let shape = args.llm.shape_of(&args.data, &opts.columns, &llm_opts)?;
     let scan = ScanConfig::default();
     if shape.is_llm() {
         return run_llm(args, shape, llm_opts, &scan);

@@ -80,12 +80,7 @@ pub fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
     let llm_opts = args
         .llm
         .options(read.format, read.columns.id.clone(), read.skip_invalid);
-    let classification_flags = read.columns.text.is_some()
-        || read.columns.label.is_some()
-        || read.columns.source.is_some();
-    let shape = args
-        .llm
-        .shape_of(&args.data, classification_flags, &llm_opts)?;
+    let shape = args.llm.shape_of(&args.data, &read.columns, &llm_opts)?;
     let opts = AddOptions {
         dataset: args.dataset.clone(),
         source: args.source.clone(),

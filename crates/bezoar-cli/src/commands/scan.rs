@@ -49,7 +49,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         }
         Some(SnapshotRows::Llm(llm)) => scan_llm_data(args, Ok(llm), 0.0, &progress)?,
         None => {
-            let shape = input_shape(args, format)?;
+            let shape = input_shape(args, &opts.columns, format)?;
             if shape.is_llm() {
                 let (llm, read_seconds) = read_llm_file(args, shape, format, &progress);
                 scan_llm_data(args, llm, read_seconds, &progress)?
@@ -133,14 +133,14 @@ struct Scanned {
 
 /// The shape of the rows: `--shape`, or text-classification flags, or LLM column flags, else
 /// recognised from the file's columns.
-fn input_shape(args: &ScanArgs, format: Option<InputFormat>) -> anyhow::Result<Shape> {
-    let classification_flags = args.text.is_some()
-        || args.label.is_some()
-        || args.source.is_some()
-        || args.embedding.is_some();
+fn input_shape(
+    args: &ScanArgs,
+    columns: &ColumnSpec,
+    format: Option<InputFormat>,
+) -> anyhow::Result<Shape> {
     Ok(args
         .llm
-        .shape_of(&args.data, classification_flags, &llm_options(args, format))?)
+        .shape_of(&args.data, columns, &llm_options(args, format))?)
 }
 
 fn llm_options(args: &ScanArgs, format: Option<InputFormat>) -> LlmOptions {
