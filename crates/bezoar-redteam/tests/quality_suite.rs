@@ -14,13 +14,11 @@ use bezoar_scan::{ScanConfig, Severity};
 
 /// Sets still short of their need: the F1 and AUROC they hold (measured, rounded down).
 const RATCHET: &[(&str, f64, f64)] = &[
-    ("ag-hiddenkiller-10pct", 0.09, 0.92),
     ("ag-shakespeare-5pct", 0.00, 0.83),
     ("hsol-labelflip-5pct", 0.67, 0.94),
     ("hsol-poetry-3pct", 0.00, 0.65),
     ("sst2-labelflip-5pct", 0.42, 0.87),
     ("sst2-stylebkd-20pct", 0.00, 0.38),
-    ("sst2-synbkd-20pct", 0.00, 0.89),
     ("yelp-badnets-cleanlabel-5pct", 0.00, 0.23),
     ("yelp-targetflip-5pct", 0.67, 0.94),
 ];

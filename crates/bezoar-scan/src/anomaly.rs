@@ -105,6 +105,11 @@ const ALONE_MAX: f32 = 0.45;
 const SUB_MIN: f32 = 0.35;
 const SUB_MAX: f32 = ALONE_MAX;
 const SUB_STRENGTH_SHARE: f32 = 0.5;
+/// Members of a high (confirmed) sub-cluster score between these, above the default flag
+/// threshold: a confirmed group finding is flagged as a group, its members ordered by how much
+/// they look like members.
+const GROUP_MIN: f32 = 0.55;
+const GROUP_MAX: f32 = 0.8;
 /// Scores of a medium-severity sub-cluster's class are scaled by this.
 const MEDIUM_SUB_WEIGHT: f32 = 0.2;
 /// A sub-cluster whose defining words have at least this share of their rows inside it owns
@@ -1242,9 +1247,13 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         let mut rng =
             SplitMix64::new(ctx.cfg.seed ^ SALT ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let (s, f) = analyse_repr(ctx, repr, &by_class, &mut rng);
-        // Representation anomalies rank rows; on their own they never flag one.
-        for (a, b) in scores.iter_mut().zip(&s) {
+        // Representation anomalies rank rows; on their own they never flag one, except the
+        // members of a confirmed (high) sub-cluster, which are flagged as a group.
+        for (a, b) in scores.iter_mut().zip(&s.ranking) {
             *a = a.max(b.min(ALONE_MAX));
+        }
+        for (a, b) in scores.iter_mut().zip(&s.group) {
+            *a = a.max(*b);
         }
         findings.extend(f);
     }
@@ -1272,13 +1281,21 @@ fn robust_z(v: &[f32]) -> Vec<f32> {
     v.iter().map(|&x| ((x as f64 - med) / mad) as f32).collect()
 }
 
+/// Per-row scores of one representation.
+struct ReprScores {
+    /// Every row's anomaly score; capped at `ALONE_MAX` when combined.
+    ranking: Vec<f32>,
+    /// Members of a high sub-cluster: at least `GROUP_MIN`, so the group is flagged whole.
+    group: Vec<f32>,
+}
+
 /// Scores and findings of one representation.
 fn analyse_repr(
     ctx: &Context,
     repr: &Repr,
     by_class: &[Vec<u32>],
     rng: &mut SplitMix64,
-) -> (Vec<f32>, Vec<Finding>) {
+) -> (ReprScores, Vec<Finding>) {
     let n = ctx.n();
     let d = repr.dim;
     let all: Vec<u32> = (0..n as u32).collect();
@@ -1307,6 +1324,7 @@ fn analyse_repr(
     };
 
     let mut scores = vec![0.0f32; n];
+    let mut group = vec![0.0f32; n];
     let mut findings = Vec::new();
     // Word counts of the whole corpus, read once, when a class holds a sub-cluster.
     let mut corpus_words: Option<crate::topic::CorpusWords> = None;
@@ -1392,6 +1410,10 @@ fn analyse_repr(
                         let level =
                             SUB_STRENGTH_SHARE * sub.strength + (1.0 - SUB_STRENGTH_SHARE) * q[r];
                         s = s.max(weight * (SUB_MIN + (SUB_MAX - SUB_MIN) * level.clamp(0.0, 1.0)));
+                        if severity == Severity::High {
+                            group[ids[r] as usize] =
+                                GROUP_MIN + (GROUP_MAX - GROUP_MIN) * q[r].clamp(0.0, 1.0);
+                        }
                     }
                     scores[ids[r] as usize] = s;
                 }
@@ -1451,7 +1473,13 @@ fn analyse_repr(
             });
         }
     }
-    (scores, findings)
+    (
+        ReprScores {
+            ranking: scores,
+            group,
+        },
+        findings,
+    )
 }
 
 #[cfg(test)]
@@ -1628,7 +1656,7 @@ mod tests {
         let mut values = Vec::with_capacity(n * dim);
         for i in 0..n {
             for j in 0..dim {
-                let base = if i < 60 && j == 0 { 4.0 } else { 0.0 };
+                let base = if i < 60 && j == 0 { 8.0 } else { 0.0 };
                 values.push(base + rng.normal() as f32);
             }
         }
@@ -1650,14 +1678,15 @@ mod tests {
             f.rows.len(),
             f.title
         );
-        // Members score at least the sub-cluster floor, scaled down for a medium finding.
-        let floor = if f.severity == Severity::High {
-            SUB_MIN
-        } else {
-            MEDIUM_SUB_WEIGHT * SUB_MIN
-        };
-        assert!(f.rows.iter().all(|&r| out.scores[r as usize] >= floor));
-        assert!(out.scores.iter().all(|&s| s <= ALONE_MAX));
+        // A confirmed (high) group is flagged whole: its members score above the flag threshold,
+        // every other row stays below it.
+        assert_eq!(f.severity, Severity::High, "{}", f.title);
+        let threshold = ScanConfig::default().threshold;
+        assert!(f.rows.iter().all(|&r| out.scores[r as usize] >= GROUP_MIN));
+        assert!(GROUP_MIN >= threshold);
+        assert!((0..n as u32)
+            .filter(|r| !f.rows.contains(r))
+            .all(|r| out.scores[r as usize] <= ALONE_MAX));
     }
 
     #[test]
