@@ -58,6 +58,10 @@ const SCORE_MINORITY: f32 = 0.8;
 const SCORE_TIED: f32 = 0.4;
 const SCORE_MAJORITY: f32 = 0.3;
 const SCORE_FLOOD: f32 = 0.6;
+/// A medium flood whose copies all carry one label ranks high but is not flagged on its own:
+/// a dozen copies of one advert or retweet are everyday in scraped text, while a flood that
+/// pushes a label copies a row of another label (and so conflicts), and a large one is high.
+const SCORE_FLOOD_ONE_LABEL: f32 = 0.4;
 /// The first row of a flood, and rows whose label differs from the flood's: either may be the
 /// original text the flood copies (a flood that pushes a label copies a row of another label).
 const SCORE_FLOOD_FIRST: f32 = 0.3;
@@ -545,6 +549,14 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             s >= FLOOD_MIN && (s >= FLOOD_FACTOR * typical || s as f64 >= FLOOD_SHARE * n as f64);
     }
 
+    let flood_severity = |gi: &GroupInfo| {
+        if gi.size() as f64 >= 0.01 * n as f64 || gi.size() >= 50 {
+            Severity::High
+        } else {
+            Severity::Medium
+        }
+    };
+
     // Scores.
     for gi in &groups {
         let rows = &g.rows[gi.span.0..gi.span.1];
@@ -559,8 +571,10 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             let s = if gi.flood {
                 if minority || k == 0 {
                     SCORE_FLOOD_FIRST
-                } else {
+                } else if gi.conflicting() || flood_severity(gi) == Severity::High {
                     SCORE_FLOOD
+                } else {
+                    SCORE_FLOOD_ONE_LABEL
                 }
             } else if gi.conflicting() {
                 if minority {
@@ -629,13 +643,6 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
 
     let mut floods: Vec<&GroupInfo> = groups.iter().filter(|gi| gi.flood).collect();
     floods.sort_by(|a, b| b.size().cmp(&a.size()).then(a.span.0.cmp(&b.span.0)));
-    let flood_severity = |gi: &GroupInfo| {
-        if gi.size() as f64 >= 0.01 * n as f64 || gi.size() >= 50 {
-            Severity::High
-        } else {
-            Severity::Medium
-        }
-    };
     for gi in floods.iter().take(MAX_GROUP_FINDINGS) {
         let label = ctx.label_name(gi.labels[0].0 as usize).to_string();
         let conflict = if gi.conflicting() {
@@ -986,6 +993,32 @@ mod tests {
         assert!(f.title.starts_with("flood: 30 near-copies of one text, 97% labelled pos (conflicting labels: 29 × pos, 1 × neg)"), "{}", f.title);
         assert_eq!(f.severity, Severity::High);
         assert_eq!(f.rows, (1000..1030).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn a_small_one_label_flood_ranks_but_a_conflicting_one_is_flagged() {
+        // 12 copies in 2,000 rows: a flood (≥ 0.5% of rows), medium (< 1% and < 50 copies).
+        let flood = |conflict: bool| {
+            let mut texts = random_texts(2000, 14);
+            let mut labels: Vec<u32> = (0..2000).map(|i| (i % 2) as u32).collect();
+            for k in 0..12 {
+                texts.push("BEST MASSAGE in town, call 555 0100 now, open late".to_string());
+                labels.push(if conflict && k == 0 { 0 } else { 1 });
+            }
+            let out = run(&texts, &labels);
+            assert_eq!(out.findings[0].severity, Severity::Medium);
+            assert!(out.findings[0].title.starts_with("flood: 12 "));
+            out.scores
+        };
+        let one_label = flood(false);
+        let threshold = crate::ScanConfig::default().threshold;
+        assert!(one_label[2001..2012]
+            .iter()
+            .all(|&v| v == SCORE_FLOOD_ONE_LABEL && v < threshold));
+        let conflicting = flood(true);
+        assert!(conflicting[2001..2012]
+            .iter()
+            .all(|&v| v == SCORE_FLOOD && v >= threshold));
     }
 
     #[test]
