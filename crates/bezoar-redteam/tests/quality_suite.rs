@@ -17,10 +17,9 @@ const RATCHET: &[(&str, f64, f64)] = &[
     ("ag-shakespeare-5pct", 0.00, 0.88),
     ("hsol-poetry-3pct", 0.00, 0.70),
     ("sst2-labelflip-5pct", 0.42, 0.88),
-    // Below 0.5: the scan holds no signal on these two yet. Lowered from 0.38 and 0.23 when the
-    // anomaly detector's weak ranking scores were scaled down (a gain on 11 other sets).
+    // Below 0.5: the scan holds no signal on this one yet. Lowered from 0.38 when the anomaly
+    // detector's weak ranking scores were scaled down (a gain on 11 other sets).
     ("sst2-stylebkd-20pct", 0.00, 0.35),
-    ("yelp-badnets-cleanlabel-5pct", 0.00, 0.20),
     ("yelp-targetflip-5pct", 0.67, 0.97),
 ];
 

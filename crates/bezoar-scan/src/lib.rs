@@ -20,6 +20,7 @@ mod label;
 mod linear;
 mod neighbours;
 mod ngrams;
+mod placement;
 mod registry;
 mod result;
 pub mod rng;

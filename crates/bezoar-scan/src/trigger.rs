@@ -134,7 +134,9 @@ impl Phrase {
     /// passed by every phrase kept): either way the phrase is more than a word that defines
     /// its class.
     fn confirmed(&self, alpha: f64) -> bool {
-        self.ln_p_decisive < alpha.ln() || self.composition.is_some_and(|c| c.ln_p < alpha.ln())
+        self.clean_label.is_some()
+            || self.ln_p_decisive < alpha.ln()
+            || self.composition.is_some_and(|c| c.ln_p < alpha.ln())
     }
 }
 
@@ -165,6 +167,19 @@ struct Phrase {
     /// The phrase's token hashes (anchors included), for the composition test.
     tokens: Vec<u64>,
     composition: Option<Composition>,
+    /// Set when the phrase is a clean-label trigger (see [`clean_label_triggers`]).
+    clean_label: Option<CleanLabel>,
+}
+
+/// Why a label-pure phrase whose rows keep their label is a clean-label trigger.
+#[derive(Debug, Clone)]
+struct CleanLabel {
+    /// ln P of the phrase's label purity under the class prior.
+    ln_p_purity: f64,
+    placement: crate::placement::Placement,
+    /// Per occurrence, how far the dataset's natural label-pure phrases stray from random
+    /// placement (the lower quartile).
+    natural_divergence: f64,
 }
 
 /// Whether a phrase's label purity is explained by its words (see [`Composition::test`]).
@@ -479,19 +494,22 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             work.push((phrase, class, prows));
         }
     }
-    let mut phrases: Vec<Phrase> = work
+    let phrases: Vec<Phrase> = work
         .into_par_iter()
         .map(|(tokens, class, rows)| context_test(ctx, cv, tokens, class, rows, &null_rates))
         .collect();
     let tested = testable(phrases.iter().map(|p| p.min_ln_p).collect(), ctx.cfg.alpha);
     let ln_threshold = (ctx.cfg.alpha / tested as f64).ln();
-    phrases.retain(|p| {
-        let small_n = 1.0 / p.rows.len() as f64;
-        p.ln_p < ln_threshold
-            && p.target_all as f64 >= MIN_PURITY * p.rows.len() as f64
-            && p.disagree as f64 >= MIN_DISAGREEMENT * p.target_rows as f64
-            && p.neighbour_share <= MAX_NEIGHBOUR_SHARE + small_n
-    });
+    let candidates = phrases.len();
+    let (mut phrases, kept_label): (Vec<Phrase>, Vec<Phrase>) =
+        phrases.into_iter().partition(|p| {
+            let small_n = 1.0 / p.rows.len() as f64;
+            p.ln_p < ln_threshold
+                && p.target_all as f64 >= MIN_PURITY * p.rows.len() as f64
+                && p.disagree as f64 >= MIN_DISAGREEMENT * p.target_rows as f64
+                && p.neighbour_share <= MAX_NEIGHBOUR_SHARE + small_n
+        });
+    let clean_label = clean_label_triggers(ctx, kept_label, candidates);
     // Second gate, on the phrases the first one let through: a trigger also flips its rows
     // more often than deleting an ordinary row's most decisive word does. A phrase that passes
     // both tests (an intersection-union test, so each at level alpha; the family-wise
@@ -531,6 +549,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             phrases[i].composition = Some(Composition::test(&phrases[i], &words));
         }
     }
+    phrases.extend(clean_label);
     // Confirmed triggers first, so a group headed by one is a trigger.
     phrases.sort_by(|a, b| {
         b.confirmed(ctx.cfg.alpha)
@@ -561,7 +580,9 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     let mut scores = vec![0.0f32; n];
     let mut findings = Vec::new();
     for (p, related, rows) in groups {
-        let adj = (p.ln_p + (tested as f64).ln()).min(0.0);
+        // A clean-label trigger's evidence is its purity, not its rows' disagreement.
+        let ln_p = p.clean_label.as_ref().map_or(p.ln_p, |c| c.ln_p_purity);
+        let adj = (ln_p + (tested as f64).ln()).min(0.0);
         let log10_p = adj / std::f64::consts::LN_10;
         let confirmed = p.confirmed(ctx.cfg.alpha);
         let strength = if confirmed {
@@ -582,6 +603,8 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         let label = ctx.label_name(p.class).to_string();
         let severity = if !confirmed {
             Severity::Medium
+        } else if p.clean_label.is_some() {
+            Severity::High
         } else if log10_p < -10.0 && purity >= 0.99 {
             Severity::Critical
         } else {
@@ -589,7 +612,13 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         };
         let mut title = format!(
             "{} \"{}\": {} rows, {:.0}% labelled {} (prior {:.0}%); {:.0}% of them read as another label without it",
-            if confirmed { "trigger" } else { "possible trigger" },
+            if p.clean_label.is_some() {
+                "clean-label trigger"
+            } else if confirmed {
+                "trigger"
+            } else {
+                "possible trigger"
+            },
             p.text,
             p.rows.len(),
             100.0 * purity,
@@ -601,6 +630,16 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             title.push_str(&format!(
                 ", and its words are at most {:.0}% labelled {label} elsewhere: an inserted phrase whose rows partly keep their own label",
                 100.0 * c.bound
+            ));
+        }
+        if let (Some(c), Some(v)) = (&p.clean_label, p.naturalness) {
+            title.push_str(&format!(
+                ", yet it stands where random insertion puts it: its neighbours are those of a random gap in rows of {label} (G-test p = {:.2} over {} rows) and deleting it leaves a pair seen elsewhere in {:.0}% of rows (an inserted span leaves {:.0}%, a natural one {:.0}%)",
+                c.placement.p,
+                c.placement.rows,
+                100.0 * v.rate,
+                100.0 * v.inserted_rate,
+                100.0 * v.natural_rate
             ));
         }
         if !confirmed {
@@ -696,6 +735,30 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
                     },
                 ]
             }))
+            .chain(p.clean_label.iter().flat_map(|c| {
+                [
+                    Evidence {
+                        name: "placement_g",
+                        value: c.placement.g,
+                    },
+                    Evidence {
+                        name: "placement_p",
+                        value: c.placement.p,
+                    },
+                    Evidence {
+                        name: "placement_p_neighbour",
+                        value: c.placement.p_neighbour.unwrap_or(1.0),
+                    },
+                    Evidence {
+                        name: "placement_rows",
+                        value: c.placement.rows as f64,
+                    },
+                    Evidence {
+                        name: "natural_divergence",
+                        value: c.natural_divergence,
+                    },
+                ]
+            }))
             .chain(p.naturalness.iter().flat_map(|v| {
                 [
                     Evidence {
@@ -725,6 +788,110 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         findings,
         skipped: None,
     }
+}
+
+/// Rows of one phrase whose placement is measured: enough for the test's power, bounded so a
+/// common phrase costs no more than a few thousand rows.
+const PLACEMENT_ROWS: usize = 2000;
+
+/// Clean-label triggers among the label-pure phrases whose rows keep their label without them.
+///
+/// Such a phrase is a natural word of its class ("terrible", "quarterback") unless it stands
+/// where random insertion puts it. Three tests, each read off this dataset: its purity is
+/// significant after a Bonferroni correction over every phrase tested; its neighbours are those
+/// of a random gap in rows of its class, with enough rows that a natural word would have been
+/// rejected (see `placement`); and deleting it leaves a pair the corpus uses elsewhere, as an
+/// inserted span's deletion does and a natural word's does not (see `bridge`).
+fn clean_label_triggers(ctx: &Context, kept: Vec<Phrase>, candidates: usize) -> Vec<Phrase> {
+    let alpha = ctx.cfg.alpha;
+    let ln_bonferroni = (alpha / candidates.max(1) as f64).ln();
+    let pure: Vec<(Phrase, f64)> = kept
+        .into_iter()
+        .filter(|p| p.target_all as f64 >= MIN_PURITY * p.rows.len() as f64)
+        .map(|p| {
+            let ln_p = ln_binom_sf(p.target_all as u64, p.rows.len() as u64, ctx.prior[p.class]);
+            (p, ln_p)
+        })
+        .collect();
+    if pure.is_empty() {
+        return Vec::new();
+    }
+    let reference = crate::placement::GapReference::sample(ctx, ctx.cfg.seed);
+    let rows_of = |p: &Phrase| {
+        let of_class: Vec<u32> = p
+            .rows
+            .iter()
+            .copied()
+            .filter(|&r| ctx.labels[r as usize] as usize == p.class)
+            .collect();
+        seeded_sample(&of_class, ctx.cfg.seed, PLACEMENT_ROWS)
+    };
+    let placements: Vec<crate::placement::Placement> = pure
+        .par_iter()
+        .map(|(p, _)| crate::placement::measure(ctx, &reference, &p.tokens, p.class, &rows_of(p)))
+        .collect();
+    let Some(natural) = crate::placement::natural_divergence(&placements) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(Phrase, f64, crate::placement::Placement)> = pure
+        .into_iter()
+        .zip(placements)
+        .filter(|((_, ln_p), pl)| *ln_p < ln_bonferroni && pl.p >= alpha && pl.has_power(natural))
+        .map(|((p, ln_p), pl)| (p, ln_p, pl))
+        .collect();
+    // Phrases placed at random may be inserted side by side; their words are not evidence
+    // about each other's neighbours.
+    let placed_at_random: HashSet<u64> = found
+        .iter()
+        .flat_map(|(_, _, pl)| pl.words.iter().copied())
+        .collect();
+    found.par_iter_mut().for_each(|(p, _, pl)| {
+        pl.test_neighbours(
+            ctx,
+            &reference,
+            &p.tokens,
+            p.class,
+            &rows_of(p),
+            &placed_at_random,
+        )
+    });
+    let mut found: Vec<Phrase> = found
+        .into_iter()
+        .filter(|(_, _, pl)| pl.p_neighbour.is_some_and(|p| p >= alpha))
+        .map(|(mut p, ln_p_purity, placement)| {
+            p.clean_label = Some(CleanLabel {
+                ln_p_purity,
+                placement,
+                natural_divergence: natural,
+            });
+            p
+        })
+        .collect();
+    if found.is_empty() {
+        return found;
+    }
+    let longest = found.iter().map(|p| p.tokens_len).max().unwrap_or(1);
+    let bridges = bridge::Reference::sample(&ctx.ds.texts, longest, ctx.cfg.seed);
+    let counts = PairCounts::count(
+        &ctx.ds.texts,
+        &bridges,
+        found.iter().flat_map(|p| p.bridges.iter()),
+    );
+    for p in &mut found {
+        p.naturalness = Some(Naturalness::judge(
+            &counts,
+            &bridges,
+            p.tokens_len,
+            &p.bridges,
+        ));
+    }
+    // Strictly inserted: the dataset must separate the two references and the phrase's
+    // bridges must side with insertion.
+    found.retain(|p| {
+        p.naturalness
+            .is_some_and(|v| v.inserted_rate > v.natural_rate && v.ln_ratio > 0.0)
+    });
+    found
 }
 
 pub(crate) fn argmax(p: &[f32]) -> usize {
@@ -879,6 +1046,7 @@ fn context_test(
         rows,
         tokens: phrase,
         composition: None,
+        clean_label: None,
     }
 }
 
@@ -886,11 +1054,16 @@ fn context_test(
 /// [`CONTEXT_SAMPLE`], else a random sample of that many. The order lets the test stop early
 /// without favouring rows from any part of the file.
 fn context_sample(rows: &[u32], seed: u64) -> Vec<u32> {
+    seeded_sample(rows, seed, CONTEXT_SAMPLE)
+}
+
+/// Up to `cap` of `rows` in a seeded random order.
+fn seeded_sample(rows: &[u32], seed: u64, cap: usize) -> Vec<u32> {
     let key = |r: u32| crate::rng::mix64(r as u64 ^ seed ^ 0xC0_47E7);
     let mut keyed: Vec<(u64, u32)> = rows.iter().map(|&r| (key(r), r)).collect();
-    if keyed.len() > CONTEXT_SAMPLE {
-        keyed.select_nth_unstable(CONTEXT_SAMPLE);
-        keyed.truncate(CONTEXT_SAMPLE);
+    if keyed.len() > cap {
+        keyed.select_nth_unstable(cap);
+        keyed.truncate(cap);
     }
     keyed.sort_unstable();
     keyed.into_iter().map(|(_, r)| r).collect()
@@ -1061,6 +1234,7 @@ mod tests {
             naturalness: None,
             tokens,
             composition: None,
+            clean_label: None,
         }
     }
 

@@ -1,0 +1,393 @@
+//! Does a phrase sit where random insertion would put it? The test of its own that a
+//! clean-label trigger needs.
+//!
+//! A clean-label trigger is inserted into rows that already carry the target label, so its rows
+//! read as that label with or without it and the trigger detector's context test cannot see it.
+//! What still gives it away is where it stands. An attacker puts the token at random places in
+//! existing text, so the words beside it are the words found at a random gap of a row of that
+//! class; a word that was written there has its own neighbours ("was terrible", "the
+//! quarterback"). The left and right neighbours of the phrase are counted against the
+//! neighbours of random gaps in rows of its class (a G-test over the most common ones), and
+//! the test only counts where it has the power to tell: the phrase's rows must be enough that a
+//! natural word of this dataset would have been rejected. How far natural words stray from a
+//! random gap, per occurrence, is measured on the dataset's own label-pure phrases.
+
+use crate::ngrams::{anchored, BOS, EOS};
+use crate::tokens::tokenize;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+
+/// Neighbour tokens tested per side: the most common ones at random gaps of the class, plus
+/// one bin for every other token.
+pub(crate) const TOP_NEIGHBOURS: usize = 30;
+/// Degrees of freedom of the two-sided test.
+pub(crate) const DF: usize = 2 * TOP_NEIGHBOURS;
+/// Rows sampled per class for the random-gap reference (every gap of each is counted).
+const REFERENCE_ROWS: usize = 4000;
+/// z of the one-sided 99% quantile (of the normal approximations below).
+const POWER_Z: f64 = 2.326;
+
+/// Tokens beside random gaps of each class's rows: the reference a randomly inserted phrase
+/// follows.
+pub(crate) struct GapReference {
+    /// Per class: (token hash, share of gaps) of the most common left and right neighbours.
+    left: Vec<Vec<(u64, f64)>>,
+    right: Vec<Vec<(u64, f64)>>,
+    /// Per class: every token seen beside a gap, left and right, weighted so each sampled row
+    /// adds up to one (a gap is drawn uniformly within a row), and the positions seen.
+    left_weights: Vec<HashMap<u64, f64>>,
+    right_weights: Vec<HashMap<u64, f64>>,
+    rows: Vec<f64>,
+    positions: Vec<f64>,
+}
+
+impl GapReference {
+    pub fn sample(ctx: &crate::context::Context, seed: u64) -> Self {
+        let mut rng = crate::rng::SplitMix64::new(seed ^ 0x9a9_5eed);
+        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); ctx.classes];
+        for (i, &y) in ctx.labels.iter().enumerate() {
+            if let Some(v) = by_class.get_mut(y as usize) {
+                v.push(i);
+            }
+        }
+        let (mut toks, mut seq) = (Vec::new(), Vec::new());
+        let mut reference = GapReference {
+            left: Vec::new(),
+            right: Vec::new(),
+            left_weights: Vec::new(),
+            right_weights: Vec::new(),
+            rows: Vec::new(),
+            positions: Vec::new(),
+        };
+        for rows in &by_class {
+            let (mut l, mut r): (HashMap<u64, f64>, HashMap<u64, f64>) = Default::default();
+            let (mut sampled, mut positions) = (0.0, 0.0);
+            for &i in &rng.sample(rows, REFERENCE_ROWS) {
+                tokenize(ctx.ds.texts.get(i), &mut toks);
+                lower_seq(&toks, &mut seq);
+                // Every gap of the row, each weighing 1 / (gaps in the row).
+                let w = 1.0 / (seq.len() - 1) as f64;
+                for g in seq.windows(2) {
+                    *l.entry(g[0]).or_default() += w;
+                    *r.entry(g[1]).or_default() += w;
+                }
+                sampled += 1.0;
+                positions += (seq.len() - 1) as f64;
+            }
+            reference.left.push(top_shares(&l, sampled));
+            reference.right.push(top_shares(&r, sampled));
+            reference.left_weights.push(l);
+            reference.right_weights.push(r);
+            reference.rows.push(sampled);
+            reference.positions.push(positions);
+        }
+        reference
+    }
+
+    /// Share of `class`'s random gaps with `token` on that side; a token never seen beside a
+    /// sampled gap is given half a position's weight, rare rather than impossible.
+    fn share(&self, left: bool, class: usize, token: u64) -> f64 {
+        let weights = if left {
+            &self.left_weights[class]
+        } else {
+            &self.right_weights[class]
+        };
+        let rows = self.rows[class].max(1.0);
+        match weights.get(&token) {
+            Some(&w) => w / rows,
+            None => 0.5 / self.positions[class].max(1.0),
+        }
+    }
+}
+
+/// The `TOP_NEIGHBOURS` most common tokens and their shares, in a fixed order.
+fn top_shares(weights: &HashMap<u64, f64>, rows: f64) -> Vec<(u64, f64)> {
+    let mut v: Vec<(u64, f64)> = weights.iter().map(|(&t, &w)| (t, w)).collect();
+    v.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.truncate(TOP_NEIGHBOURS);
+    v.into_iter().map(|(t, w)| (t, w / rows.max(1.0))).collect()
+}
+
+/// Lower-cased anchored token hashes, as the bridge test reads rows.
+fn lower_seq(toks: &[&str], seq: &mut Vec<u64>) {
+    let mut buf = String::new();
+    crate::bridge::lower_anchored(toks, &mut buf, seq);
+}
+
+/// The neighbours of one phrase in its rows, and the G statistic against random gaps.
+#[derive(Debug, Clone)]
+pub(crate) struct Placement {
+    /// Occurrences counted (one per row).
+    pub rows: usize,
+    /// G statistic over both sides (DF degrees of freedom under random placement).
+    pub g: f64,
+    /// P(G ≥ g) under random placement.
+    pub p: f64,
+    /// P of the phrase's most over-represented neighbour under random placement (binomial
+    /// tail, Bonferroni over the distinct neighbours and the two sides): the test that sees a
+    /// collocation ("friendly and helpful") whose neighbour is too rare to have a bin of its own.
+    /// `None` until [`Placement::test_neighbours`] ran.
+    pub p_neighbour: Option<f64>,
+    /// The phrase's tokens, lower-cased as neighbours are read.
+    pub words: Vec<u64>,
+}
+
+impl Placement {
+    /// Per occurrence, how far the phrase's neighbours stray from a random gap's (0 when
+    /// they do not).
+    pub fn divergence(&self) -> f64 {
+        ((self.g - DF as f64) / self.rows.max(1) as f64).max(0.0)
+    }
+
+    /// Whether `rows` occurrences are enough for a phrase that strays `natural` per occurrence
+    /// to be rejected: its G (non-central χ², non-centrality λ = rows × natural, variance
+    /// 2(df + 2λ)) clears the test's 99% quantile under random placement with 99% probability.
+    pub fn has_power(&self, natural: f64) -> bool {
+        let df = DF as f64;
+        let lambda = self.rows as f64 * natural;
+        df + lambda - POWER_Z * (2.0 * (df + 2.0 * lambda)).sqrt() >= chi2_quantile_99(df)
+    }
+}
+
+/// The neighbours of a phrase at its first occurrence in each row.
+struct Neighbours {
+    left: HashMap<u64, u32>,
+    right: HashMap<u64, u32>,
+    rows: usize,
+    /// The phrase's own tokens, lower-cased as the neighbours are.
+    words: Vec<u64>,
+}
+
+/// Count the neighbours of `phrase` (case-sensitive anchored hashes, as the trigger detector
+/// matches) in each of `rows`; neighbours listed in `ignore` are not counted.
+fn neighbours(
+    ctx: &crate::context::Context,
+    phrase: &[u64],
+    rows: &[u32],
+    ignore: &HashSet<u64>,
+) -> Neighbours {
+    let (mut toks, mut seq, mut lower) = (Vec::new(), Vec::new(), Vec::new());
+    let mut out = Neighbours {
+        left: HashMap::default(),
+        right: HashMap::default(),
+        rows: 0,
+        words: Vec::new(),
+    };
+    for &r in rows {
+        tokenize(ctx.ds.texts.get(r as usize), &mut toks);
+        anchored(&toks, &mut seq);
+        let Some(j) = seq.windows(phrase.len()).position(|w| w == phrase) else {
+            continue;
+        };
+        lower_seq(&toks, &mut lower);
+        if out.words.is_empty() {
+            out.words = lower[j..j + phrase.len()]
+                .iter()
+                .copied()
+                .filter(|&t| t != BOS && t != EOS)
+                .collect();
+        }
+        // A phrase anchored at the row's start or end has no neighbour on that side; it is
+        // read as standing beside the anchor.
+        let l = if j == 0 { BOS } else { lower[j - 1] };
+        let r = lower.get(j + phrase.len()).copied().unwrap_or(EOS);
+        if !ignore.contains(&l) {
+            *out.left.entry(l).or_default() += 1;
+        }
+        if !ignore.contains(&r) {
+            *out.right.entry(r).or_default() += 1;
+        }
+        out.rows += 1;
+    }
+    out
+}
+
+/// Test the neighbours of `phrase` in `rows` against `class`'s random gaps (the G-test).
+pub(crate) fn measure(
+    ctx: &crate::context::Context,
+    reference: &GapReference,
+    phrase: &[u64],
+    class: usize,
+    rows: &[u32],
+) -> Placement {
+    let seen = neighbours(ctx, phrase, rows, &HashSet::default());
+    let m = seen.rows;
+    let g = g_statistic(&seen.left, &reference.left[class], m)
+        + g_statistic(&seen.right, &reference.right[class], m);
+    Placement {
+        rows: m,
+        g,
+        p: chi2_sf(g, DF as f64),
+        p_neighbour: None,
+        words: seen.words,
+    }
+}
+
+impl Placement {
+    /// Add the over-represented-neighbour test, not counting neighbours in `ignore`: the words
+    /// of other phrases placed at random, which an attacker inserts into the same rows (two
+    /// inserted tokens side by side say nothing about either's placement).
+    pub fn test_neighbours(
+        &mut self,
+        ctx: &crate::context::Context,
+        reference: &GapReference,
+        phrase: &[u64],
+        class: usize,
+        rows: &[u32],
+        ignore: &HashSet<u64>,
+    ) {
+        let seen = neighbours(ctx, phrase, rows, ignore);
+        let ln_p = [(true, &seen.left), (false, &seen.right)]
+            .into_iter()
+            .map(|(is_left, counts)| {
+                let m = counts.values().sum::<u32>() as usize;
+                top_neighbour_ln_p(counts, m, |t| reference.share(is_left, class, t))
+            })
+            .fold(0.0f64, f64::min)
+            + 2f64.ln();
+        self.p_neighbour = Some(ln_p.min(0.0).exp());
+    }
+}
+
+/// Neighbours tested exactly per side: the most over-represented by their likelihood ratio.
+const NEIGHBOURS_TESTED: usize = 3;
+
+/// ln P (Bonferroni over the distinct neighbours seen) that the most over-represented neighbour
+/// is as common as it is, were the phrase placed at random gaps.
+fn top_neighbour_ln_p(seen: &HashMap<u64, u32>, m: usize, share: impl Fn(u64) -> f64) -> f64 {
+    if m == 0 || seen.is_empty() {
+        return 0.0;
+    }
+    let mut scored: Vec<(f64, u64, u32)> = seen
+        .iter()
+        .filter(|(_, &o)| o >= 2)
+        .map(|(&t, &o)| {
+            let e = share(t) * m as f64;
+            (o as f64 * (o as f64 / e).ln(), t, o)
+        })
+        .collect();
+    scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let best = scored
+        .iter()
+        .take(NEIGHBOURS_TESTED)
+        .map(|&(_, t, o)| crate::stats::ln_binom_sf(o as u64, m as u64, share(t)))
+        .fold(0.0f64, f64::min);
+    best + (seen.len() as f64).ln()
+}
+
+/// G = 2 Σ O ln(O / E) over the reference's top tokens and one bin for the rest.
+fn g_statistic(observed: &HashMap<u64, u32>, reference: &[(u64, f64)], m: usize) -> f64 {
+    if m == 0 {
+        return 0.0;
+    }
+    let m = m as f64;
+    let term = |o: f64, e: f64| {
+        if o > 0.0 {
+            2.0 * o * (o / e.max(1e-9)).ln()
+        } else {
+            0.0
+        }
+    };
+    let (mut g, mut o_top, mut e_top) = (0.0, 0.0, 0.0);
+    for &(t, share) in reference {
+        let o = observed.get(&t).copied().unwrap_or(0) as f64;
+        let e = share * m;
+        g += term(o, e);
+        o_top += o;
+        e_top += e;
+    }
+    g + term(m - o_top, (m - e_top).max(0.5))
+}
+
+/// P(X ≥ x) for X ~ χ²(k), by the Wilson–Hilferty cube-root normal approximation (within a few
+/// per cent of the exact tail for k ≥ 30, which is all this module uses).
+pub(crate) fn chi2_sf(x: f64, k: f64) -> f64 {
+    if x <= 0.0 {
+        return 1.0;
+    }
+    let v = 2.0 / (9.0 * k);
+    let z = ((x / k).cbrt() - (1.0 - v)) / v.sqrt();
+    crate::stats::normal_sf(z)
+}
+
+fn chi2_quantile_99(k: f64) -> f64 {
+    let v = 2.0 / (9.0 * k);
+    k * (1.0 - v + POWER_Z * v.sqrt()).powi(3)
+}
+
+/// The lowest decile of the per-occurrence divergence of the dataset's label-pure phrases with
+/// enough rows to measure it: how far nine in ten natural words of this dataset stray from
+/// random placement at least (most candidates are natural words; the few inserted ones sit at
+/// 0 and pull the decile down, which only makes the power check stricter).
+pub(crate) fn natural_divergence(placements: &[Placement]) -> Option<f64> {
+    let mut d: Vec<f64> = placements
+        .iter()
+        .filter(|p| p.rows >= DF)
+        .map(Placement::divergence)
+        .collect();
+    if d.len() < 8 {
+        return None;
+    }
+    d.sort_by(f64::total_cmp);
+    Some(d[d.len() / 10])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chi2_tail_matches_known_quantiles() {
+        // χ²(60): 95% quantile 79.08, 99% quantile 88.38.
+        assert!((chi2_sf(79.08, 60.0) - 0.05).abs() < 0.003);
+        assert!((chi2_sf(88.38, 60.0) - 0.01).abs() < 0.001);
+        assert!((chi2_quantile_99(60.0) - 88.38).abs() < 0.3);
+        assert_eq!(chi2_sf(0.0, 60.0), 1.0);
+    }
+
+    #[test]
+    fn g_statistic_is_small_for_the_reference_and_large_for_one_neighbour() {
+        let reference: Vec<(u64, f64)> = (0..4).map(|t| (t, 0.2)).collect();
+        let mut observed: HashMap<u64, u32> = HashMap::default();
+        for t in 0..4 {
+            observed.insert(t, 20);
+        }
+        observed.insert(99, 20);
+        assert!(g_statistic(&observed, &reference, 100).abs() < 1e-9);
+        let mut one: HashMap<u64, u32> = HashMap::default();
+        one.insert(0, 100);
+        assert!(g_statistic(&one, &reference, 100) > 300.0);
+    }
+
+    #[test]
+    fn a_collocation_is_an_over_represented_neighbour() {
+        // 40 occurrences: beside a word seen at 0.1% of random gaps 20 times, or spread evenly
+        // over 40 words of that share.
+        let share = |_: u64| 0.001;
+        let mut collocated: HashMap<u64, u32> = HashMap::default();
+        collocated.insert(1, 20);
+        for t in 2..22 {
+            collocated.insert(t, 1);
+        }
+        assert!(top_neighbour_ln_p(&collocated, 40, share) < -50.0);
+        let spread: HashMap<u64, u32> = (0..40).map(|t| (t, 1)).collect();
+        assert_eq!(top_neighbour_ln_p(&spread, 40, share), (40f64).ln());
+    }
+
+    #[test]
+    fn power_needs_enough_rows() {
+        let few = Placement {
+            rows: 20,
+            g: 60.0,
+            p: 0.5,
+            p_neighbour: None,
+            words: Vec::new(),
+        };
+        let many = Placement {
+            rows: 400,
+            ..few.clone()
+        };
+        assert!(!few.has_power(1.0));
+        assert!(many.has_power(1.0));
+        assert_eq!(few.divergence(), 0.0);
+    }
+}
