@@ -121,6 +121,34 @@ impl NoiseTest {
     pub fn spread_significant(&self) -> bool {
         self.total().2 >= crate::stats::normal_isf(NOISE_ALPHA)
     }
+
+    /// The class pair significant noise is confined to, when it is: the top pair's excess
+    /// stands out (from the other pairs' spread with three classes or more; from the opposite
+    /// direction's excess with two) and what lies outside the pair is not significant on its
+    /// own. Flips aimed from one class into another are then flagged only there; the natural
+    /// misreads of the other pairs are not the attack.
+    pub fn confined_pair(&self) -> Option<(usize, usize)> {
+        let isf = crate::stats::normal_isf(NOISE_ALPHA);
+        let (given, read, _) = self.top_pair();
+        let k = self.classes;
+        let pair = given * k + read;
+        let stands_out = if k == 2 {
+            let back = read * k + given;
+            let excess = |c: usize| self.observed[c] as f64 - self.expected[c];
+            (excess(pair) - excess(back))
+                / (self.variance[pair] + self.variance[back]).max(1.0).sqrt()
+                >= isf
+        } else {
+            self.targeted_pair().is_some()
+        };
+        let (o, e, _) = self.total();
+        let rest = Self::z_of(
+            o - self.observed[pair],
+            e - self.expected[pair],
+            self.variance.iter().sum::<f64>() - self.variance[pair],
+        );
+        (stands_out && rest < isf).then_some((given, read))
+    }
 }
 
 /// Confident learning (Northcutt et al. 2021): per class, the average probability the pooled
@@ -389,9 +417,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         let (observed, expected, z) = noise.total();
         // Noise spread over the classes is flagged wherever it is; a targeted flip only in its
         // class pair.
-        let within = (!noise.spread_significant())
-            .then_some(targeted_pair)
-            .flatten();
+        let within = noise.confined_pair();
         // More rows read confidently as another label than the data's own ambiguity explains:
         // confident learning on the pooled readers says how many labels are wrong, and the
         // rows whose label is believed least are flagged (ties by row order).
@@ -631,8 +657,38 @@ mod tests {
             t.add(&proba(2), 3);
         }
         assert_eq!(t.targeted_pair(), Some((3, 2)));
+        assert_eq!(t.confined_pair(), Some((3, 2)));
         // Two classes give two pairs: too few to measure their spread.
         assert_eq!(NoiseTest::new(2).targeted_pair(), None);
+    }
+
+    #[test]
+    fn two_class_noise_is_confined_to_one_direction_only_when_the_other_is_natural() {
+        let proba = |c: usize| {
+            let mut p = [0.03f32; 2];
+            p[c] = 0.97;
+            p
+        };
+        let with_flips = |back: usize| {
+            let mut t = NoiseTest::new(2);
+            for c in 0..2 {
+                for _ in 0..3000 {
+                    t.add(&proba(c), c);
+                }
+            }
+            // 250 rows labelled 0 read as 1, and `back` labelled 1 read as 0.
+            for _ in 0..250 {
+                t.add(&proba(1), 0);
+            }
+            for _ in 0..back {
+                t.add(&proba(0), 1);
+            }
+            t
+        };
+        // Natural misreads the other way (about the 3% calibration expects): confined.
+        assert_eq!(with_flips(100).confined_pair(), Some((0, 1)));
+        // Flips both ways: spread, flagged wherever they are.
+        assert_eq!(with_flips(330).confined_pair(), None);
     }
 
     #[test]
