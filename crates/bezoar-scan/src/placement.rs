@@ -83,6 +83,15 @@ impl GapReference {
         reference
     }
 
+    /// How many distinct tokens were seen beside `class`'s gaps on that side.
+    fn vocabulary(&self, left: bool, class: usize) -> usize {
+        if left {
+            self.left_weights[class].len()
+        } else {
+            self.right_weights[class].len()
+        }
+    }
+
     /// Share of `class`'s random gaps with `token` on that side; a token never seen beside a
     /// sampled gap is given half a position's weight, rare rather than impossible.
     fn share(&self, left: bool, class: usize, token: u64) -> f64 {
@@ -122,9 +131,10 @@ pub(crate) struct Placement {
     pub g: f64,
     /// P(G ≥ g) under random placement.
     pub p: f64,
-    /// P of the phrase's most over-represented neighbour under random placement (binomial
-    /// tail, Bonferroni over the distinct neighbours and the two sides): the test that sees a
-    /// collocation ("friendly and helpful") whose neighbour is too rare to have a bin of its own.
+    /// P of the phrase's most over-represented neighbour among those without a bin of their own
+    /// in the G-test, under random placement (binomial tail, Bonferroni over those neighbours
+    /// and the two sides): the test that sees a collocation ("friendly and helpful") whose
+    /// neighbour is too rare for a bin.
     /// `None` until [`Placement::test_neighbours`] ran.
     pub p_neighbour: Option<f64>,
     /// The phrase's tokens, lower-cased as neighbours are read.
@@ -239,8 +249,20 @@ impl Placement {
         let ln_p = [(true, &seen.left), (false, &seen.right)]
             .into_iter()
             .map(|(is_left, counts)| {
+                // The G-test already weighs the tokens with a bin of their own.
+                let binned = if is_left {
+                    &reference.left[class]
+                } else {
+                    &reference.right[class]
+                };
+                let rare: HashMap<u64, u32> = counts
+                    .iter()
+                    .filter(|(t, _)| !binned.iter().any(|(b, _)| b == *t))
+                    .map(|(&t, &o)| (t, o))
+                    .collect();
                 let m = counts.values().sum::<u32>() as usize;
-                top_neighbour_ln_p(counts, m, |t| reference.share(is_left, class, t))
+                let vocabulary = reference.vocabulary(is_left, class);
+                top_neighbour_ln_p(&rare, m, vocabulary, |t| reference.share(is_left, class, t))
             })
             .fold(0.0f64, f64::min)
             + 2f64.ln();
@@ -251,9 +273,16 @@ impl Placement {
 /// Neighbours tested exactly per side: the most over-represented by their likelihood ratio.
 const NEIGHBOURS_TESTED: usize = 3;
 
-/// ln P (Bonferroni over the distinct neighbours seen) that the most over-represented neighbour
-/// is as common as it is, were the phrase placed at random gaps.
-fn top_neighbour_ln_p(seen: &HashMap<u64, u32>, m: usize, share: impl Fn(u64) -> f64) -> f64 {
+/// ln P that the most over-represented neighbour is as common as it is, were the phrase placed
+/// at random gaps: Bonferroni over every token that could have been the neighbour (the class's
+/// vocabulary beside gaps, or the distinct neighbours seen when more), since at random any of
+/// them may turn up a few times.
+fn top_neighbour_ln_p(
+    seen: &HashMap<u64, u32>,
+    m: usize,
+    vocabulary: usize,
+    share: impl Fn(u64) -> f64,
+) -> f64 {
     if m == 0 || seen.is_empty() {
         return 0.0;
     }
@@ -271,7 +300,7 @@ fn top_neighbour_ln_p(seen: &HashMap<u64, u32>, m: usize, share: impl Fn(u64) ->
         .take(NEIGHBOURS_TESTED)
         .map(|&(_, t, o)| crate::stats::ln_binom_sf(o as u64, m as u64, share(t)))
         .fold(0.0f64, f64::min);
-    best + (seen.len() as f64).ln()
+    best + (seen.len().max(vocabulary).max(1) as f64).ln()
 }
 
 /// G = 2 Σ O ln(O / E) over the reference's top tokens and one bin for the rest.
@@ -368,9 +397,12 @@ mod tests {
         for t in 2..22 {
             collocated.insert(t, 1);
         }
-        assert!(top_neighbour_ln_p(&collocated, 40, share) < -50.0);
+        assert!(top_neighbour_ln_p(&collocated, 40, 10_000, share) < -40.0);
         let spread: HashMap<u64, u32> = (0..40).map(|t| (t, 1)).collect();
-        assert_eq!(top_neighbour_ln_p(&spread, 40, share), (40f64).ln());
+        assert_eq!(
+            top_neighbour_ln_p(&spread, 40, 10_000, share),
+            (10_000f64).ln()
+        );
     }
 
     #[test]
