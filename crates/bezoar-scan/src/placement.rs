@@ -343,8 +343,8 @@ fn chi2_quantile_99(k: f64) -> f64 {
     k * (1.0 - v + POWER_Z * v.sqrt()).powi(3)
 }
 
-/// The lowest decile of the per-occurrence divergence of the dataset's label-pure phrases with
-/// enough rows to measure it: how far nine in ten natural words of this dataset stray from
+/// The lowest decile of the per-occurrence divergence of the dataset's label-pure phrases (of one
+/// length; the caller groups them) with enough rows to measure it: how far nine in ten natural words of this dataset stray from
 /// random placement at least (most candidates are natural words; the few inserted ones sit at
 /// 0 and pull the decile down, which only makes the power check stricter).
 pub(crate) fn natural_divergence(placements: &[Placement]) -> Option<f64> {

@@ -830,22 +830,39 @@ fn clean_label_triggers(ctx: &Context, kept: Vec<Phrase>, candidates: usize) -> 
         .par_iter()
         .map(|(p, _)| crate::placement::measure(ctx, &reference, &p.tokens, p.class, &rows_of(p)))
         .collect();
-    let Some(natural) = crate::placement::natural_divergence(&placements) else {
-        return Vec::new();
-    };
-    let mut found: Vec<(Phrase, f64, crate::placement::Placement)> = pure
+    // Natural phrases are compared like with like: a two-word unit's neighbours stray less
+    // from a random gap's than a single word's do.
+    let mut lengths: Vec<usize> = pure.iter().map(|(p, _)| p.tokens_len).collect();
+    lengths.sort_unstable();
+    lengths.dedup();
+    let natural_of: HashMap<usize, f64> = lengths
+        .into_iter()
+        .filter_map(|len| {
+            let same: Vec<crate::placement::Placement> = pure
+                .iter()
+                .zip(&placements)
+                .filter(|((p, _), _)| p.tokens_len == len)
+                .map(|(_, pl)| pl.clone())
+                .collect();
+            crate::placement::natural_divergence(&same).map(|d| (len, d))
+        })
+        .collect();
+    let mut found: Vec<(Phrase, f64, crate::placement::Placement, f64)> = pure
         .into_iter()
         .zip(placements)
-        .filter(|((_, ln_p), pl)| *ln_p < ln_bonferroni && pl.p >= alpha && pl.has_power(natural))
-        .map(|((p, ln_p), pl)| (p, ln_p, pl))
+        .filter_map(|((p, ln_p), pl)| {
+            let natural = *natural_of.get(&p.tokens_len)?;
+            (ln_p < ln_bonferroni && pl.p >= alpha && pl.has_power(natural))
+                .then_some((p, ln_p, pl, natural))
+        })
         .collect();
     // Phrases placed at random may be inserted side by side; their words are not evidence
     // about each other's neighbours.
     let placed_at_random: HashSet<u64> = found
         .iter()
-        .flat_map(|(_, _, pl)| pl.words.iter().copied())
+        .flat_map(|(_, _, pl, _)| pl.words.iter().copied())
         .collect();
-    found.par_iter_mut().for_each(|(p, _, pl)| {
+    found.par_iter_mut().for_each(|(p, _, pl, _)| {
         pl.test_neighbours(
             ctx,
             &reference,
@@ -857,8 +874,8 @@ fn clean_label_triggers(ctx: &Context, kept: Vec<Phrase>, candidates: usize) -> 
     });
     let mut found: Vec<Phrase> = found
         .into_iter()
-        .filter(|(_, _, pl)| pl.p_neighbour.is_some_and(|p| p >= alpha))
-        .map(|(mut p, ln_p_purity, placement)| {
+        .filter(|(_, _, pl, _)| pl.p_neighbour.is_some_and(|p| p >= alpha))
+        .map(|(mut p, ln_p_purity, placement, natural)| {
             p.clean_label = Some(CleanLabel {
                 ln_p_purity,
                 placement,
