@@ -26,18 +26,42 @@ const REFERENCE_ROWS: usize = 4000;
 /// z of the one-sided 99% quantile (of the normal approximations below).
 const POWER_Z: f64 = 2.326;
 
+/// The tokens on one side of random gaps in one class's rows.
+struct GapSide {
+    /// (token hash, share of gaps) of the most common ones: the G-test's bins.
+    top: Vec<(u64, f64)>,
+    /// Every token seen, weighted so each sampled row adds up to one (a gap is drawn uniformly
+    /// within a row).
+    weights: HashMap<u64, f64>,
+    rows: f64,
+    positions: f64,
+}
+
+impl GapSide {
+    fn new(weights: HashMap<u64, f64>, rows: f64, positions: f64) -> Self {
+        GapSide {
+            top: top_shares(&weights, rows),
+            weights,
+            rows,
+            positions,
+        }
+    }
+
+    /// Share of gaps with `token` on this side; a token never seen beside a sampled gap is
+    /// given half a position's weight, rare rather than impossible.
+    fn share(&self, token: u64) -> f64 {
+        match self.weights.get(&token) {
+            Some(&w) => w / self.rows.max(1.0),
+            None => 0.5 / self.positions.max(1.0),
+        }
+    }
+}
+
 /// Tokens beside random gaps of each class's rows: the reference a randomly inserted phrase
 /// follows.
 pub(crate) struct GapReference {
-    /// Per class: (token hash, share of gaps) of the most common left and right neighbours.
-    left: Vec<Vec<(u64, f64)>>,
-    right: Vec<Vec<(u64, f64)>>,
-    /// Per class: every token seen beside a gap, left and right, weighted so each sampled row
-    /// adds up to one (a gap is drawn uniformly within a row), and the positions seen.
-    left_weights: Vec<HashMap<u64, f64>>,
-    right_weights: Vec<HashMap<u64, f64>>,
-    rows: Vec<f64>,
-    positions: Vec<f64>,
+    /// Per class: the left and right sides.
+    classes: Vec<[GapSide; 2]>,
 }
 
 impl GapReference {
@@ -49,21 +73,14 @@ impl GapReference {
                 v.push(i);
             }
         }
-        let (mut toks, mut seq) = (Vec::new(), Vec::new());
-        let mut reference = GapReference {
-            left: Vec::new(),
-            right: Vec::new(),
-            left_weights: Vec::new(),
-            right_weights: Vec::new(),
-            rows: Vec::new(),
-            positions: Vec::new(),
-        };
+        let (mut toks, mut buf, mut seq) = (Vec::new(), String::new(), Vec::new());
+        let mut classes = Vec::with_capacity(ctx.classes);
         for rows in &by_class {
             let (mut l, mut r): (HashMap<u64, f64>, HashMap<u64, f64>) = Default::default();
             let (mut sampled, mut positions) = (0.0, 0.0);
             for &i in &rng.sample(rows, REFERENCE_ROWS) {
                 tokenize(ctx.ds.texts.get(i), &mut toks);
-                lower_seq(&toks, &mut seq);
+                crate::bridge::lower_anchored(&toks, &mut buf, &mut seq);
                 // Every gap of the row, each weighing 1 / (gaps in the row).
                 let w = 1.0 / (seq.len() - 1) as f64;
                 for g in seq.windows(2) {
@@ -73,38 +90,12 @@ impl GapReference {
                 sampled += 1.0;
                 positions += (seq.len() - 1) as f64;
             }
-            reference.left.push(top_shares(&l, sampled));
-            reference.right.push(top_shares(&r, sampled));
-            reference.left_weights.push(l);
-            reference.right_weights.push(r);
-            reference.rows.push(sampled);
-            reference.positions.push(positions);
+            classes.push([
+                GapSide::new(l, sampled, positions),
+                GapSide::new(r, sampled, positions),
+            ]);
         }
-        reference
-    }
-
-    /// How many distinct tokens were seen beside `class`'s gaps on that side.
-    fn vocabulary(&self, left: bool, class: usize) -> usize {
-        if left {
-            self.left_weights[class].len()
-        } else {
-            self.right_weights[class].len()
-        }
-    }
-
-    /// Share of `class`'s random gaps with `token` on that side; a token never seen beside a
-    /// sampled gap is given half a position's weight, rare rather than impossible.
-    fn share(&self, left: bool, class: usize, token: u64) -> f64 {
-        let weights = if left {
-            &self.left_weights[class]
-        } else {
-            &self.right_weights[class]
-        };
-        let rows = self.rows[class].max(1.0);
-        match weights.get(&token) {
-            Some(&w) => w / rows,
-            None => 0.5 / self.positions[class].max(1.0),
-        }
+        GapReference { classes }
     }
 }
 
@@ -114,12 +105,6 @@ fn top_shares(weights: &HashMap<u64, f64>, rows: f64) -> Vec<(u64, f64)> {
     v.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     v.truncate(TOP_NEIGHBOURS);
     v.into_iter().map(|(t, w)| (t, w / rows.max(1.0))).collect()
-}
-
-/// Lower-cased anchored token hashes, as the bridge test reads rows.
-fn lower_seq(toks: &[&str], seq: &mut Vec<u64>) {
-    let mut buf = String::new();
-    crate::bridge::lower_anchored(toks, &mut buf, seq);
 }
 
 /// The neighbours of one phrase in its rows, and the G statistic against random gaps.
@@ -175,7 +160,8 @@ fn neighbours(
     rows: &[u32],
     ignore: &HashSet<u64>,
 ) -> Neighbours {
-    let (mut toks, mut seq, mut lower) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut toks, mut seq, mut buf, mut lower) =
+        (Vec::new(), Vec::new(), String::new(), Vec::new());
     let mut out = Neighbours {
         left: HashMap::default(),
         right: HashMap::default(),
@@ -188,7 +174,7 @@ fn neighbours(
         let Some(j) = seq.windows(phrase.len()).position(|w| w == phrase) else {
             continue;
         };
-        lower_seq(&toks, &mut lower);
+        crate::bridge::lower_anchored(&toks, &mut buf, &mut lower);
         if out.words.is_empty() {
             out.words = lower[j..j + phrase.len()]
                 .iter()
@@ -221,8 +207,8 @@ pub(crate) fn measure(
 ) -> Placement {
     let seen = neighbours(ctx, phrase, rows, &HashSet::default());
     let m = seen.rows;
-    let g = g_statistic(&seen.left, &reference.left[class], m)
-        + g_statistic(&seen.right, &reference.right[class], m);
+    let [left, right] = &reference.classes[class];
+    let g = g_statistic(&seen.left, &left.top, m) + g_statistic(&seen.right, &right.top, m);
     Placement {
         rows: m,
         g,
@@ -246,23 +232,18 @@ impl Placement {
         ignore: &HashSet<u64>,
     ) {
         let seen = neighbours(ctx, phrase, rows, ignore);
-        let ln_p = [(true, &seen.left), (false, &seen.right)]
+        let [left, right] = &reference.classes[class];
+        let ln_p = [(left, &seen.left), (right, &seen.right)]
             .into_iter()
-            .map(|(is_left, counts)| {
+            .map(|(side, counts)| {
                 // The G-test already weighs the tokens with a bin of their own.
-                let binned = if is_left {
-                    &reference.left[class]
-                } else {
-                    &reference.right[class]
-                };
                 let rare: HashMap<u64, u32> = counts
                     .iter()
-                    .filter(|(t, _)| !binned.iter().any(|(b, _)| b == *t))
+                    .filter(|(t, _)| !side.top.iter().any(|(b, _)| b == *t))
                     .map(|(&t, &o)| (t, o))
                     .collect();
                 let m = counts.values().sum::<u32>() as usize;
-                let vocabulary = reference.vocabulary(is_left, class);
-                top_neighbour_ln_p(&rare, m, vocabulary, |t| reference.share(is_left, class, t))
+                top_neighbour_ln_p(&rare, m, side.weights.len(), |t| side.share(t))
             })
             .fold(0.0f64, f64::min)
             + 2f64.ln();
@@ -347,9 +328,11 @@ fn chi2_quantile_99(k: f64) -> f64 {
 /// length; the caller groups them) with enough rows to measure it: how far nine in ten natural words of this dataset stray from
 /// random placement at least (most candidates are natural words; the few inserted ones sit at
 /// 0 and pull the decile down, which only makes the power check stricter).
-pub(crate) fn natural_divergence(placements: &[Placement]) -> Option<f64> {
+pub(crate) fn natural_divergence<'a>(
+    placements: impl IntoIterator<Item = &'a Placement>,
+) -> Option<f64> {
     let mut d: Vec<f64> = placements
-        .iter()
+        .into_iter()
         .filter(|p| p.rows >= DF)
         .map(Placement::divergence)
         .collect();

@@ -519,24 +519,8 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     // An inserted phrase leaves its row reading naturally once deleted; a word that belongs
     // where it stands does not (slurs in hate speech are label-bound and their rows read as
     // another label without them, yet they were written there).
-    if !phrases.is_empty() {
-        let longest = phrases.iter().map(|p| p.tokens_len).max().unwrap_or(1);
-        let reference = bridge::Reference::sample(&ctx.ds.texts, longest, ctx.cfg.seed);
-        let counts = PairCounts::count(
-            &ctx.ds.texts,
-            &reference,
-            phrases.iter().flat_map(|p| p.bridges.iter()),
-        );
-        for p in &mut phrases {
-            p.naturalness = Some(Naturalness::judge(
-                &counts,
-                &reference,
-                p.tokens_len,
-                &p.bridges,
-            ));
-        }
-        phrases.retain(|p| p.naturalness.is_some_and(|v| v.inserted()));
-    }
+    judge_naturalness(ctx, &mut phrases);
+    phrases.retain(|p| p.naturalness.is_some_and(|v| v.inserted()));
     // Third, for phrases the decisive-word test left as possible: is their purity explained by
     // their words (a natural class-defining expression), or not (an inserted unit whose rows
     // partly keep their true label: mixed dirty- and clean-label use)?
@@ -790,6 +774,29 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     }
 }
 
+/// Judge whether each phrase reads as inserted (see `bridge`): one pass over the rows counts
+/// the pairs every phrase's deletion leaves. Nothing is read when there are no phrases.
+fn judge_naturalness(ctx: &Context, phrases: &mut [Phrase]) {
+    if phrases.is_empty() {
+        return;
+    }
+    let longest = phrases.iter().map(|p| p.tokens_len).max().unwrap_or(1);
+    let reference = bridge::Reference::sample(&ctx.ds.texts, longest, ctx.cfg.seed);
+    let counts = PairCounts::count(
+        &ctx.ds.texts,
+        &reference,
+        phrases.iter().flat_map(|p| p.bridges.iter()),
+    );
+    for p in phrases.iter_mut() {
+        p.naturalness = Some(Naturalness::judge(
+            &counts,
+            &reference,
+            p.tokens_len,
+            &p.bridges,
+        ));
+    }
+}
+
 /// Rows of one phrase whose placement is measured: enough for the test's power, bounded so a
 /// common phrase costs no more than a few thousand rows.
 const PLACEMENT_ROWS: usize = 2000;
@@ -838,13 +845,12 @@ fn clean_label_triggers(ctx: &Context, kept: Vec<Phrase>, candidates: usize) -> 
     let natural_of: HashMap<usize, f64> = lengths
         .into_iter()
         .filter_map(|len| {
-            let same: Vec<crate::placement::Placement> = pure
+            let same = pure
                 .iter()
                 .zip(&placements)
                 .filter(|((p, _), _)| p.tokens_len == len)
-                .map(|(_, pl)| pl.clone())
-                .collect();
-            crate::placement::natural_divergence(&same).map(|d| (len, d))
+                .map(|(_, pl)| pl);
+            crate::placement::natural_divergence(same).map(|d| (len, d))
         })
         .collect();
     let mut found: Vec<(Phrase, f64, crate::placement::Placement, f64)> = pure
@@ -884,24 +890,7 @@ fn clean_label_triggers(ctx: &Context, kept: Vec<Phrase>, candidates: usize) -> 
             p
         })
         .collect();
-    if found.is_empty() {
-        return found;
-    }
-    let longest = found.iter().map(|p| p.tokens_len).max().unwrap_or(1);
-    let bridges = bridge::Reference::sample(&ctx.ds.texts, longest, ctx.cfg.seed);
-    let counts = PairCounts::count(
-        &ctx.ds.texts,
-        &bridges,
-        found.iter().flat_map(|p| p.bridges.iter()),
-    );
-    for p in &mut found {
-        p.naturalness = Some(Naturalness::judge(
-            &counts,
-            &bridges,
-            p.tokens_len,
-            &p.bridges,
-        ));
-    }
+    judge_naturalness(ctx, &mut found);
     // Strictly inserted: the dataset must separate the two references and the phrase's
     // bridges must side with insertion.
     found.retain(|p| {
