@@ -112,8 +112,13 @@ fn top_shares(weights: &HashMap<u64, f64>, rows: f64) -> Vec<(u64, f64)> {
 pub(crate) struct Placement {
     /// Occurrences counted (one per row).
     pub rows: usize,
-    /// G statistic over both sides (DF degrees of freedom under random placement).
+    /// G statistic over both sides.
     pub g: f64,
+    /// Its degrees of freedom under random placement: [`DF`], less a bin per ignored token.
+    pub df: usize,
+    /// Neighbours counted per side on average: `rows`, less those left out as ignored. The
+    /// test's power and the divergence per occurrence rest on these.
+    pub counted: f64,
     /// P(G ≥ g) under random placement.
     pub p: f64,
     /// P of the phrase's most over-represented neighbour among those without a bin of their own
@@ -130,15 +135,15 @@ impl Placement {
     /// Per occurrence, how far the phrase's neighbours stray from a random gap's (0 when
     /// they do not).
     pub fn divergence(&self) -> f64 {
-        ((self.g - DF as f64) / self.rows.max(1) as f64).max(0.0)
+        ((self.g - self.df as f64) / self.counted.max(1.0)).max(0.0)
     }
 
     /// Whether `rows` occurrences are enough for a phrase that strays `natural` per occurrence
     /// to be rejected: its G (non-central χ², non-centrality λ = rows × natural, variance
     /// 2(df + 2λ)) clears the test's 99% quantile under random placement with 99% probability.
     pub fn has_power(&self, natural: f64) -> bool {
-        let df = DF as f64;
-        let lambda = self.rows as f64 * natural;
+        let df = self.df as f64;
+        let lambda = self.counted * natural;
         df + lambda - POWER_Z * (2.0 * (df + 2.0 * lambda)).sqrt() >= chi2_quantile_99(df)
     }
 }
@@ -197,22 +202,30 @@ fn neighbours(
     out
 }
 
-/// Test the neighbours of `phrase` in `rows` against `class`'s random gaps (the G-test).
+/// Test the neighbours of `phrase` in `rows` against `class`'s random gaps (the G-test),
+/// leaving out neighbours in `ignore` on both sides of the comparison.
 pub(crate) fn measure(
     ctx: &crate::context::Context,
     reference: &GapReference,
     phrase: &[u64],
     class: usize,
     rows: &[u32],
+    ignore: &HashSet<u64>,
 ) -> Placement {
-    let seen = neighbours(ctx, phrase, rows, &HashSet::default());
+    let seen = neighbours(ctx, phrase, rows, ignore);
     let m = seen.rows;
     let [left, right] = &reference.classes[class];
-    let g = g_statistic(&seen.left, &left.top, m) + g_statistic(&seen.right, &right.top, m);
+    let (g_left, df_left) = g_statistic(&seen.left, &left.top, ignore);
+    let (g_right, df_right) = g_statistic(&seen.right, &right.top, ignore);
+    let g = g_left + g_right;
+    let df = (df_left + df_right).max(1);
+    let counted = (seen.left.values().chain(seen.right.values()).sum::<u32>()) as f64 / 2.0;
     Placement {
         rows: m,
         g,
-        p: chi2_sf(g, DF as f64),
+        df,
+        counted,
+        p: chi2_sf(g, df as f64),
         p_neighbour: None,
         words: seen.words,
     }
@@ -285,11 +298,27 @@ fn top_neighbour_ln_p(
 }
 
 /// G = 2 Σ O ln(O / E) over the reference's top tokens and one bin for the rest.
-fn g_statistic(observed: &HashMap<u64, u32>, reference: &[(u64, f64)], m: usize) -> f64 {
-    if m == 0 {
-        return 0.0;
+fn g_statistic(
+    observed: &HashMap<u64, u32>,
+    reference: &[(u64, f64)],
+    ignore: &HashSet<u64>,
+) -> (f64, usize) {
+    let m = observed.values().sum::<u32>() as f64;
+    let bins: Vec<(u64, f64)> = reference
+        .iter()
+        .copied()
+        .filter(|(t, _)| !ignore.contains(t))
+        .collect();
+    if m == 0.0 {
+        return (0.0, bins.len());
     }
-    let m = m as f64;
+    // The ignored tokens' share of random gaps leaves the reference as it leaves the counts.
+    let left_out: f64 = reference
+        .iter()
+        .filter(|(t, _)| ignore.contains(t))
+        .map(|(_, share)| share)
+        .sum();
+    let scale = 1.0 / (1.0 - left_out).max(1e-9);
     let term = |o: f64, e: f64| {
         if o > 0.0 {
             2.0 * o * (o / e.max(1e-9)).ln()
@@ -298,14 +327,15 @@ fn g_statistic(observed: &HashMap<u64, u32>, reference: &[(u64, f64)], m: usize)
         }
     };
     let (mut g, mut o_top, mut e_top) = (0.0, 0.0, 0.0);
-    for &(t, share) in reference {
+    for &(t, share) in &bins {
         let o = observed.get(&t).copied().unwrap_or(0) as f64;
-        let e = share * m;
+        let e = share * scale * m;
         g += term(o, e);
         o_top += o;
         e_top += e;
     }
-    g + term(m - o_top, (m - e_top).max(0.5))
+    // One degree of freedom per bin: the top tokens plus the rest, less the fixed total.
+    (g + term(m - o_top, (m - e_top).max(0.5)), bins.len())
 }
 
 /// P(X ≥ x) for X ~ χ²(k), by the Wilson–Hilferty cube-root normal approximation (within a few
@@ -325,22 +355,38 @@ fn chi2_quantile_99(k: f64) -> f64 {
 }
 
 /// The lowest decile of the per-occurrence divergence of the dataset's label-pure phrases (of one
-/// length; the caller groups them) with enough rows to measure it: how far nine in ten natural words of this dataset stray from
-/// random placement at least (most candidates are natural words; the few inserted ones sit at
-/// 0 and pull the decile down, which only makes the power check stricter).
+/// length; the caller groups them) with enough rows to measure it: how far nine in ten natural
+/// words of this dataset stray from random placement at least.
+///
+/// Inserted phrases sit at 0 and would pull the decile down, and a campaign of many tokens
+/// would set it (six tokens of sixty phrases are the decile). So the phrases that look placed
+/// at random even with the power to reject a median phrase (level `alpha`) are left out of it
+/// first; what remains is natural words and phrases too rare to tell.
 pub(crate) fn natural_divergence<'a>(
     placements: impl IntoIterator<Item = &'a Placement>,
+    alpha: f64,
 ) -> Option<f64> {
-    let mut d: Vec<f64> = placements
+    let measured: Vec<&Placement> = placements
         .into_iter()
-        .filter(|p| p.rows >= DF)
-        .map(Placement::divergence)
+        .filter(|p| p.counted >= DF as f64)
         .collect();
-    if d.len() < 8 {
+    if measured.len() < 8 {
         return None;
     }
-    d.sort_by(f64::total_cmp);
-    Some(d[d.len() / 10])
+    let decile = |d: &mut Vec<f64>, q: usize| {
+        d.sort_by(f64::total_cmp);
+        d[d.len() * q / 10]
+    };
+    let median = decile(&mut measured.iter().map(|p| p.divergence()).collect(), 5);
+    let mut natural: Vec<f64> = measured
+        .iter()
+        .filter(|p| !(p.p >= alpha && p.has_power(median)))
+        .map(|p| p.divergence())
+        .collect();
+    if natural.len() < 8 {
+        return None;
+    }
+    Some(decile(&mut natural, 1))
 }
 
 #[cfg(test)]
@@ -356,6 +402,12 @@ mod tests {
         assert_eq!(chi2_sf(0.0, 60.0), 1.0);
     }
 
+    fn observed_without(observed: &HashMap<u64, u32>, token: u64) -> HashMap<u64, u32> {
+        let mut out = observed.clone();
+        out.remove(&token);
+        out
+    }
+
     #[test]
     fn g_statistic_is_small_for_the_reference_and_large_for_one_neighbour() {
         let reference: Vec<(u64, f64)> = (0..4).map(|t| (t, 0.2)).collect();
@@ -364,10 +416,19 @@ mod tests {
             observed.insert(t, 20);
         }
         observed.insert(99, 20);
-        assert!(g_statistic(&observed, &reference, 100).abs() < 1e-9);
+        let none = HashSet::default();
+        assert!(g_statistic(&observed, &reference, &none).0.abs() < 1e-9);
         let mut one: HashMap<u64, u32> = HashMap::default();
         one.insert(0, 100);
-        assert!(g_statistic(&one, &reference, 100) > 300.0);
+        assert!(g_statistic(&one, &reference, &none).0 > 300.0);
+        // A fifth of random gaps stand beside token 99, which is ignored: the other four,
+        // a quarter each of what is left, stand as at a random gap.
+        let mut with_99 = reference.clone();
+        with_99.push((99, 0.2));
+        let ignored: HashSet<u64> = [99].into_iter().collect();
+        let (g, df) = g_statistic(&observed_without(&observed, 99), &with_99, &ignored);
+        assert!(g.abs() < 1e-9);
+        assert_eq!(df, 4);
     }
 
     #[test]
@@ -393,12 +454,15 @@ mod tests {
         let few = Placement {
             rows: 20,
             g: 60.0,
+            df: DF,
+            counted: 20.0,
             p: 0.5,
             p_neighbour: None,
             words: Vec::new(),
         };
         let many = Placement {
             rows: 400,
+            counted: 400.0,
             ..few.clone()
         };
         assert!(!few.has_power(1.0));

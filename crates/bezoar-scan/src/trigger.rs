@@ -542,7 +542,11 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             .then(a.text.cmp(&b.text))
     });
 
-    // 4. Group phrases whose rows overlap into one finding each.
+    // 4. Group phrases whose rows overlap into one finding each. Two confirmed triggers of one
+    // label also join when they share rows far more often than chance: a campaign that puts
+    // two of several tokens into each row leaves every pair overlapping by a third or so,
+    // which is one attack, not several.
+    let ln_pair_alpha = ctx.cfg.alpha.ln() - ((phrases.len().max(2) as f64).powi(2) / 2.0).ln();
     let mut groups: Vec<(Phrase, Vec<String>, HashSet<u32>)> = Vec::new();
     for p in phrases {
         let set: HashSet<u32> = p.rows.iter().copied().collect();
@@ -550,6 +554,9 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             g.class == p.class && {
                 let inter = set.iter().filter(|r| gs.contains(r)).count();
                 inter as f64 >= 0.5 * set.len().min(gs.len()) as f64
+                    || (g.confirmed(ctx.cfg.alpha)
+                        && p.confirmed(ctx.cfg.alpha)
+                        && co_occur(inter, set.len(), gs.len(), n, ln_pair_alpha))
             }
         });
         match home {
@@ -801,6 +808,14 @@ fn judge_naturalness(ctx: &Context, phrases: &mut [Phrase]) {
 /// common phrase costs no more than a few thousand rows.
 const PLACEMENT_ROWS: usize = 2000;
 
+/// Whether two row sets of sizes `a` and `b` among `n` rows share `inter` rows more often
+/// than independent placement would (a binomial tail, a close bound on the hypergeometric one
+/// when either set is a small share of the rows), at log level `ln_alpha`.
+fn co_occur(inter: usize, a: usize, b: usize, n: usize, ln_alpha: f64) -> bool {
+    let share = b as f64 / n.max(1) as f64;
+    inter > 0 && ln_binom_sf(inter as u64, a as u64, share) < ln_alpha
+}
+
 /// Clean-label triggers among the label-pure phrases whose rows keep their label without them.
 ///
 /// Such a phrase is a natural word of its class ("terrible", "quarterback") unless it stands
@@ -833,10 +848,34 @@ fn clean_label_triggers(ctx: &Context, kept: Vec<Phrase>, candidates: usize) -> 
             .collect();
         seeded_sample(&of_class, ctx.cfg.seed, PLACEMENT_ROWS)
     };
-    let placements: Vec<crate::placement::Placement> = pure
-        .par_iter()
-        .map(|(p, _)| crate::placement::measure(ctx, &reference, &p.tokens, p.class, &rows_of(p)))
-        .collect();
+    let measure = |ignore: &[HashSet<u64>]| -> Vec<crate::placement::Placement> {
+        pure.par_iter()
+            .map(|(p, _)| {
+                let rows = rows_of(p);
+                crate::placement::measure(
+                    ctx,
+                    &reference,
+                    &p.tokens,
+                    p.class,
+                    &rows,
+                    &ignore[p.class],
+                )
+            })
+            .collect()
+    };
+    // Several tokens of one campaign, each at a random gap of the same rows, sometimes land
+    // side by side; beside each other they would look like collocations. So the neighbours
+    // that are the class's significantly label-pure single words are left out of the G-test
+    // (a natural word keeps its own neighbours among the rest, and the test's power counts
+    // only the neighbours left in).
+    let first = measure(&vec![HashSet::default(); ctx.prior.len()]);
+    let mut pure_words: Vec<HashSet<u64>> = vec![HashSet::default(); ctx.prior.len()];
+    for ((p, ln_p), pl) in pure.iter().zip(&first) {
+        if *ln_p < ln_bonferroni && p.tokens_len == 1 {
+            pure_words[p.class].extend(pl.words.iter().copied());
+        }
+    }
+    let placements = measure(&pure_words);
     // Natural phrases are compared like with like: a two-word unit's neighbours stray less
     // from a random gap's than a single word's do.
     let mut lengths: Vec<usize> = pure.iter().map(|(p, _)| p.tokens_len).collect();
@@ -850,7 +889,7 @@ fn clean_label_triggers(ctx: &Context, kept: Vec<Phrase>, candidates: usize) -> 
                 .zip(&placements)
                 .filter(|((p, _), _)| p.tokens_len == len)
                 .map(|(_, pl)| pl);
-            crate::placement::natural_divergence(same).map(|d| (len, d))
+            crate::placement::natural_divergence(same, alpha).map(|d| (len, d))
         })
         .collect();
     let mut found: Vec<(Phrase, f64, crate::placement::Placement, f64)> = pure
@@ -1215,6 +1254,18 @@ impl NullRates {
 mod tests {
     use super::*;
     use crate::ngrams::token_hash;
+
+    #[test]
+    fn co_occurrence_joins_tokens_of_one_campaign_not_independent_ones() {
+        let ln_alpha = (0.01f64).ln() - (50.0f64).ln();
+        // Two tokens of three put two to a row into 700 of 14,000 rows: about 230 rows share
+        // any pair, where independent tokens of ~400 rows each would share about 12.
+        assert!(co_occur(230, 400, 400, 14_000, ln_alpha));
+        assert!(!co_occur(14, 400, 400, 14_000, ln_alpha));
+        assert!(!co_occur(0, 400, 400, 14_000, ln_alpha));
+        // Two words that each cover half the rows share a quarter of them by chance.
+        assert!(!co_occur(3_550, 7_000, 7_000, 14_000, ln_alpha));
+    }
 
     /// A phrase of `words` with `rows` rows, `target` of them labelled class 1.
     fn phrase(words: &[&str], rows: usize, target: usize) -> Phrase {

@@ -27,9 +27,9 @@ fn filler(rng: &mut Lcg, words: usize) -> Vec<String> {
 
 /// 4,000 rows, half of each label. Every row holds filler and one word of its class, always
 /// after "very", "so" or "really" (as "very good" in class 1, "so bad" in class 0: 30 words a
-/// class). When
-/// `planted`, 300 rows of class 1 also get "qzx" at a random gap.
-fn rows(planted: bool) -> (TextArena, Vec<u32>, Vec<usize>) {
+/// class). Up to `planted` rows of class 1 also get `per_row` distinct tokens of `tokens`, each
+/// at a random gap.
+fn rows(tokens: &[&str], per_row: usize, planted: usize) -> (TextArena, Vec<u32>, Vec<usize>) {
     let mut rng = Lcg(11);
     let mut texts = TextArena::new();
     let (mut labels, mut poisoned) = (Vec::new(), Vec::new());
@@ -41,9 +41,19 @@ fn rows(planted: bool) -> (TextArena, Vec<u32>, Vec<usize>) {
         let class_word = format!("c{label}x{}", rng.below(30));
         let intensifier = ["very", "so", "really"][rng.below(3)].to_string();
         words.splice(at..at, [intensifier, class_word]);
-        if planted && label == 1 && poisoned.len() < 300 && rng.below(3) == 0 {
-            let gap = rng.below(words.len() + 1);
-            words.insert(gap, "qzx".to_string());
+        if label == 1 && poisoned.len() < planted && rng.below(3) == 0 {
+            // `per_row` distinct tokens, drawn at random.
+            let mut chosen: Vec<&str> = Vec::new();
+            while chosen.len() < per_row {
+                let t = tokens[rng.below(tokens.len())];
+                if !chosen.contains(&t) {
+                    chosen.push(t);
+                }
+            }
+            for t in chosen {
+                let gap = rng.below(words.len() + 1);
+                words.insert(gap, t.to_string());
+            }
             poisoned.push(i);
         }
         texts.push(&words.join(" "));
@@ -54,7 +64,7 @@ fn rows(planted: bool) -> (TextArena, Vec<u32>, Vec<usize>) {
 
 #[test]
 fn a_token_placed_at_random_in_rows_of_their_own_label_is_a_clean_label_trigger() {
-    let (texts, labels, poisoned) = rows(true);
+    let (texts, labels, poisoned) = rows(&["qzx"], 1, 300);
     assert_eq!(poisoned.len(), 300);
     let ds = two_class(texts, labels);
     let res = scan(&ds, &ScanConfig::default(), &NoProgress).expect("scan");
@@ -77,7 +87,7 @@ fn a_token_placed_at_random_in_rows_of_their_own_label_is_a_clean_label_trigger(
 
 #[test]
 fn the_classes_own_words_are_not_clean_label_triggers() {
-    let (texts, labels, _) = rows(false);
+    let (texts, labels, _) = rows(&[], 0, 0);
     let ds = two_class(texts, labels);
     let res = scan(&ds, &ScanConfig::default(), &NoProgress).expect("scan");
     let titles: Vec<&String> = res.findings.iter().map(|f| &f.title).collect();
@@ -85,4 +95,25 @@ fn the_classes_own_words_are_not_clean_label_triggers() {
         titles.iter().all(|t| !t.starts_with("clean-label trigger")),
         "{titles:#?}"
     );
+}
+
+#[test]
+fn tokens_of_one_clean_label_campaign_are_one_finding() {
+    // Two of six tokens to a row: each token covers a third of the rows and any two share a
+    // fifteenth, so no pair overlaps by half and the overlap rule alone reports six findings.
+    let tokens = ["qzx", "vkj", "wqp", "jxv", "zqk", "pvq"];
+    let (texts, labels, poisoned) = rows(&tokens, 2, 450);
+    assert_eq!(poisoned.len(), 450);
+    let ds = two_class(texts, labels);
+    let res = scan(&ds, &ScanConfig::default(), &NoProgress).expect("scan");
+    let clean_label: Vec<_> = res
+        .findings
+        .iter()
+        .filter(|f| f.title.starts_with("clean-label trigger"))
+        .collect();
+    assert_eq!(clean_label.len(), 1, "{:#?}", res.findings);
+    let f = clean_label[0];
+    assert!(f.title.contains("+5 related phrases"), "{}", f.title);
+    let rows: Vec<usize> = f.rows.iter().map(|&r| r as usize).collect();
+    assert_eq!(rows, poisoned);
 }
