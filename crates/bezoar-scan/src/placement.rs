@@ -181,11 +181,7 @@ fn neighbours(
         };
         crate::bridge::lower_anchored(&toks, &mut buf, &mut lower);
         if out.words.is_empty() {
-            out.words = lower[j..j + phrase.len()]
-                .iter()
-                .copied()
-                .filter(|&t| t != BOS && t != EOS)
-                .collect();
+            out.words = words_at(&lower, j, phrase.len());
         }
         // A phrase anchored at the row's start or end has no neighbour on that side; it is
         // read as standing beside the anchor.
@@ -200,6 +196,35 @@ fn neighbours(
         out.rows += 1;
     }
     out
+}
+
+/// The phrase's tokens within a lower-cased anchored row, where it starts at `j`.
+fn words_at(lower: &[u64], j: usize, len: usize) -> Vec<u64> {
+    lower[j..j + len]
+        .iter()
+        .copied()
+        .filter(|&t| t != BOS && t != EOS)
+        .collect()
+}
+
+/// The tokens of `phrase`, lower-cased as neighbours are read, at its first occurrence in
+/// `rows` (what [`measure`] reports as `words`, without counting any neighbour).
+pub(crate) fn phrase_words(
+    ctx: &crate::context::Context,
+    phrase: &[u64],
+    rows: &[u32],
+) -> Vec<u64> {
+    let (mut toks, mut seq, mut buf, mut lower) =
+        (Vec::new(), Vec::new(), String::new(), Vec::new());
+    for &r in rows {
+        tokenize(ctx.ds.texts.get(r as usize), &mut toks);
+        anchored(&toks, &mut seq);
+        if let Some(j) = seq.windows(phrase.len()).position(|w| w == phrase) {
+            crate::bridge::lower_anchored(&toks, &mut buf, &mut lower);
+            return words_at(&lower, j, phrase.len());
+        }
+    }
+    Vec::new()
 }
 
 /// Test the neighbours of `phrase` in `rows` against `class`'s random gaps (the G-test),

@@ -848,34 +848,30 @@ fn clean_label_triggers(ctx: &Context, kept: Vec<Phrase>, candidates: usize) -> 
             .collect();
         seeded_sample(&of_class, ctx.cfg.seed, PLACEMENT_ROWS)
     };
-    let measure = |ignore: &[HashSet<u64>]| -> Vec<crate::placement::Placement> {
-        pure.par_iter()
-            .map(|(p, _)| {
-                let rows = rows_of(p);
-                crate::placement::measure(
-                    ctx,
-                    &reference,
-                    &p.tokens,
-                    p.class,
-                    &rows,
-                    &ignore[p.class],
-                )
-            })
-            .collect()
-    };
     // Several tokens of one campaign, each at a random gap of the same rows, sometimes land
     // side by side; beside each other they would look like collocations. So the neighbours
     // that are the class's significantly label-pure single words are left out of the G-test
     // (a natural word keeps its own neighbours among the rest, and the test's power counts
     // only the neighbours left in).
-    let first = measure(&vec![HashSet::default(); ctx.prior.len()]);
     let mut pure_words: Vec<HashSet<u64>> = vec![HashSet::default(); ctx.prior.len()];
-    for ((p, ln_p), pl) in pure.iter().zip(&first) {
+    for (p, ln_p) in &pure {
         if *ln_p < ln_bonferroni && p.tokens_len == 1 {
-            pure_words[p.class].extend(pl.words.iter().copied());
+            pure_words[p.class].extend(crate::placement::phrase_words(ctx, &p.tokens, &rows_of(p)));
         }
     }
-    let placements = measure(&pure_words);
+    let placements: Vec<crate::placement::Placement> = pure
+        .par_iter()
+        .map(|(p, _)| {
+            crate::placement::measure(
+                ctx,
+                &reference,
+                &p.tokens,
+                p.class,
+                &rows_of(p),
+                &pure_words[p.class],
+            )
+        })
+        .collect();
     // Natural phrases are compared like with like: a two-word unit's neighbours stray less
     // from a random gap's than a single word's do.
     let mut lengths: Vec<usize> = pure.iter().map(|(p, _)| p.tokens_len).collect();

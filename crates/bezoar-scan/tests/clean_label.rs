@@ -5,7 +5,7 @@
 mod common;
 
 use bezoar_data::TextArena;
-use bezoar_scan::{scan, Detector, NoProgress, ScanConfig, Severity};
+use bezoar_scan::{scan, Detector, Finding, NoProgress, ScanConfig, ScanResult, Severity};
 use common::{two_class, Lcg};
 
 /// Filler text from a Markov chain in which each word has three usual successors, so adjacent
@@ -62,19 +62,24 @@ fn rows(tokens: &[&str], per_row: usize, planted: usize) -> (TextArena, Vec<u32>
     (texts, labels, poisoned)
 }
 
+/// The scan's one clean-label finding; fails the test unless there is exactly one.
+fn the_clean_label_finding(res: &ScanResult) -> &Finding {
+    let clean_label: Vec<&Finding> = res
+        .findings
+        .iter()
+        .filter(|f| f.title.starts_with("clean-label trigger"))
+        .collect();
+    assert_eq!(clean_label.len(), 1, "{:#?}", res.findings);
+    clean_label[0]
+}
+
 #[test]
 fn a_token_placed_at_random_in_rows_of_their_own_label_is_a_clean_label_trigger() {
     let (texts, labels, poisoned) = rows(&["qzx"], 1, 300);
     assert_eq!(poisoned.len(), 300);
     let ds = two_class(texts, labels);
     let res = scan(&ds, &ScanConfig::default(), &NoProgress).expect("scan");
-    let clean_label: Vec<_> = res
-        .findings
-        .iter()
-        .filter(|f| f.title.starts_with("clean-label trigger"))
-        .collect();
-    assert_eq!(clean_label.len(), 1, "{:#?}", res.findings);
-    let f = clean_label[0];
+    let f = the_clean_label_finding(&res);
     assert_eq!(f.detector, Detector::Trigger);
     assert_eq!(f.severity, Severity::High);
     assert!(f.title.contains("\"qzx\""), "{}", f.title);
@@ -106,13 +111,7 @@ fn tokens_of_one_clean_label_campaign_are_one_finding() {
     assert_eq!(poisoned.len(), 450);
     let ds = two_class(texts, labels);
     let res = scan(&ds, &ScanConfig::default(), &NoProgress).expect("scan");
-    let clean_label: Vec<_> = res
-        .findings
-        .iter()
-        .filter(|f| f.title.starts_with("clean-label trigger"))
-        .collect();
-    assert_eq!(clean_label.len(), 1, "{:#?}", res.findings);
-    let f = clean_label[0];
+    let f = the_clean_label_finding(&res);
     assert!(f.title.contains("+5 related phrases"), "{}", f.title);
     let rows: Vec<usize> = f.rows.iter().map(|&r| r as usize).collect();
     assert_eq!(rows, poisoned);
