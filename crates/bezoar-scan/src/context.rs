@@ -28,6 +28,9 @@ pub(crate) struct Context<'a> {
     pub bayes: Vec<NaiveBayes>,
     /// Where label consistency leaves each reader's P(label) when the config asks to keep them.
     pub reader_scores: std::sync::Mutex<Vec<crate::ReaderScores>>,
+    /// The label readers' pooled belief in each row's label, left by label consistency when it
+    /// runs, for the detectors after it: how surely each row's content reads as its label.
+    pub label_belief: std::sync::OnceLock<Vec<f32>>,
 }
 
 /// Fraction of rows in each class (all zero for an empty dataset).
@@ -59,6 +62,7 @@ impl<'a> Context<'a> {
             neighbours: None,
             bayes: Vec::new(),
             reader_scores: Default::default(),
+            label_belief: Default::default(),
         }
     }
 }

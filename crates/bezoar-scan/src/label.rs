@@ -387,6 +387,8 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             noise.add(&first.proba, y);
         }
     }
+    // Sub-clusters are judged by how surely their rows read as their label (see `anomaly`).
+    let _ = ctx.label_belief.set(belief.clone());
     let mut noise_finding = None;
     if ctx.cfg.keep_reader_scores {
         let mut kept: Vec<crate::ReaderScores> = readers

@@ -238,6 +238,7 @@ pub fn scan(
         neighbours,
         bayes,
         reader_scores: Default::default(),
+        label_belief: Default::default(),
     };
 
     progress.stage("running detectors", 3, STEPS);
