@@ -32,6 +32,15 @@ fn split_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
     }
 }
 
+/// A token that ends a sentence (one of the marks [`tokenize`] splits off a word: `.`, `!`, `?`,
+/// `;`, `…`). Marks that open a word (`@`, `#`) or sit inside a sentence (`,`, quotes) are not.
+pub fn is_sentence_mark(tok: &str) -> bool {
+    !tok.is_empty()
+        && tok
+            .chars()
+            .all(|c| matches!(c, '.' | '!' | '?' | ';' | '…'))
+}
+
 fn is_edge_punct(c: char) -> bool {
     c.is_ascii_punctuation() && c != '\'' && c != '-' || matches!(c, '“' | '”' | '‘' | '’' | '…')
 }

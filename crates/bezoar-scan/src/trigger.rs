@@ -16,7 +16,7 @@ use crate::linear::class_share;
 use crate::ngrams::{anchored, gram_hash, is_feature, ClassCounts, GramCounts, BOS, EOS, MAX_N};
 use crate::result::{Detector, Evidence, Finding, Severity};
 use crate::stats::ln_binom_sf;
-use crate::tokens::tokenize;
+use crate::tokens::{is_sentence_mark, tokenize};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
@@ -964,6 +964,59 @@ fn first_gram(seq: &[u64], h: u64) -> Option<Vec<u64>> {
     None
 }
 
+/// Where one occurrence of a phrase stands in its row, in anchored positions (`seq[s]` is token
+/// `s - 1`; 0 and `tokens + 1` are the anchors).
+///
+/// A phrase inside a sentence has the words on either side as neighbours, and deleting it
+/// rejoins them. A phrase that is a sentence of its own (its words, less the sentence marks at
+/// its edges, stand between sentence marks or the row's ends) is bounded by those marks
+/// wherever it is put: its neighbours are the words beyond those marks, and deleting it takes its closing
+/// mark with it, leaving one mark between the sentences around it, as the row read before a
+/// sentence was inserted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Standing {
+    /// The span whose deletion the bridge test reads.
+    deleted: std::ops::Range<usize>,
+    /// Positions of the neighbours on each side, if any.
+    left: Option<usize>,
+    right: Option<usize>,
+}
+
+impl Standing {
+    fn of(toks: &[&str], j: usize, len: usize) -> Self {
+        let mark = |s: usize| (1..=toks.len()).contains(&s) && is_sentence_mark(toks[s - 1]);
+        let words = {
+            let (mut a, mut b) = (j, j + len);
+            while a < b && mark(a) {
+                a += 1;
+            }
+            while b > a && mark(b - 1) {
+                b -= 1;
+            }
+            a..b
+        };
+        let opens = words.start >= 1 && (words.start == 1 || mark(words.start - 1));
+        let closes = words.end == toks.len() + 1 || mark(words.end);
+        if words.is_empty()
+            || !opens
+            || !closes
+            || (words.start == 1 && words.end == toks.len() + 1)
+        {
+            return Self {
+                deleted: j..j + len,
+                left: j.checked_sub(1),
+                right: Some(j + len),
+            };
+        }
+        let closing = mark(words.end);
+        Self {
+            deleted: words.start..words.end + usize::from(closing),
+            left: (words.start >= 2).then(|| words.start - 2),
+            right: closing.then_some(words.end + 1),
+        }
+    }
+}
+
 fn context_test(
     ctx: &Context,
     cv: &crate::linear::CrossVal,
@@ -1017,14 +1070,21 @@ fn context_test(
                 text = render(&phrase, j, &toks);
             }
             bridge::lower_anchored(&toks, &mut lower, &mut lower_seq);
-            bridges.extend(bridge::bridge_at(&lower_seq, j, phrase.len()));
+            let standing = Standing::of(&toks, j, phrase.len());
+            bridges.extend(bridge::bridge_at(
+                &lower_seq,
+                standing.deleted.start,
+                standing.deleted.len(),
+            ));
             let span = (seq.len() - phrase.len()).max(1);
             pos_sum += j as f64 / span as f64;
-            if j >= 1 && seq[j - 1] != BOS {
-                with_left += 1;
-                *neighbours.entry(seq[j - 1]).or_default() += 1;
+            if let Some(&t) = standing.left.and_then(|s| seq.get(s)) {
+                if t != BOS {
+                    with_left += 1;
+                    *neighbours.entry(t).or_default() += 1;
+                }
             }
-            if let Some(&t) = seq.get(j + phrase.len()) {
+            if let Some(&t) = standing.right.and_then(|s| seq.get(s)) {
                 if t != EOS {
                     with_right += 1;
                     *right.entry(t).or_default() += 1;
@@ -1250,6 +1310,34 @@ impl NullRates {
 mod tests {
     use super::*;
     use crate::ngrams::token_hash;
+
+    #[test]
+    fn a_sentence_of_its_own_is_read_past_its_sentence_marks() {
+        let toks = |s: &'static str| s.split(' ').collect::<Vec<&str>>();
+        // Anchored positions: seq[s] is token s - 1.
+        let row = toks("the deal closed . i saw it . shares rose");
+        // "i saw it" (tokens 4..7, positions 5..8) between two full stops: its neighbours are
+        // the words beyond them, and deleting it takes its closing mark.
+        let between = Standing::of(&row, 5, 3);
+        assert_eq!(between.deleted, 5..9);
+        assert_eq!((between.left, between.right), (Some(3), Some(9)));
+        // The same with its closing mark inside the phrase.
+        assert_eq!(Standing::of(&row, 5, 4), between);
+        // At the row's start: no left neighbour, the bridge is the anchor and "shares".
+        let first = toks("i saw it . shares rose");
+        let start = Standing::of(&first, 1, 3);
+        assert_eq!(start.deleted, 1..5);
+        assert_eq!((start.left, start.right), (None, Some(5)));
+        // Inside a sentence: the words on either side, the phrase alone deleted.
+        let inside = Standing::of(&row, 2, 2);
+        assert_eq!(inside.deleted, 2..4);
+        assert_eq!((inside.left, inside.right), (Some(1), Some(4)));
+        // Marks that open a word ("@") bound no sentence.
+        let tweet = toks("i saw it @ user");
+        let mention = Standing::of(&tweet, 1, 3);
+        assert_eq!(mention.deleted, 1..4);
+        assert_eq!((mention.left, mention.right), (Some(0), Some(4)));
+    }
 
     #[test]
     fn co_occurrence_joins_tokens_of_one_campaign_not_independent_ones() {
