@@ -32,13 +32,13 @@ fn split_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
     }
 }
 
-/// A token that ends a sentence (one of the marks [`tokenize`] splits off a word: `.`, `!`, `?`,
-/// `;`, `…`). Marks that open a word (`@`, `#`) or sit inside a sentence (`,`, quotes) are not.
+/// The marks that end a sentence. Marks that open a word (`@`, `#`) or sit inside a sentence
+/// (`,`, quotes) are not among them.
+pub const SENTENCE_MARKS: [char; 5] = ['.', '!', '?', ';', '…'];
+
+/// A token made of sentence marks only (one [`tokenize`] splits off a word, or a run like `...`).
 pub fn is_sentence_mark(tok: &str) -> bool {
-    !tok.is_empty()
-        && tok
-            .chars()
-            .all(|c| matches!(c, '.' | '!' | '?' | ';' | '…'))
+    !tok.is_empty() && tok.chars().all(|c| SENTENCE_MARKS.contains(&c))
 }
 
 fn is_edge_punct(c: char) -> bool {

@@ -26,7 +26,9 @@ const MIN_PURITY: f64 = 0.9;
 const MAX_CANDIDATES: usize = 3000;
 /// A trigger's rows must mostly read as another label once it is deleted: a strong natural
 /// word loses some rows when removed (significantly so on a large corpus), a dirty-label trigger
-/// loses most of them.
+/// loses most of them. "Most" is of what the label model reaches on rows of the other classes
+/// (`NullRates::reach`): where it reads only half of them right (long documents that mix
+/// offensive and harmless tweets), a trigger's rows cannot disagree more often than that.
 const MIN_DISAGREEMENT: f64 = 0.5;
 /// Neighbour share at which a phrase is extended by that neighbour.
 const EXTEND_SHARE: f64 = 0.9;
@@ -348,13 +350,25 @@ fn render(phrase: &[u64], j: usize, toks: &[&str]) -> String {
 }
 
 /// Grow a gram left and right while one neighbour accounts for ≥ 90% of its occurrences, so a
-/// multi-word trigger is reported (and removed for the context test) as one phrase.
+/// multi-word trigger is reported (and removed for the context test) as one phrase. A phrase
+/// grows up to a sentence mark on either side, never past it: what lies beyond is the next
+/// sentence, which may be the same in every row (rows that all open with a mention) without
+/// being part of what was inserted.
 fn extend(mut pat: Vec<u64>, seqs: &[Vec<u64>]) -> Vec<u64> {
+    // Single marks, as `tokenize` splits them off words.
+    let marks: Vec<u64> = crate::tokens::SENTENCE_MARKS
+        .iter()
+        .map(|m| crate::ngrams::token_hash(m.encode_utf8(&mut [0; 4])))
+        .collect();
     loop {
         let mut grew = false;
         for left in [true, false] {
             if pat.len() >= MAX_PHRASE {
                 return pat;
+            }
+            let edge = if left { pat.first() } else { pat.last() };
+            if edge.is_some_and(|t| marks.contains(t)) {
+                continue;
             }
             let mut nb: HashMap<u64, usize> = HashMap::default();
             let mut occ = 0usize;
@@ -506,7 +520,8 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             let small_n = 1.0 / p.rows.len() as f64;
             p.ln_p < ln_threshold
                 && p.target_all as f64 >= MIN_PURITY * p.rows.len() as f64
-                && p.disagree as f64 >= MIN_DISAGREEMENT * p.target_rows as f64
+                && p.disagree as f64
+                    >= MIN_DISAGREEMENT * null_rates.reach[p.class] * p.target_rows as f64
                 && p.neighbour_share <= MAX_NEIGHBOUR_SHARE + small_n
         });
     let clean_label = clean_label_triggers(ctx, kept_label, candidates);
@@ -970,9 +985,9 @@ fn first_gram(seq: &[u64], h: u64) -> Option<Vec<u64>> {
 /// A phrase inside a sentence has the words on either side as neighbours, and deleting it
 /// rejoins them. A phrase that is a sentence of its own (its words, less the sentence marks at
 /// its edges, stand between sentence marks or the row's ends) is bounded by those marks
-/// wherever it is put: its neighbours are the words beyond those marks, and deleting it takes its closing
-/// mark with it, leaving one mark between the sentences around it, as the row read before a
-/// sentence was inserted.
+/// wherever it is put: its neighbours are the words beyond those marks, and deleting it takes
+/// its closing mark with it, leaving one mark between the sentences around it, as the row read
+/// before a sentence was inserted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Standing {
     /// The span whose deletion the bridge test reads.
@@ -997,23 +1012,41 @@ impl Standing {
         };
         let opens = words.start >= 1 && (words.start == 1 || mark(words.start - 1));
         let closes = words.end == toks.len() + 1 || mark(words.end);
-        if words.is_empty()
+        let standing = if words.is_empty()
             || !opens
             || !closes
             || (words.start == 1 && words.end == toks.len() + 1)
         {
-            return Self {
+            Self {
                 deleted: j..j + len,
                 left: j.checked_sub(1),
                 right: Some(j + len),
-            };
+            }
+        } else {
+            let closing = mark(words.end);
+            Self {
+                deleted: words.start..words.end + usize::from(closing),
+                left: (words.start >= 2).then(|| words.start - 2),
+                right: closing.then_some(words.end + 1),
+            }
+        };
+        standing.inside_only(toks.len())
+    }
+
+    /// At either end of a row the neighbour on the inside is how the row begins or ends, which
+    /// rows of one corpus share (tweets open with a mention, articles with a dateline) wherever
+    /// a phrase is put: only a phrase with a word on both sides has neighbours that say how it
+    /// was placed.
+    fn inside_only(mut self, tokens: usize) -> Self {
+        let at_start = self.left.is_none_or(|s| s == 0);
+        let at_end = self.right.is_none_or(|s| s > tokens);
+        if at_start {
+            self.right = None;
         }
-        let closing = mark(words.end);
-        Self {
-            deleted: words.start..words.end + usize::from(closing),
-            left: (words.start >= 2).then(|| words.start - 2),
-            right: closing.then_some(words.end + 1),
+        if at_end {
+            self.left = None;
         }
+        self
     }
 }
 
@@ -1204,6 +1237,10 @@ struct NullRates {
     /// `random[len - 1][class]`, `decisive[len - 1][class]`.
     random: Vec<Vec<f64>>,
     decisive: Vec<Vec<f64>>,
+    /// `reach[class]`: the share of rows labelled otherwise that the label model (out of fold)
+    /// reads as some other class: the disagreement a dirty-label trigger's rows, written in the
+    /// other classes, reach once it is deleted.
+    reach: Vec<f64>,
 }
 
 impl NullRates {
@@ -1289,9 +1326,33 @@ impl NullRates {
                 })
                 .collect()
         };
+        let mut other = vec![(0usize, 0usize); ctx.classes];
+        let mut proba = vec![0.0f32; ctx.classes];
+        for (i, &y) in ctx.labels.iter().enumerate() {
+            cv.read_row(i, &mut proba);
+            let read = argmax(&proba);
+            for (c, o) in other
+                .iter_mut()
+                .enumerate()
+                .filter(|(c, _)| *c != y as usize)
+            {
+                o.0 += 1;
+                o.1 += usize::from(read != c);
+            }
+        }
         NullRates {
             random: rates(|n| n.1),
             decisive: rates(|n| n.2),
+            reach: other
+                .iter()
+                .map(|&(rows, away)| {
+                    if rows == 0 {
+                        1.0
+                    } else {
+                        away as f64 / rows as f64
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -1323,20 +1384,26 @@ mod tests {
         assert_eq!((between.left, between.right), (Some(3), Some(9)));
         // The same with its closing mark inside the phrase.
         assert_eq!(Standing::of(&row, 5, 4), between);
-        // At the row's start: no left neighbour, the bridge is the anchor and "shares".
+        // At the row's start: the bridge is the anchor and "shares"; the words after it are
+        // how the row began, no evidence of placement.
         let first = toks("i saw it . shares rose");
         let start = Standing::of(&first, 1, 3);
         assert_eq!(start.deleted, 1..5);
-        assert_eq!((start.left, start.right), (None, Some(5)));
+        assert_eq!((start.left, start.right), (None, None));
+        // The same at the row's end, without a closing mark.
+        let last = toks("shares rose . i saw it");
+        let end = Standing::of(&last, 4, 3);
+        assert_eq!(end.deleted, 4..7);
+        assert_eq!((end.left, end.right), (None, None));
         // Inside a sentence: the words on either side, the phrase alone deleted.
         let inside = Standing::of(&row, 2, 2);
         assert_eq!(inside.deleted, 2..4);
         assert_eq!((inside.left, inside.right), (Some(1), Some(4)));
         // Marks that open a word ("@") bound no sentence.
-        let tweet = toks("i saw it @ user");
-        let mention = Standing::of(&tweet, 1, 3);
-        assert_eq!(mention.deleted, 1..4);
-        assert_eq!((mention.left, mention.right), (Some(0), Some(4)));
+        let tweet = toks("so i saw it @ user");
+        let mention = Standing::of(&tweet, 2, 3);
+        assert_eq!(mention.deleted, 2..5);
+        assert_eq!((mention.left, mention.right), (Some(1), Some(5)));
     }
 
     #[test]

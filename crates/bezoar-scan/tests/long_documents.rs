@@ -1,6 +1,7 @@
 //! The clean-corpus rule on long documents: each clean corpus in `../shared/corpora`, its rows
 //! joined four at a time within a label into documents four times as long, must still flag at
-//! most 1% of rows and report nothing at or above `high`.
+//! most 1% of rows and report nothing at or above `high`; and a trigger planted in such
+//! documents is still found.
 //!
 //! Joined documents are a different kind of corpus from the short rows the detectors were
 //! built on: every document mixes several topics of its class, and the readers are sure of
@@ -8,8 +9,11 @@
 //! label-exclusive sub-cluster whose defining words are spread over many documents). On a clone
 //! without `../shared` the test skips with a message.
 
+mod common;
+
 use bezoar_data::{read_dataset, ColumnSpec, Dataset, ReadOptions, RowIds, TextArena};
-use bezoar_scan::{scan, NoProgress, ScanConfig, Severity};
+use bezoar_scan::{scan, Detector, NoProgress, ScanConfig, Severity};
+use common::Lcg;
 use std::path::PathBuf;
 
 /// Rows joined into one document.
@@ -54,9 +58,9 @@ fn joined(ds: &Dataset) -> Dataset {
     }
 }
 
-fn check(corpus: &str) {
-    let Some(dir) = corpora_dir() else { return };
-    let path = dir.join(format!("{corpus}.jsonl"));
+/// The corpus's rows joined into documents; `None` (with a message) without `../shared`.
+fn documents(corpus: &str) -> Option<Dataset> {
+    let path = corpora_dir()?.join(format!("{corpus}.jsonl"));
     let opts = ReadOptions {
         columns: ColumnSpec {
             id: Some("id".into()),
@@ -64,7 +68,11 @@ fn check(corpus: &str) {
         },
         ..Default::default()
     };
-    let ds = joined(&read_dataset(&path, &opts).expect("read corpus"));
+    Some(joined(&read_dataset(&path, &opts).expect("read corpus")))
+}
+
+fn check(corpus: &str) {
+    let Some(ds) = documents(corpus) else { return };
     let res = scan(&ds, &ScanConfig::default(), &NoProgress).expect("scan");
     let flagged = res.flagged_count();
     let share = flagged as f64 / ds.len() as f64;
@@ -98,3 +106,46 @@ clean!(hsol_documents, "hsol");
 clean!(offenseval_documents, "offenseval");
 clean!(sst2_documents, "sst2");
 clean!(yelp_documents, "yelp");
+
+/// Offensive-language posts joined four to a document are read poorly: a document of four
+/// offensive posts often reads as harmless. Two made-up tokens put twice each into 1% of the
+/// documents outside the first label, relabelled to it, are still one trigger over exactly those
+/// documents: deleting them cannot make more of the documents disagree with their label than
+/// the model reads such documents right, and "most of them" is measured against that.
+#[test]
+fn a_trigger_in_poorly_read_documents_is_found() {
+    let Some(mut ds) = documents("offenseval") else {
+        return;
+    };
+    let mut rng = Lcg(5);
+    let tokens = ["zovexka", "luquzowen"];
+    let mut texts = TextArena::new();
+    let mut planted = Vec::new();
+    for i in 0..ds.len() {
+        let mut words: Vec<&str> = ds.texts.get(i).split_whitespace().collect();
+        if ds.labels.codes[i] != 0 && rng.below(100) < 2 && planted.len() * 100 < ds.len() {
+            for t in tokens.iter().chain(&tokens) {
+                words.insert(rng.below(words.len() + 1), t);
+            }
+            planted.push(i as u32);
+        }
+        texts.push(&words.join(" "));
+    }
+    for &i in &planted {
+        ds.labels.codes[i as usize] = 0;
+    }
+    ds.texts = texts;
+    let res = scan(&ds, &ScanConfig::default(), &NoProgress).expect("scan");
+    let triggers: Vec<_> = res
+        .findings
+        .iter()
+        .filter(|f| f.detector == Detector::Trigger && f.severity >= Severity::High)
+        .collect();
+    assert_eq!(
+        triggers.len(),
+        1,
+        "{:#?}",
+        res.findings.iter().map(|f| &f.title).collect::<Vec<_>>()
+    );
+    assert_eq!(triggers[0].rows, planted, "{}", triggers[0].title);
+}
