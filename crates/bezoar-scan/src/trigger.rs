@@ -508,9 +508,17 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             work.push((phrase, class, prows));
         }
     }
+    let companions = companions(&work, n, ctx.cfg.alpha);
+    let companion_tokens: Vec<Vec<Vec<u64>>> = companions
+        .iter()
+        .map(|of| of.iter().map(|&j| work[j].0.clone()).collect())
+        .collect();
     let phrases: Vec<Phrase> = work
         .into_par_iter()
-        .map(|(tokens, class, rows)| context_test(ctx, cv, tokens, class, rows, &null_rates))
+        .zip(companion_tokens)
+        .map(|((tokens, class, rows), with)| {
+            context_test(ctx, cv, tokens, &with, class, rows, &null_rates)
+        })
         .collect();
     let tested = testable(phrases.iter().map(|p| p.min_ln_p).collect(), ctx.cfg.alpha);
     let ln_threshold = (ctx.cfg.alpha / tested as f64).ln();
@@ -1050,10 +1058,80 @@ impl Standing {
     }
 }
 
+/// Mark every occurrence of `phrase` in the anchored `seq` in `skip` (one entry per token);
+/// returns where the first one starts.
+fn mark_occurrences(seq: &[u64], phrase: &[u64], skip: &mut [bool]) -> Option<usize> {
+    let mut first = None;
+    let mut j = 0;
+    while j + phrase.len() <= seq.len() {
+        if seq[j..j + phrase.len()] == *phrase {
+            first.get_or_insert(j);
+            for s in j..j + phrase.len() {
+                if s >= 1 && s <= skip.len() {
+                    skip[s - 1] = true;
+                }
+            }
+            j += phrase.len();
+        } else {
+            j += 1;
+        }
+    }
+    first
+}
+
+/// Rows in which a phrase's candidates are paired, at most: a bound on the pair counting's cost
+/// where long rows hold many label-pure phrases (such rows add no companions).
+const MAX_PHRASES_PER_ROW: usize = 64;
+
+/// For each phrase, the other label-pure phrases of its class that go with it: present in at
+/// least half of its rows, and sharing rows with it far more often than independent placement
+/// would (binomial tail, Bonferroni over phrase pairs). An attack that puts two tokens into
+/// every row gives each the other as a companion; deleting one token alone leaves the other,
+/// and the row still reads as the target, so the context test deletes companions too.
+fn companions(work: &[Extended], n: usize, alpha: f64) -> Vec<Vec<usize>> {
+    let mut by_row: HashMap<u32, Vec<usize>> = HashMap::default();
+    for (i, (_, _, rows)) in work.iter().enumerate() {
+        for &r in rows {
+            by_row.entry(r).or_default().push(i);
+        }
+    }
+    let mut shared: HashMap<(usize, usize), usize> = HashMap::default();
+    for phrases in by_row.values() {
+        if phrases.len() < 2 || phrases.len() > MAX_PHRASES_PER_ROW {
+            continue;
+        }
+        for (a, &i) in phrases.iter().enumerate() {
+            for &j in &phrases[a + 1..] {
+                if work[i].1 == work[j].1 {
+                    *shared.entry((i.min(j), i.max(j))).or_default() += 1;
+                }
+            }
+        }
+    }
+    let ln_alpha = alpha.ln() - ((work.len().max(2) as f64).powi(2) / 2.0).ln();
+    let mut out = vec![Vec::new(); work.len()];
+    let mut pairs: Vec<((usize, usize), usize)> = shared.into_iter().collect();
+    pairs.sort_unstable();
+    for ((i, j), inter) in pairs {
+        let (ri, rj) = (work[i].2.len(), work[j].2.len());
+        if !co_occur(inter, ri, rj, n, ln_alpha) {
+            continue;
+        }
+        if 2 * inter >= ri {
+            out[i].push(j);
+        }
+        if 2 * inter >= rj {
+            out[j].push(i);
+        }
+    }
+    out
+}
+
 fn context_test(
     ctx: &Context,
     cv: &crate::linear::CrossVal,
     phrase: Vec<u64>,
+    companions: &[Vec<u64>],
     class: usize,
     rows: Vec<u32>,
     null_rates: &NullRates,
@@ -1083,20 +1161,9 @@ fn context_test(
         anchored(&toks, &mut seq);
         skip.clear();
         skip.resize(toks.len(), false);
-        let mut first = None;
-        let mut j = 0;
-        while j + phrase.len() <= seq.len() {
-            if seq[j..j + phrase.len()] == *phrase {
-                first.get_or_insert(j);
-                for s in j..j + phrase.len() {
-                    if s >= 1 && s <= toks.len() {
-                        skip[s - 1] = true;
-                    }
-                }
-                j += phrase.len();
-            } else {
-                j += 1;
-            }
+        let first = mark_occurrences(&seq, &phrase, &mut skip);
+        for other in companions {
+            mark_occurrences(&seq, other, &mut skip);
         }
         if let Some(j) = first {
             if text.is_empty() {
@@ -1147,7 +1214,13 @@ fn context_test(
         }
     };
     let neighbour_share = share(&neighbours, with_left).max(share(&right, with_right));
-    let content_len = phrase.iter().filter(|&&t| t != BOS && t != EOS).count();
+    // Deleting the companions too deletes more words, which weakens any row more: the null
+    // rates are those of a span as long as everything deleted.
+    let content_len = phrase
+        .iter()
+        .chain(companions.iter().flatten())
+        .filter(|&&t| t != BOS && t != EOS)
+        .count();
     let rate = null_rates.rate(content_len, class);
     let ln_p = ln_binom_sf(disagree as u64, target_rows as u64, rate);
     // The smallest p-value this phrase could have had: every target row of the sample
