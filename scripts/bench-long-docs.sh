@@ -2,10 +2,11 @@
 # Long-document probes: each clean corpus's rows joined four at a time within a label, scanned
 # clean and under four attacks (scripts/gen_long_docs.py), one table of flagged rows and
 # quality. Usage: scripts/bench-long-docs.sh [CORPUS.jsonl ...] (default: ../shared/corpora/ag
-# and yelp). Not part of the default tests; tests/long_documents.rs holds the clean rule.
+# and yelp). JOIN=1 keeps the corpus's own rows (shuffled) under the same attacks. Not part of
+# the default tests; tests/long_documents.rs holds the clean rule.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir=target/bench-long-docs
+dir=target/bench-long-docs/join-${JOIN:-4}
 mkdir -p "$dir"
 corpora=("$@")
 [ ${#corpora[@]} -gt 0 ] || corpora=(../shared/corpora/ag.jsonl ../shared/corpora/yelp.jsonl)
@@ -17,7 +18,7 @@ if [ -z "$bin" ]; then
 fi
 printf '%-22s %7s %8s %8s %7s %7s\n' set rows poisoned flagged AUROC F1
 for corpus in "${corpora[@]}"; do
-  python3 scripts/gen_long_docs.py "$corpus" "$dir" > /dev/null
+  python3 scripts/gen_long_docs.py "$corpus" "$dir" "${JOIN:-4}" > /dev/null
   name=$(basename "$corpus" .jsonl)
   for kind in clean badnets addsent flip cleanlabel; do
     set_="$dir/$name-$kind"
