@@ -79,16 +79,29 @@ impl GapReference {
             let (mut l, mut r): (HashMap<u64, f64>, HashMap<u64, f64>) = Default::default();
             let (mut sampled, mut positions) = (0.0, 0.0);
             for &i in &rng.sample(rows, REFERENCE_ROWS) {
-                tokenize(ctx.ds.texts.get(i), &mut toks);
+                let text = ctx.ds.texts.get(i);
+                tokenize(text, &mut toks);
                 crate::bridge::lower_anchored(&toks, &mut buf, &mut seq);
-                // Every gap of the row, each weighing 1 / (gaps in the row).
-                let w = 1.0 / (seq.len() - 1) as f64;
-                for g in seq.windows(2) {
-                    *l.entry(g[0]).or_default() += w;
-                    *r.entry(g[1]).or_default() += w;
+                // Every gap where a word can be put as text is written: between two
+                // whitespace-separated chunks or at either end, not between a word and the
+                // punctuation attached to it ("word," has no gap before its comma). Each weighs
+                // 1 / (such gaps in the row).
+                let start = |t: &str| t.as_ptr() as usize - text.as_ptr() as usize;
+                let open = |g: usize| {
+                    g == 0
+                        || g == toks.len()
+                        || start(toks[g - 1]) + toks[g - 1].len() < start(toks[g])
+                };
+                let gaps = (0..seq.len() - 1).filter(|&g| open(g)).count();
+                let w = 1.0 / gaps as f64;
+                for (g, pair) in seq.windows(2).enumerate() {
+                    if open(g) {
+                        *l.entry(pair[0]).or_default() += w;
+                        *r.entry(pair[1]).or_default() += w;
+                    }
                 }
                 sampled += 1.0;
-                positions += (seq.len() - 1) as f64;
+                positions += gaps as f64;
             }
             classes.push([
                 GapSide::new(l, sampled, positions),
