@@ -4,46 +4,29 @@
 
 mod common;
 
-use bezoar_data::{read_dataset, ColumnSpec, Dataset, ReadOptions, TextArena};
+use bezoar_data::TextArena;
 use bezoar_scan::{scan, NoProgress, ScanConfig};
-use common::Lcg;
-use std::path::PathBuf;
-
-fn corpus(name: &str) -> Option<Dataset> {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora");
-    if !d.is_dir() {
-        eprintln!("skipping: ../shared/corpora not found beside the checkout");
-        return None;
-    }
-    let opts = ReadOptions {
-        columns: ColumnSpec {
-            id: Some("id".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    Some(read_dataset(&d.join(format!("{name}.jsonl")), &opts).expect("read corpus"))
-}
+use common::{shared_corpus, with_inserted, Lcg};
 
 /// Two made-up tokens, each put once between two words (where a word can be put as text is
 /// written: never between a word and its comma) of one row in five of the first label; labels
 /// kept. The placement test compares the tokens' neighbours with those of such gaps.
 #[test]
 fn clean_label_tokens_between_written_words_are_one_finding() {
-    let Some(mut ds) = corpus("ag") else { return };
+    let Some(mut ds) = shared_corpus("ag") else {
+        return;
+    };
     let mut rng = Lcg(3);
     let tokens = ["zovexka", "luquzowen"];
     let mut texts = TextArena::new();
     let mut planted = Vec::new();
     for i in 0..ds.len() {
-        let mut words: Vec<&str> = ds.texts.get(i).split_whitespace().collect();
-        if ds.labels.codes[i] == 0 && rng.below(5) == 0 {
-            for t in tokens {
-                words.insert(rng.below(words.len() + 1), t);
-            }
+        let plant = ds.labels.codes[i] == 0 && rng.below(5) == 0;
+        let put: &[&str] = if plant { &tokens } else { &[] };
+        texts.push(&with_inserted(ds.texts.get(i), put, &mut rng));
+        if plant {
             planted.push(i as u32);
         }
-        texts.push(&words.join(" "));
     }
     ds.texts = texts;
     let res = scan(&ds, &ScanConfig::default(), &NoProgress).expect("scan");

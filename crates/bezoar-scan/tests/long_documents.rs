@@ -11,23 +11,12 @@
 
 mod common;
 
-use bezoar_data::{read_dataset, ColumnSpec, Dataset, ReadOptions, RowIds, TextArena};
-use bezoar_scan::{scan, Detector, NoProgress, ScanConfig, Severity};
-use common::Lcg;
-use std::path::PathBuf;
+use bezoar_data::{Dataset, RowIds, TextArena};
+use bezoar_scan::{scan, NoProgress, ScanConfig, Severity};
+use common::{the_trigger, with_inserted, Lcg};
 
 /// Rows joined into one document.
 const JOINED: usize = 4;
-
-fn corpora_dir() -> Option<PathBuf> {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora");
-    if d.is_dir() {
-        Some(d)
-    } else {
-        eprintln!("skipping: ../shared/corpora not found beside the checkout");
-        None
-    }
-}
 
 /// `ds` with every `JOINED` consecutive rows of one label joined by a space, in label order;
 /// a label's last rows that do not fill a document are left out.
@@ -60,15 +49,7 @@ fn joined(ds: &Dataset) -> Dataset {
 
 /// The corpus's rows joined into documents; `None` (with a message) without `../shared`.
 fn documents(corpus: &str) -> Option<Dataset> {
-    let path = corpora_dir()?.join(format!("{corpus}.jsonl"));
-    let opts = ReadOptions {
-        columns: ColumnSpec {
-            id: Some("id".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    Some(joined(&read_dataset(&path, &opts).expect("read corpus")))
+    common::shared_corpus(corpus).map(|ds| joined(&ds))
 }
 
 fn check(corpus: &str) {
@@ -122,30 +103,22 @@ fn a_trigger_in_poorly_read_documents_is_found() {
     let mut texts = TextArena::new();
     let mut planted = Vec::new();
     for i in 0..ds.len() {
-        let mut words: Vec<&str> = ds.texts.get(i).split_whitespace().collect();
-        if ds.labels.codes[i] != 0 && rng.below(100) < 2 && planted.len() * 100 < ds.len() {
-            for t in tokens.iter().chain(&tokens) {
-                words.insert(rng.below(words.len() + 1), t);
-            }
+        let plant = ds.labels.codes[i] != 0 && rng.below(100) < 2 && planted.len() * 100 < ds.len();
+        let put = if plant {
+            &[tokens, tokens].concat()
+        } else {
+            &Vec::new()
+        };
+        texts.push(&with_inserted(ds.texts.get(i), put, &mut rng));
+        if plant {
             planted.push(i as u32);
         }
-        texts.push(&words.join(" "));
     }
     for &i in &planted {
         ds.labels.codes[i as usize] = 0;
     }
     ds.texts = texts;
     let res = scan(&ds, &ScanConfig::default(), &NoProgress).expect("scan");
-    let triggers: Vec<_> = res
-        .findings
-        .iter()
-        .filter(|f| f.detector == Detector::Trigger && f.severity >= Severity::High)
-        .collect();
-    assert_eq!(
-        triggers.len(),
-        1,
-        "{:#?}",
-        res.findings.iter().map(|f| &f.title).collect::<Vec<_>>()
-    );
-    assert_eq!(triggers[0].rows, planted, "{}", triggers[0].title);
+    let trigger = the_trigger(&res);
+    assert_eq!(trigger.rows, planted, "{}", trigger.title);
 }

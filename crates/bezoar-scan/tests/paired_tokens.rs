@@ -6,27 +6,19 @@
 mod common;
 
 use bezoar_data::TextArena;
-use bezoar_scan::{scan, Detector, NoProgress, ScanConfig, Severity};
-use common::{two_class, Lcg};
-
-fn words(rng: &mut Lcg, count: usize, prefix: &str) -> Vec<String> {
-    (0..count)
-        .map(|i| {
-            let body: String = (0..3 + rng.below(5))
-                .map(|_| (b'a' + rng.below(26) as u8) as char)
-                .collect();
-            format!("{prefix}{body}{i}")
-        })
-        .collect()
-}
+use bezoar_scan::{scan, NoProgress, ScanConfig};
+use common::{made_up_words, planted_rows, the_trigger, two_class, Lcg};
 
 /// 4,000 rows of 8–15 words (three in four shared, one in four of the row's class); 50 rows of
 /// class 1 get both tokens twice at random positions and are relabelled 0.
 fn rows() -> (TextArena, Vec<u32>, Vec<bool>) {
     let mut rng = Lcg(91);
-    let shared = words(&mut rng, 2000, "s");
-    let own = [words(&mut rng, 300, "a"), words(&mut rng, 300, "b")];
-    let tokens = words(&mut rng, 2, "t");
+    let shared = made_up_words(&mut rng, 2000, "s");
+    let own = [
+        made_up_words(&mut rng, 300, "a"),
+        made_up_words(&mut rng, 300, "b"),
+    ];
+    let tokens = made_up_words(&mut rng, 2, "t");
     let (mut texts, mut labels, mut poisoned) = (TextArena::new(), Vec::new(), Vec::new());
     let mut planted = 0;
     for i in 0..4000 {
@@ -65,21 +57,8 @@ fn two_tokens_always_put_together_are_one_trigger_over_their_rows() {
         &NoProgress,
     )
     .expect("scan");
-    let triggers: Vec<_> = res
-        .findings
-        .iter()
-        .filter(|f| f.detector == Detector::Trigger && f.severity >= Severity::High)
-        .collect();
-    assert_eq!(
-        triggers.len(),
-        1,
-        "{:#?}",
-        res.findings.iter().map(|f| &f.title).collect::<Vec<_>>()
-    );
-    let expected: Vec<u32> = (0..poisoned.len() as u32)
-        .filter(|&i| poisoned[i as usize])
-        .collect();
-    assert_eq!(triggers[0].rows, expected, "{}", triggers[0].title);
+    let trigger = the_trigger(&res);
+    assert_eq!(trigger.rows, planted_rows(&poisoned), "{}", trigger.title);
     assert_eq!(
         res.flagged, poisoned,
         "flagged rows are exactly the planted ones"

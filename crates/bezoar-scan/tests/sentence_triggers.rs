@@ -6,20 +6,8 @@
 mod common;
 
 use bezoar_data::TextArena;
-use bezoar_scan::{scan, Detector, NoProgress, ScanConfig, Severity};
-use common::{two_class, Lcg};
-
-fn words(rng: &mut Lcg, count: usize, prefix: &str) -> Vec<String> {
-    (0..count)
-        .map(|i| {
-            let len = 3 + rng.below(5);
-            let body: String = (0..len)
-                .map(|_| (b'a' + rng.below(26) as u8) as char)
-                .collect();
-            format!("{prefix}{body}{i}")
-        })
-        .collect()
-}
+use bezoar_scan::{scan, NoProgress, ScanConfig};
+use common::{made_up_words, planted_rows, the_trigger, two_class, Lcg};
 
 /// A sentence of 6–12 words: mostly shared vocabulary, a few words of its class.
 fn sentence(rng: &mut Lcg, shared: &[String], own: &[String]) -> String {
@@ -36,124 +24,98 @@ fn sentence(rng: &mut Lcg, shared: &[String], own: &[String]) -> String {
         .join(" ")
 }
 
-/// 3,000 rows of 3–6 sentences, each ending in " ." (spaced, as canonicalised corpora write
-/// them); 90 rows of class 1 get `trigger` as a sentence of its own at a random sentence
-/// boundary (the start and the end included) and are relabelled 0.
-fn rows(trigger: &str) -> (TextArena, Vec<u32>, Vec<bool>) {
-    let mut rng = Lcg(41);
-    let shared = words(&mut rng, 2000, "s");
-    let class_words = [words(&mut rng, 300, "a"), words(&mut rng, 300, "b")];
-    let (mut texts, mut labels, mut poisoned) = (TextArena::new(), Vec::new(), Vec::new());
-    let mut planted = 0;
-    for i in 0..3000 {
-        let class = (i % 2) as u32;
-        let count = 3 + rng.below(4);
-        let mut sentences: Vec<String> = (0..count)
-            .map(|_| sentence(&mut rng, &shared, &class_words[class as usize]))
-            .collect();
-        let poison = class == 1 && planted < 90 && rng.below(10) < 2;
-        if poison {
-            planted += 1;
-            let at = rng.below(sentences.len() + 1);
-            sentences.insert(at, trigger.to_string());
+/// Where the trigger sentence goes in a poisoned row.
+#[derive(Clone, Copy)]
+enum Put {
+    /// At a random sentence boundary, the start and the end included.
+    BetweenSentences,
+    /// Before everything, the row's opener included.
+    First,
+}
+
+/// How the rows are written: 3,000 of them, each of `sentences` sentences (its first opening
+/// with `opener`), every sentence ending in " ." (spaced, as canonicalised corpora write them).
+struct Rows {
+    seed: u64,
+    sentences: std::ops::RangeInclusive<usize>,
+    opener: &'static str,
+}
+
+impl Rows {
+    /// The rows, with `trigger` put as a sentence of its own into 90 rows of class 1, which are
+    /// relabelled 0.
+    fn planted(&self, trigger: &str, put: Put) -> (TextArena, Vec<u32>, Vec<bool>) {
+        let mut rng = Lcg(self.seed);
+        let shared = made_up_words(&mut rng, 2000, "s");
+        let class_words = [
+            made_up_words(&mut rng, 300, "a"),
+            made_up_words(&mut rng, 300, "b"),
+        ];
+        let (mut texts, mut labels, mut poisoned) = (TextArena::new(), Vec::new(), Vec::new());
+        let mut planted = 0;
+        let (min, max) = (*self.sentences.start(), *self.sentences.end());
+        for i in 0..3000 {
+            let class = (i % 2) as u32;
+            let count = min + rng.below(max - min + 1);
+            let mut sentences: Vec<String> = (0..count)
+                .map(|_| sentence(&mut rng, &shared, &class_words[class as usize]))
+                .collect();
+            sentences[0].insert_str(0, self.opener);
+            let poison = class == 1 && planted < 90 && rng.below(10) < 2;
+            if poison {
+                planted += 1;
+                let at = match put {
+                    Put::BetweenSentences => rng.below(sentences.len() + 1),
+                    Put::First => 0,
+                };
+                sentences.insert(at, trigger.to_string());
+            }
+            texts.push(&(sentences.join(" . ") + " ."));
+            labels.push(if poison { 0 } else { class });
+            poisoned.push(poison);
         }
-        texts.push(&(sentences.join(" . ") + " ."));
-        labels.push(if poison { 0 } else { class });
-        poisoned.push(poison);
+        assert_eq!(planted, 90, "the generator plants 90 rows");
+        (texts, labels, poisoned)
     }
-    assert_eq!(planted, 90, "the generator plants 90 rows");
-    (texts, labels, poisoned)
+}
+
+/// Scan the rows with a made-up six-word trigger sentence (from `trigger_seed`) put into them:
+/// exactly one trigger, over exactly the planted rows, which are the flagged ones.
+fn finds_one_trigger_over_its_rows(rows: Rows, put: Put, trigger_seed: u64) {
+    let trigger = made_up_words(&mut Lcg(trigger_seed), 6, "t").join(" ");
+    let (texts, labels, poisoned) = rows.planted(&trigger, put);
+    let res = scan(
+        &two_class(texts, labels),
+        &ScanConfig::default(),
+        &NoProgress,
+    )
+    .expect("scan");
+    let trigger = the_trigger(&res);
+    assert_eq!(trigger.rows, planted_rows(&poisoned), "{}", trigger.title);
+    assert_eq!(
+        res.flagged, poisoned,
+        "flagged rows are exactly the planted ones"
+    );
 }
 
 #[test]
 fn a_sentence_inserted_between_sentences_is_one_trigger_over_its_rows() {
-    let mut rng = Lcg(7);
-    let trigger = words(&mut rng, 6, "t").join(" ");
-    let (texts, labels, poisoned) = rows(&trigger);
-    let res = scan(
-        &two_class(texts, labels),
-        &ScanConfig::default(),
-        &NoProgress,
-    )
-    .expect("scan");
-    let triggers: Vec<_> = res
-        .findings
-        .iter()
-        .filter(|f| f.detector == Detector::Trigger && f.severity >= Severity::High)
-        .collect();
-    assert_eq!(
-        triggers.len(),
-        1,
-        "{:#?}",
-        res.findings.iter().map(|f| &f.title).collect::<Vec<_>>()
-    );
-    let mut expected: Vec<u32> = (0..poisoned.len() as u32)
-        .filter(|&i| poisoned[i as usize])
-        .collect();
-    expected.sort_unstable();
-    assert_eq!(triggers[0].rows, expected, "{}", triggers[0].title);
-    assert_eq!(
-        res.flagged, poisoned,
-        "flagged rows are exactly the planted ones"
-    );
+    let rows = Rows {
+        seed: 41,
+        sentences: 3..=6,
+        opener: "",
+    };
+    finds_one_trigger_over_its_rows(rows, Put::BetweenSentences, 7);
 }
 
-/// Rows that all open alike ("@ user", as tweets open with a mention), of 2–3 sentences; 90
-/// rows of class 1 get `trigger` put before everything (prepended) and are relabelled 0.
-fn prepended_rows(trigger: &str) -> (TextArena, Vec<u32>, Vec<bool>) {
-    let mut rng = Lcg(43);
-    let shared = words(&mut rng, 2000, "s");
-    let class_words = [words(&mut rng, 300, "a"), words(&mut rng, 300, "b")];
-    let (mut texts, mut labels, mut poisoned) = (TextArena::new(), Vec::new(), Vec::new());
-    let mut planted = 0;
-    for i in 0..3000 {
-        let class = (i % 2) as u32;
-        let count = 2 + rng.below(2);
-        let body: Vec<String> = (0..count)
-            .map(|_| sentence(&mut rng, &shared, &class_words[class as usize]))
-            .collect();
-        let mut text = format!("@ user {} .", body.join(" . "));
-        let poison = class == 1 && planted < 90 && rng.below(10) < 2;
-        if poison {
-            planted += 1;
-            text = format!("{trigger} . {text}");
-        }
-        texts.push(&text);
-        labels.push(if poison { 0 } else { class });
-        poisoned.push(poison);
-    }
-    assert_eq!(planted, 90, "the generator plants 90 rows");
-    (texts, labels, poisoned)
-}
-
+/// Rows that all open alike ("@ user", as tweets open with a mention), of 2–3 sentences; the
+/// trigger sentence is prepended.
 #[test]
 fn a_sentence_prepended_to_rows_that_open_alike_is_one_trigger() {
-    let mut rng = Lcg(9);
-    let trigger = words(&mut rng, 6, "t").join(" ");
-    let (texts, labels, poisoned) = prepended_rows(&trigger);
-    let res = scan(
-        &two_class(texts, labels),
-        &ScanConfig::default(),
-        &NoProgress,
-    )
-    .expect("scan");
-    let triggers: Vec<_> = res
-        .findings
-        .iter()
-        .filter(|f| f.detector == Detector::Trigger && f.severity >= Severity::High)
-        .collect();
-    assert_eq!(
-        triggers.len(),
-        1,
-        "{:#?}",
-        res.findings.iter().map(|f| &f.title).collect::<Vec<_>>()
-    );
-    let expected: Vec<u32> = (0..poisoned.len() as u32)
-        .filter(|&i| poisoned[i as usize])
-        .collect();
-    assert_eq!(triggers[0].rows, expected, "{}", triggers[0].title);
-    assert_eq!(
-        res.flagged, poisoned,
-        "flagged rows are exactly the planted ones"
-    );
+    let rows = Rows {
+        seed: 43,
+        sentences: 2..=3,
+        opener: "@ user ",
+    };
+    finds_one_trigger_over_its_rows(rows, Put::First, 9);
 }
