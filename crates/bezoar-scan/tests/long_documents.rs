@@ -18,16 +18,24 @@ use common::{the_trigger, with_inserted, Lcg};
 /// Rows joined into one document.
 const JOINED: usize = 4;
 
-/// `ds` with every `JOINED` consecutive rows of one label joined by a space, in label order;
-/// a label's last rows that do not fill a document are left out.
-fn joined(ds: &Dataset) -> Dataset {
+/// `ds` with every `join` rows of one label joined by a space, in label order; a label's last
+/// rows that do not fill a document are left out. The rows of a label are taken in file order,
+/// or shuffled from `seed` (file order keeps a corpus's runs of one story together; shuffled,
+/// a topic spreads over many more documents).
+fn joined(ds: &Dataset, join: usize, seed: Option<u64>) -> Dataset {
     let mut texts = TextArena::new();
     let mut codes = Vec::new();
+    let mut rng = seed.map(Lcg);
     for label in 0..ds.labels.names.len() as u32 {
-        let rows: Vec<usize> = (0..ds.len())
+        let mut rows: Vec<usize> = (0..ds.len())
             .filter(|&i| ds.labels.codes[i] == label)
             .collect();
-        for group in rows.chunks_exact(JOINED) {
+        if let Some(rng) = rng.as_mut() {
+            for i in (1..rows.len()).rev() {
+                rows.swap(i, rng.below(i + 1));
+            }
+        }
+        for group in rows.chunks_exact(join) {
             let doc: Vec<&str> = group.iter().map(|&i| ds.texts.get(i)).collect();
             texts.push(&doc.join(" "));
             codes.push(label);
@@ -47,14 +55,20 @@ fn joined(ds: &Dataset) -> Dataset {
     }
 }
 
-/// The corpus's rows joined into documents; `None` (with a message) without `../shared`.
+/// The corpus's rows joined `JOINED` to a document in file order; `None` (with a message)
+/// without `../shared`.
 fn documents(corpus: &str) -> Option<Dataset> {
-    common::shared_corpus(corpus).map(|ds| joined(&ds))
+    common::shared_corpus(corpus).map(|ds| joined(&ds, JOINED, None))
 }
 
 fn check(corpus: &str) {
     let Some(ds) = documents(corpus) else { return };
-    let res = scan(&ds, &ScanConfig::default(), &NoProgress).expect("scan");
+    check_clean(corpus, &ds);
+}
+
+/// The clean-corpus rule: at most 1% flagged, nothing at or above high.
+fn check_clean(corpus: &str, ds: &Dataset) {
+    let res = scan(ds, &ScanConfig::default(), &NoProgress).expect("scan");
     let flagged = res.flagged_count();
     let share = flagged as f64 / ds.len() as f64;
     let loud: Vec<String> = res
@@ -64,7 +78,7 @@ fn check(corpus: &str) {
         .map(|f| format!("[{}] {}", f.severity.name(), f.title))
         .collect();
     eprintln!(
-        "{corpus}, {JOINED} rows per document: {} documents, {flagged} flagged ({:.2}%)",
+        "{corpus}: {} documents, {flagged} flagged ({:.2}%)",
         ds.len(),
         100.0 * share
     );
@@ -87,6 +101,26 @@ clean!(hsol_documents, "hsol");
 clean!(offenseval_documents, "offenseval");
 clean!(sst2_documents, "sst2");
 clean!(yelp_documents, "yelp");
+
+/// AG News rows shuffled within their label before they are joined spread each story over
+/// many documents. The documents that hold an Iraq story, a Microsoft story or a stock-quote
+/// link then form tight, label-exclusive sub-clusters whose words are spread over many
+/// documents and whose rows are read about as surely as the rest of their class. What tells
+/// them from a planted group is that, set aside, the rows most like them are of their own
+/// class. Without that rule these shuffles were each reported high (118, 225 and 100 documents
+/// flagged).
+#[test]
+fn shuffled_ag_news_documents() {
+    let Some(ds) = common::shared_corpus("ag") else {
+        return;
+    };
+    for (join, seed) in [(4, 3), (4, 4), (6, 5)] {
+        check_clean(
+            &format!("ag, {join} rows per document shuffled from seed {seed}"),
+            &joined(&ds, join, Some(seed)),
+        );
+    }
+}
 
 /// Offensive-language posts joined four to a document are read poorly: a document of four
 /// offensive posts often reads as harmless. Two made-up tokens put twice each into 1% of the
