@@ -121,6 +121,124 @@ fn count_ngrams(ctx: &Context, mut visit: impl FnMut(u64, GramCounts)) {
     }
 }
 
+/// Grams wholly of one class whose purity the class prior cannot make significant (a class of
+/// 88% needs 24 such rows) that are kept for the reading test below, at most.
+const MAX_UNDERPOWERED: usize = 200_000;
+/// Rows re-read with a gram deleted in that test, at most: grams are taken most doubtful first.
+const REREAD_BUDGET: usize = 100_000;
+
+/// Per gram of `grams`, over its rows: the sum of ln P(its class | row) of `read`, and the rows.
+/// `read(i, gram, out)` writes row `i`'s class probabilities, the gram being `seq[j..j + k]`.
+fn sum_readings(
+    ctx: &Context,
+    grams: &HashMap<u64, usize>,
+    read: impl Fn(usize, &[&str], &[u64], std::ops::Range<usize>, &mut [f32]) + Sync,
+) -> HashMap<u64, (f64, u32)> {
+    let n = ctx.n();
+    (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|chunk| {
+            let (mut toks, mut seq, mut seen) = (Vec::new(), Vec::new(), Vec::new());
+            let mut p = vec![0.0f32; ctx.classes];
+            let mut sums: HashMap<u64, (f64, u32)> = HashMap::default();
+            for i in chunk * CHUNK..((chunk + 1) * CHUNK).min(n) {
+                tokenize(ctx.ds.texts.get(i), &mut toks);
+                anchored(&toks, &mut seq);
+                seen.clear();
+                for k in 1..=MAX_N.min(seq.len()) {
+                    for j in 0..=seq.len() - k {
+                        if is_feature(&seq, j, k) {
+                            let h = gram_hash(&seq[j..j + k]);
+                            if grams.contains_key(&h) {
+                                seen.push((h, j..j + k));
+                            }
+                        }
+                    }
+                }
+                seen.sort_unstable_by_key(|e| (e.0, e.1.start));
+                seen.dedup_by_key(|e| e.0);
+                let y = ctx.labels[i] as usize;
+                for (h, at) in &seen {
+                    // Every row of the gram carries its class; the guard keeps a stray hash
+                    // (a collision) out of the sum.
+                    if grams[h] == y {
+                        read(i, &toks, &seq, at.clone(), &mut p);
+                        let e = sums.entry(*h).or_default();
+                        e.0 += (p[y].max(1e-6) as f64).ln();
+                        e.1 += 1;
+                    }
+                }
+            }
+            sums
+        })
+        .reduce(HashMap::default, |mut a, b| {
+            for (h, v) in b {
+                let e = a.entry(h).or_default();
+                e.0 += v.0;
+                e.1 += v.1;
+            }
+            a
+        })
+}
+
+/// Candidates among grams wholly of one class too few for the prior to judge: a few rows of a
+/// large class all carrying a gram is what chance gives. What chance does not give is a few rows
+/// whose content reads as another class all carrying that class's label, as rows relabelled
+/// around a planted trigger do. So each such gram's purity is tested against how the
+/// out-of-fold label model reads its rows with the gram deleted (the model has learned the gram
+/// itself from the other folds' rows): under "the gram has nothing to do with the label", each
+/// row carries class `c` with the probability the model reads it as `c`, and all of them doing
+/// so has probability `Π P(c | row)`. Natural words of a class sit in rows read as the class and
+/// stay insignificant; the decision is still the context test's. The deletion re-reads are
+/// spent on the grams whose rows the plain reading already doubts most.
+fn read_purity_candidates(
+    ctx: &Context,
+    cv: &crate::linear::CrossVal,
+    grams: &HashMap<u64, usize>,
+) -> Vec<Candidate> {
+    if grams.is_empty() {
+        return Vec::new();
+    }
+    let plain = sum_readings(ctx, grams, |i, _, _, _, p| cv.read_row(i, p));
+    let mut order: Vec<(f64, u64, u32)> = plain.iter().map(|(&h, &(s, r))| (s, h, r)).collect();
+    order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut budget = REREAD_BUDGET;
+    let chosen: HashMap<u64, usize> = order
+        .into_iter()
+        .take_while(|&(_, _, rows)| {
+            let fits = rows as usize <= budget;
+            budget = budget.saturating_sub(rows as usize);
+            fits
+        })
+        .map(|(_, h, _)| (h, grams[&h]))
+        .collect();
+    let deleted = sum_readings(ctx, &chosen, |i, toks, seq, at, p| {
+        let mut skip = vec![false; toks.len()];
+        mark_occurrences(seq, &seq[at], &mut skip);
+        let kept = skip.iter().filter(|s| !**s).count();
+        if !enough_context(kept, toks.len()) {
+            cv.read_row(i, p);
+            return;
+        }
+        let (mut idx, mut val) = (Vec::new(), Vec::new());
+        let mut scratch = crate::features::Scratch::default();
+        ctx.tfidf
+            .featurize(toks, Some(&skip), &mut scratch, &mut idx, &mut val);
+        cv.model_for(i).predict(&idx, &val, p);
+    });
+    let mut out: Vec<Candidate> = deleted
+        .into_iter()
+        .filter(|&(_, (ln_p, _))| ln_p < (0.05f64).ln())
+        .map(|(h, (ln_p, _))| Candidate {
+            hash: h,
+            class: grams[&h],
+            ln_p_purity: ln_p,
+        })
+        .collect();
+    out.sort_by(|a, b| a.hash.cmp(&b.hash));
+    out
+}
+
 /// A candidate grown to its phrase: the phrase's token hashes, its class, and its rows.
 type Extended = (Vec<u64>, usize, Vec<u32>);
 
@@ -412,6 +530,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
 
     // 1. Label-pure candidates, most significant first.
     let mut cands: Vec<Candidate> = Vec::new();
+    let mut underpowered: HashMap<u64, usize> = HashMap::default();
     count_ngrams(ctx, |h, g| {
         // A class holding ≥ 90% of a gram's rows is its most frequent one (no other can).
         let (c, k, total) = (g.top_class, g.top, g.total);
@@ -425,8 +544,12 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
                 class: c,
                 ln_p_purity: ln_p,
             });
+        } else if k == total && underpowered.len() < MAX_UNDERPOWERED {
+            underpowered.insert(h, c);
         }
     });
+    cands.extend(read_purity_candidates(ctx, cv, &underpowered));
+    drop(underpowered);
     cands.sort_by(|a, b| {
         a.ln_p_purity
             .total_cmp(&b.ln_p_purity)

@@ -122,22 +122,17 @@ fn shuffled_ag_news_documents() {
     }
 }
 
-/// Offensive-language posts joined four to a document are read poorly: a document of four
-/// offensive posts often reads as harmless. Two made-up tokens put twice each into 1% of the
-/// documents outside the first label, relabelled to it, are still one trigger over exactly those
-/// documents: deleting them cannot make more of the documents disagree with their label than
-/// the model reads such documents right, and "most of them" is measured against that.
-#[test]
-fn a_trigger_in_poorly_read_documents_is_found() {
-    let Some(mut ds) = documents("offenseval") else {
-        return;
-    };
+/// `ds` with two made-up tokens put twice each into documents outside the first label (each
+/// picked with chance `percent`%, up to 1% of all documents), relabelled to the first label;
+/// returns the planted documents.
+fn plant_trigger(ds: &mut Dataset, percent: usize) -> Vec<u32> {
     let mut rng = Lcg(5);
     let tokens = ["zovexka", "luquzowen"];
     let mut texts = TextArena::new();
     let mut planted = Vec::new();
     for i in 0..ds.len() {
-        let plant = ds.labels.codes[i] != 0 && rng.below(100) < 2 && planted.len() * 100 < ds.len();
+        let plant =
+            ds.labels.codes[i] != 0 && rng.below(100) < percent && planted.len() * 100 < ds.len();
         let put = if plant {
             &[tokens, tokens].concat()
         } else {
@@ -152,6 +147,36 @@ fn a_trigger_in_poorly_read_documents_is_found() {
         ds.labels.codes[i as usize] = 0;
     }
     ds.texts = texts;
+    planted
+}
+
+/// Offensive-language posts joined four to a document are read poorly: a document of four
+/// offensive posts often reads as harmless. Two made-up tokens put twice each into 1% of the
+/// documents outside the first label, relabelled to it, are still one trigger over exactly those
+/// documents: deleting them cannot make more of the documents disagree with their label than
+/// the model reads such documents right, and "most of them" is measured against that.
+#[test]
+fn a_trigger_in_poorly_read_documents_is_found() {
+    let Some(mut ds) = documents("offenseval") else {
+        return;
+    };
+    let planted = plant_trigger(&mut ds, 2);
+    let res = scan(&ds, &ScanConfig::default(), &NoProgress).expect("scan");
+    let trigger = the_trigger(&res);
+    assert_eq!(trigger.rows, planted, "{}", trigger.title);
+}
+
+/// Hate-speech posts joined four to a document, with the tokens in 1% of the documents (17),
+/// aimed at "not hateful", a label of 88% of them: 17 of 17 carrying it is what chance gives
+/// (p = 0.11), so the class prior never made the tokens candidates. Their documents read as
+/// hateful, and all 17 carrying "not hateful" is measured against that reading.
+#[test]
+fn a_trigger_aimed_at_the_majority_label_in_few_documents_is_found() {
+    let Some(mut ds) = documents("hatespeech") else {
+        return;
+    };
+    let planted = plant_trigger(&mut ds, 10);
+    assert!(planted.len() >= 15, "{} planted", planted.len());
     let res = scan(&ds, &ScanConfig::default(), &NoProgress).expect("scan");
     let trigger = the_trigger(&res);
     assert_eq!(trigger.rows, planted, "{}", trigger.title);
