@@ -235,7 +235,7 @@ fn read_purity_candidates(
             ln_p_purity: ln_p,
         })
         .collect();
-    out.sort_by(|a, b| a.hash.cmp(&b.hash));
+    out.sort_by_key(|a| a.hash);
     out
 }
 
