@@ -6,8 +6,7 @@
 mod common;
 
 use bezoar_data::TextArena;
-use bezoar_scan::{scan, NoProgress, ScanConfig};
-use common::{made_up_words, planted_rows, the_trigger, two_class, Lcg};
+use common::{assert_one_trigger_over_the_planted_rows, made_up_words, Lcg};
 
 /// 4,000 rows of 8–15 words (three in four shared, one in four of the row's class); 50 rows of
 /// class 1 get both tokens twice at random positions and are relabelled 0.
@@ -51,16 +50,5 @@ fn rows() -> (TextArena, Vec<u32>, Vec<bool>) {
 #[test]
 fn two_tokens_always_put_together_are_one_trigger_over_their_rows() {
     let (texts, labels, poisoned) = rows();
-    let res = scan(
-        &two_class(texts, labels),
-        &ScanConfig::default(),
-        &NoProgress,
-    )
-    .expect("scan");
-    let trigger = the_trigger(&res);
-    assert_eq!(trigger.rows, planted_rows(&poisoned), "{}", trigger.title);
-    assert_eq!(
-        res.flagged, poisoned,
-        "flagged rows are exactly the planted ones"
-    );
+    assert_one_trigger_over_the_planted_rows(texts, labels, &poisoned);
 }

@@ -6,8 +6,7 @@
 mod common;
 
 use bezoar_data::TextArena;
-use bezoar_scan::{scan, NoProgress, ScanConfig};
-use common::{made_up_words, planted_rows, the_trigger, two_class, Lcg};
+use common::{assert_one_trigger_over_the_planted_rows, made_up_words, Lcg};
 
 /// A sentence of 6–12 words: mostly shared vocabulary, a few words of its class.
 fn sentence(rng: &mut Lcg, shared: &[String], own: &[String]) -> String {
@@ -84,18 +83,7 @@ impl Rows {
 fn finds_one_trigger_over_its_rows(rows: Rows, put: Put, trigger_seed: u64) {
     let trigger = made_up_words(&mut Lcg(trigger_seed), 6, "t").join(" ");
     let (texts, labels, poisoned) = rows.planted(&trigger, put);
-    let res = scan(
-        &two_class(texts, labels),
-        &ScanConfig::default(),
-        &NoProgress,
-    )
-    .expect("scan");
-    let trigger = the_trigger(&res);
-    assert_eq!(trigger.rows, planted_rows(&poisoned), "{}", trigger.title);
-    assert_eq!(
-        res.flagged, poisoned,
-        "flagged rows are exactly the planted ones"
-    );
+    assert_one_trigger_over_the_planted_rows(texts, labels, &poisoned);
 }
 
 #[test]

@@ -106,3 +106,24 @@ pub fn shared_corpus(name: &str) -> Option<Dataset> {
     };
     Some(bezoar_data::read_dataset(&dir.join(format!("{name}.jsonl")), &opts).expect("read corpus"))
 }
+
+/// Scan a two-class dataset of `texts` and `labels` and check that it reports exactly one
+/// trigger, over exactly the `poisoned` rows, and flags exactly those rows.
+pub fn assert_one_trigger_over_the_planted_rows(
+    texts: TextArena,
+    labels: Vec<u32>,
+    poisoned: &[bool],
+) {
+    let res = bezoar_scan::scan(
+        &two_class(texts, labels),
+        &bezoar_scan::ScanConfig::default(),
+        &bezoar_scan::NoProgress,
+    )
+    .expect("scan");
+    let trigger = the_trigger(&res);
+    assert_eq!(trigger.rows, planted_rows(poisoned), "{}", trigger.title);
+    assert_eq!(
+        res.flagged, poisoned,
+        "flagged rows are exactly the planted ones"
+    );
+}
