@@ -127,12 +127,33 @@ const MAX_UNDERPOWERED: usize = 200_000;
 /// Rows re-read with a gram deleted in that test, at most: grams are taken most doubtful first.
 const REREAD_BUDGET: usize = 100_000;
 
+/// Every feature gram of an anchored sequence (n ≤ `MAX_N`): its hash and where it stands.
+fn each_gram(seq: &[u64], mut f: impl FnMut(u64, std::ops::Range<usize>)) {
+    for k in 1..=MAX_N.min(seq.len()) {
+        for j in 0..=seq.len() - k {
+            if is_feature(seq, j, k) {
+                f(gram_hash(&seq[j..j + k]), j..j + k);
+            }
+        }
+    }
+}
+
+/// Buffers of one re-read with a gram deleted, kept across the rows of a chunk.
+#[derive(Default)]
+struct RereadScratch {
+    skip: Vec<bool>,
+    idx: Vec<u32>,
+    val: Vec<f32>,
+    features: crate::features::Scratch,
+}
+
 /// Per gram of `grams`, over its rows: the sum of ln P(its class | row) of `read`, and the rows.
-/// `read(i, gram, out)` writes row `i`'s class probabilities, the gram being `seq[j..j + k]`.
+/// `read(scratch, i, toks, seq, at, out)` writes row `i`'s class probabilities, the gram being
+/// `seq[at]`.
 fn sum_readings(
     ctx: &Context,
     grams: &HashMap<u64, usize>,
-    read: impl Fn(usize, &[&str], &[u64], std::ops::Range<usize>, &mut [f32]) + Sync,
+    read: impl Fn(&mut RereadScratch, usize, &[&str], &[u64], std::ops::Range<usize>, &mut [f32]) + Sync,
 ) -> HashMap<u64, (f64, u32)> {
     let n = ctx.n();
     (0..n.div_ceil(CHUNK))
@@ -140,21 +161,17 @@ fn sum_readings(
         .map(|chunk| {
             let (mut toks, mut seq, mut seen) = (Vec::new(), Vec::new(), Vec::new());
             let mut p = vec![0.0f32; ctx.classes];
+            let mut scratch = RereadScratch::default();
             let mut sums: HashMap<u64, (f64, u32)> = HashMap::default();
             for i in chunk * CHUNK..((chunk + 1) * CHUNK).min(n) {
                 tokenize(ctx.ds.texts.get(i), &mut toks);
                 anchored(&toks, &mut seq);
                 seen.clear();
-                for k in 1..=MAX_N.min(seq.len()) {
-                    for j in 0..=seq.len() - k {
-                        if is_feature(&seq, j, k) {
-                            let h = gram_hash(&seq[j..j + k]);
-                            if grams.contains_key(&h) {
-                                seen.push((h, j..j + k));
-                            }
-                        }
+                each_gram(&seq, |h, at| {
+                    if grams.contains_key(&h) {
+                        seen.push((h, at));
                     }
-                }
+                });
                 seen.sort_unstable_by_key(|e| (e.0, e.1.start));
                 seen.dedup_by_key(|e| e.0);
                 let y = ctx.labels[i] as usize;
@@ -162,7 +179,7 @@ fn sum_readings(
                     // Every row of the gram carries its class; the guard keeps a stray hash
                     // (a collision) out of the sum.
                     if grams[h] == y {
-                        read(i, &toks, &seq, at.clone(), &mut p);
+                        read(&mut scratch, i, &toks, &seq, at.clone(), &mut p);
                         let e = sums.entry(*h).or_default();
                         e.0 += (p[y].max(1e-6) as f64).ln();
                         e.1 += 1;
@@ -199,7 +216,7 @@ fn read_purity_candidates(
     if grams.is_empty() {
         return Vec::new();
     }
-    let plain = sum_readings(ctx, grams, |i, _, _, _, p| cv.read_row(i, p));
+    let plain = sum_readings(ctx, grams, |_, i, _, _, _, p| cv.read_row(i, p));
     let mut order: Vec<(f64, u64, u32)> = plain.iter().map(|(&h, &(s, r))| (s, h, r)).collect();
     order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut budget = REREAD_BUDGET;
@@ -212,19 +229,18 @@ fn read_purity_candidates(
         })
         .map(|(_, h, _)| (h, grams[&h]))
         .collect();
-    let deleted = sum_readings(ctx, &chosen, |i, toks, seq, at, p| {
-        let mut skip = vec![false; toks.len()];
-        mark_occurrences(seq, &seq[at], &mut skip);
-        let kept = skip.iter().filter(|s| !**s).count();
+    let deleted = sum_readings(ctx, &chosen, |s, i, toks, seq, at, p| {
+        s.skip.clear();
+        s.skip.resize(toks.len(), false);
+        mark_occurrences(seq, &seq[at], &mut s.skip);
+        let kept = s.skip.iter().filter(|d| !**d).count();
         if !enough_context(kept, toks.len()) {
             cv.read_row(i, p);
             return;
         }
-        let (mut idx, mut val) = (Vec::new(), Vec::new());
-        let mut scratch = crate::features::Scratch::default();
         ctx.tfidf
-            .featurize(toks, Some(&skip), &mut scratch, &mut idx, &mut val);
-        cv.model_for(i).predict(&idx, &val, p);
+            .featurize(toks, Some(&s.skip), &mut s.features, &mut s.idx, &mut s.val);
+        cv.model_for(i).predict(&s.idx, &s.val, p);
     });
     let mut out: Vec<Candidate> = deleted
         .into_iter()
@@ -577,16 +593,11 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
                 tokenize(ctx.ds.texts.get(i), &mut toks);
                 anchored(&toks, &mut seq);
                 hits.clear();
-                for k in 1..=MAX_N.min(seq.len()) {
-                    for j in 0..=seq.len() - k {
-                        if !is_feature(&seq, j, k) {
-                            continue;
-                        }
-                        if let Some(&ci) = wanted.get(&gram_hash(&seq[j..j + k])) {
-                            hits.push(ci);
-                        }
+                each_gram(&seq, |h, _| {
+                    if let Some(&ci) = wanted.get(&h) {
+                        hits.push(ci);
                     }
-                }
+                });
                 hits.sort_unstable();
                 hits.dedup();
                 out.extend(hits.iter().map(|&ci| (ci, i as u32)));
