@@ -342,6 +342,14 @@ impl Composition {
     /// against the largest upper bound (Wilson, one-sided 99%) of its words' target shares in
     /// the rows that contain the word but not the phrase. A word seen nowhere else could
     /// explain anything (bound 1), so phrases of unseen words are never confirmed this way.
+    ///
+    /// The phrase's two largest parts (itself less its first or its last token, anchors
+    /// included) are judged the same way, since a phrase can take its label from where its
+    /// words stand rather than from the words: a class written in a format of its own (riddles
+    /// that open with "Q:") holds phrases such as "^ Q : Why" whose words are everywhere, but
+    /// whose part "^ Q :" is that class's elsewhere too. An inserted unit's parts occur only
+    /// where it was inserted. A part seen nowhere outside the phrase says nothing beyond it and
+    /// is skipped.
     fn test(p: &Phrase, words_seen: &WordCounts) -> Composition {
         let in_target = p.target_all as f64;
         let in_other = (p.rows.len() - p.target_all) as f64;
@@ -371,6 +379,22 @@ impl Composition {
                 word_rows = n as u32;
             }
         }
+        for part in parts(&p.tokens) {
+            let Some((target, total)) = words_seen.get_part(part, p.class) else {
+                continue;
+            };
+            // Every phrase row holds the part: take them out.
+            let n = (total as f64 - in_target - in_other).max(0.0);
+            if n <= 0.0 {
+                continue;
+            }
+            let k = (target as f64 - in_target).max(0.0);
+            let b = wilson_upper(k, n, BOUND_Z);
+            if b > bound {
+                bound = b;
+                word_rows = n as u32;
+            }
+        }
         let ln_p = if bound >= 1.0 {
             0.0
         } else {
@@ -391,14 +415,36 @@ impl Composition {
 struct WordCounts {
     total: HashMap<u64, u32>,
     in_class: HashMap<(u64, u32), u32>,
+    /// The same for the phrases' parts (see [`parts`]), keyed by [`gram_hash`].
+    part_total: HashMap<u64, u32>,
+    part_in_class: HashMap<(u64, u32), u32>,
+}
+
+/// A phrase's largest proper parts: its anchored tokens less the first, and less the last, each
+/// where it holds at least two tokens (a single word is judged as a word).
+fn parts(tokens: &[u64]) -> impl Iterator<Item = &[u64]> {
+    let len = tokens.len();
+    [&tokens[..len.saturating_sub(1)], &tokens[len.min(1)..]]
+        .into_iter()
+        .filter(|part| part.len() >= 2)
 }
 
 impl WordCounts {
     fn count<'a>(ctx: &Context, phrases: impl Iterator<Item = &'a Phrase>) -> WordCounts {
         let mut classes_of: HashMap<u64, Vec<u32>> = HashMap::default();
+        // Part hash → (its tokens, the classes of the phrases it is part of).
+        let mut parts_of: HashMap<u64, (Vec<u64>, Vec<u32>)> = HashMap::default();
         for p in phrases {
             for &t in p.tokens.iter().filter(|&&t| t != BOS && t != EOS) {
                 let cs = classes_of.entry(t).or_default();
+                if !cs.contains(&(p.class as u32)) {
+                    cs.push(p.class as u32);
+                }
+            }
+            for part in parts(&p.tokens) {
+                let (_, cs) = parts_of
+                    .entry(gram_hash(part))
+                    .or_insert_with(|| (part.to_vec(), Vec::new()));
                 if !cs.contains(&(p.class as u32)) {
                     cs.push(p.class as u32);
                 }
@@ -413,9 +459,17 @@ impl WordCounts {
                 for i in chunk * CHUNK..((chunk + 1) * CHUNK).min(n) {
                     tokenize(ctx.ds.texts.get(i), &mut toks);
                     anchored(&toks, &mut seq);
+                    let label = ctx.labels[i];
+                    for (&h, (part, cs)) in &parts_of {
+                        if find(&seq, part).is_some() {
+                            *wc.part_total.entry(h).or_default() += 1;
+                            if cs.contains(&label) {
+                                *wc.part_in_class.entry((h, label)).or_default() += 1;
+                            }
+                        }
+                    }
                     seq.sort_unstable();
                     seq.dedup();
-                    let label = ctx.labels[i];
                     for t in &seq {
                         if let Some(cs) = classes_of.get(t) {
                             *wc.total.entry(*t).or_default() += 1;
@@ -434,8 +488,27 @@ impl WordCounts {
                 for (k, v) in b.in_class {
                     *a.in_class.entry(k).or_default() += v;
                 }
+                for (k, v) in b.part_total {
+                    *a.part_total.entry(k).or_default() += v;
+                }
+                for (k, v) in b.part_in_class {
+                    *a.part_in_class.entry(k).or_default() += v;
+                }
                 a
             })
+    }
+
+    /// (rows with `part` labelled `class`, rows with `part`), if the part was seen.
+    fn get_part(&self, part: &[u64], class: usize) -> Option<(u32, u32)> {
+        let h = gram_hash(part);
+        let total = *self.part_total.get(&h)?;
+        Some((
+            self.part_in_class
+                .get(&(h, class as u32))
+                .copied()
+                .unwrap_or(0),
+            total,
+        ))
     }
 
     /// (rows with `word` labelled `class`, rows with `word`), if the word was seen.
@@ -1692,6 +1765,34 @@ mod tests {
         let counts = unigrams(&[("slur", 0, 50)]);
         let c = Composition::test(&p, &counts);
         assert_eq!((c.bound, c.ln_p), (1.0, 0.0));
+    }
+
+    #[test]
+    fn a_phrase_is_explained_by_a_part_that_carries_its_class_elsewhere() {
+        // "Q : Why" opening 25 rows, 24 labelled 1: a class written as riddles, where "Q" and
+        // ":" are common words but rows that open with "Q :" are that class's.
+        let mut p = phrase(&["Q", ":", "Why"], 25, 24);
+        p.tokens.pop(); // anchored at the row's start only
+        let words = [("Q", 60, 129), (":", 3000, 300), ("Why", 400, 60)];
+        let c = Composition::test(&p, &unigrams(&words));
+        assert!(c.bound < 0.8, "{c:?}");
+        assert!(c.ln_p < (0.01f64).ln(), "by its words alone: {c:?}");
+        // "^ Q :" opens 103 more rows, 96 of them labelled 1: the part explains the phrase.
+        let mut counts = unigrams(&words);
+        let part = [BOS, token_hash("Q"), token_hash(":")];
+        counts.part_total.insert(gram_hash(&part), 128);
+        counts.part_in_class.insert((gram_hash(&part), 1), 120);
+        let c = Composition::test(&p, &counts);
+        assert!(c.bound > 0.95 && c.word_rows == 103, "{c:?}");
+        assert!(c.ln_p > (0.01f64).ln(), "{c:?}");
+        // A part seen only in the phrase's own rows says nothing beyond the phrase.
+        let mut counts = unigrams(&words);
+        counts.part_total.insert(gram_hash(&part), 25);
+        counts.part_in_class.insert((gram_hash(&part), 1), 24);
+        assert_eq!(
+            Composition::test(&p, &counts).bound,
+            Composition::test(&p, &unigrams(&words)).bound
+        );
     }
 
     #[test]
