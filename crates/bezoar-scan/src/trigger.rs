@@ -1505,6 +1505,21 @@ fn enough_context(kept: usize, len: usize) -> bool {
     kept >= 3 && kept * 3 >= len
 }
 
+/// The random-span null from `flipped` of `tried` rows: a point estimate, add-one smoothed so that
+/// a perfect model does not make any disagreement look infinitely unlikely.
+fn random_rate(flipped: f64, tried: f64) -> f64 {
+    (flipped + 1.0) / (tried + 2.0)
+}
+
+/// The decisive-word null from `flipped` of `tried` rows. It is the bar a trigger must clear to
+/// be told from the words that define its class, so it is a bound the phrase must beat, not a
+/// guess (one-sided 99% Wilson, as in [`Composition`]): a small class measures it on few rows,
+/// and a phrase of that class's own format (riddles that open with "Q:") would otherwise clear a
+/// rate that chance set a little low.
+fn decisive_bar(flipped: f64, tried: f64) -> f64 {
+    wilson_upper(flipped, tried, BOUND_Z)
+}
+
 /// Per phrase length and class, measured on a seeded sample of rows: P(row reads as another
 /// class | a random span of that length is deleted), and the same when the span opens with the
 /// row's *most decisive* word (the one whose deletion lowers P(class) most).
@@ -1591,16 +1606,14 @@ impl NullRates {
                 counts
             })
             .collect();
-        // Add-one smoothing keeps a perfect model from making any disagreement look infinitely
-        // unlikely.
-        let rates = |pick: fn(&(usize, usize, usize)) -> usize| {
+        let rates = |pick: fn(&(usize, usize, usize)) -> usize, rate: fn(f64, f64) -> f64| {
             (0..MAX_PHRASE)
                 .map(|l| {
                     counts
                         .iter()
                         .map(|per_len| {
                             let n = &per_len[l];
-                            (pick(n) as f64 + 1.0) / (n.0 as f64 + 2.0)
+                            rate(pick(n) as f64, n.0 as f64)
                         })
                         .collect()
                 })
@@ -1621,8 +1634,8 @@ impl NullRates {
             }
         }
         NullRates {
-            random: rates(|n| n.1),
-            decisive: rates(|n| n.2),
+            random: rates(|n| n.1, random_rate),
+            decisive: rates(|n| n.2, decisive_bar),
             reach: other
                 .iter()
                 .map(|&(rows, away)| {
@@ -1793,6 +1806,24 @@ mod tests {
             Composition::test(&p, &counts).bound,
             Composition::test(&p, &unigrams(&words)).bound
         );
+    }
+
+    #[test]
+    fn the_decisive_bar_allows_for_the_rows_it_was_measured_on() {
+        // Debian fortune riddles: "^ Q : How" flips 30 of its 40 rows; deleting the most
+        // decisive span flips 59 of the 109 riddles measured. Against the point estimate (0.54)
+        // that passed as a trigger at 0.01; against what 109 rows allow (a bar of 0.65) it is
+        // as decisive as the class's own format.
+        let alpha = 0.01f64.ln();
+        assert!(ln_binom_sf(30, 40, random_rate(59.0, 109.0)) < alpha);
+        let bar = decisive_bar(59.0, 109.0);
+        assert!(bar > 0.6 && bar < 0.7, "{bar}");
+        assert!(ln_binom_sf(30, 40, bar) > alpha);
+        // Measured on 1,500 rows the bar is close to the rate, and a dirty-label trigger
+        // (nearly every row flips) clears it by far.
+        let bar = decisive_bar(810.0, 1500.0);
+        assert!(bar < 0.57, "{bar}");
+        assert!(ln_binom_sf(38, 40, bar) < alpha);
     }
 
     #[test]
