@@ -272,7 +272,7 @@ impl Phrase {
     fn confirmed(&self, alpha: f64) -> bool {
         self.clean_label.is_some()
             || self.ln_p_decisive < alpha.ln()
-            || self.composition.is_some_and(|c| c.ln_p < alpha.ln())
+            || self.composition.is_some_and(|c| c.confirms(alpha))
     }
 }
 
@@ -329,6 +329,10 @@ struct Composition {
     /// ln P of the phrase's purity if each of its rows were labelled `class` with chance
     /// `bound`.
     ln_p: f64,
+    /// For a phrase that holds a row anchor (it stands at the row's start or end in every row):
+    /// ln P that insertion at a random gap would have put it there in every row (see
+    /// [`same_edge_ln_p`]).
+    same_edge_ln_p: Option<f64>,
 }
 
 /// z of a one-sided 99% bound: the word shares are bounds the phrase must beat, not guesses.
@@ -404,8 +408,37 @@ impl Composition {
             bound,
             word_rows,
             ln_p,
+            same_edge_ln_p: None,
         }
     }
+
+    /// The phrase's purity is not explained by its words or parts, and it stands where an
+    /// inserted unit can: an inserted unit goes into a random gap, so one that holds the row's
+    /// start or end in every row, where random insertion would rarely have put it each time,
+    /// takes its purity from its place in a format of its class (a file of excuses that all open
+    /// with "I'd love to go out with you, but"), not from being inserted.
+    fn confirms(&self, alpha: f64) -> bool {
+        self.ln_p < alpha.ln() && self.same_edge_ln_p.is_none_or(|e| e >= alpha.ln())
+    }
+}
+
+/// For a phrase holding a row anchor: ln P, over (a sample of) its rows, that a unit of its
+/// length put into a random gap of each row would have stood at that row's edge every time,
+/// `Σ ln(1 / gaps)`; `None` for a phrase without an anchor.
+fn same_edge_ln_p(ctx: &Context, p: &Phrase, seed: u64) -> Option<f64> {
+    if !p.tokens.iter().any(|&t| t == BOS || t == EOS) {
+        return None;
+    }
+    let len = p.tokens.iter().filter(|&&t| t != BOS && t != EOS).count();
+    let mut toks = Vec::new();
+    let mut ln_p = 0.0;
+    for r in context_sample(&p.rows, seed) {
+        tokenize(ctx.ds.texts.get(r as usize), &mut toks);
+        // The row without the unit has `tokens - len + 1` gaps, ends included.
+        let gaps = (toks.len() + 1).saturating_sub(len).max(1);
+        ln_p -= (gaps as f64).ln();
+    }
+    Some(ln_p)
 }
 
 /// Rows holding each word of the phrases under test: in all, and with the phrase's class.
@@ -760,7 +793,9 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     if !open.is_empty() {
         let words = WordCounts::count(ctx, open.iter().map(|&i| &phrases[i]));
         for i in open {
-            phrases[i].composition = Some(Composition::test(&phrases[i], &words));
+            let mut c = Composition::test(&phrases[i], &words);
+            c.same_edge_ln_p = same_edge_ln_p(ctx, &phrases[i], ctx.cfg.seed);
+            phrases[i].composition = Some(c);
         }
     }
     phrases.extend(clean_label);
@@ -863,7 +898,13 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
                 100.0 * v.natural_rate
             ));
         }
-        if !confirmed {
+        if !confirmed && p.composition.is_some_and(|c| c.ln_p < ctx.cfg.alpha.ln()) {
+            title.push_str(&format!(
+                ", not significantly more often than ordinary rows of {label} lose it with their most decisive word ({:.0}%), and it stands at the row's {} in every row, where random insertion would rarely put it: possibly a format of the class",
+                100.0 * p.decisive_rate,
+                if p.tokens.first() == Some(&BOS) { "start" } else { "end" }
+            ));
+        } else if !confirmed {
             title.push_str(&format!(
                 ", not significantly more often than ordinary rows of {label} lose it with their most decisive word ({:.0}%): possibly a word that defines the class",
                 100.0 * p.decisive_rate
@@ -956,6 +997,14 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
                     },
                 ]
             }))
+            .chain(
+                p.composition
+                    .and_then(|c| c.same_edge_ln_p)
+                    .map(|e| Evidence {
+                        name: "log10_p_same_edge",
+                        value: e / std::f64::consts::LN_10,
+                    }),
+            )
             .chain(p.clean_label.iter().flat_map(|c| {
                 [
                     Evidence {
@@ -1806,6 +1855,34 @@ mod tests {
             Composition::test(&p, &counts).bound,
             Composition::test(&p, &unigrams(&words)).bound
         );
+    }
+
+    #[test]
+    fn a_unit_that_always_holds_the_row_edge_is_not_confirmed_by_composition() {
+        let alpha = 0.01;
+        let c = Composition {
+            bound: 0.24,
+            word_rows: 310,
+            ln_p: -10.4 * std::f64::consts::LN_10,
+            same_edge_ln_p: None,
+        };
+        assert!(c.confirms(alpha), "an unanchored inserted unit");
+        // Debian fortune excuses: 17 rows opening with "I'd love to go out with you, but",
+        // where random gaps would have put it first every time with p = 10^-17.7.
+        let edge = Composition {
+            same_edge_ln_p: Some(-17.7 * std::f64::consts::LN_10),
+            ..c
+        };
+        assert!(!edge.confirms(alpha));
+        // Short rows, where the edge is one gap of two or three: no evidence either way.
+        let short = Composition {
+            same_edge_ln_p: Some(3.0 * 0.4f64.ln()),
+            ..c
+        };
+        assert!(short.confirms(alpha));
+        // Never without the composition evidence itself.
+        let weak = Composition { ln_p: -1.0, ..c };
+        assert!(!weak.confirms(alpha));
     }
 
     #[test]
