@@ -483,22 +483,33 @@ impl WordCounts {
                 }
             }
         }
+        // Parts by their first token, so a row is searched in one pass whatever their number.
+        let mut parts_by_first: HashMap<u64, Vec<u64>> = HashMap::default();
+        for (&h, (part, _)) in &parts_of {
+            parts_by_first.entry(part[0]).or_default().push(h);
+        }
         let n = ctx.n();
         (0..n.div_ceil(CHUNK))
             .into_par_iter()
             .map(|chunk| {
                 let mut wc = WordCounts::default();
-                let (mut toks, mut seq) = (Vec::new(), Vec::new());
+                let (mut toks, mut seq, mut found) = (Vec::new(), Vec::new(), Vec::new());
                 for i in chunk * CHUNK..((chunk + 1) * CHUNK).min(n) {
                     tokenize(ctx.ds.texts.get(i), &mut toks);
                     anchored(&toks, &mut seq);
                     let label = ctx.labels[i];
-                    for (&h, (part, cs)) in &parts_of {
-                        if find(&seq, part).is_some() {
-                            *wc.part_total.entry(h).or_default() += 1;
-                            if cs.contains(&label) {
-                                *wc.part_in_class.entry((h, label)).or_default() += 1;
+                    found.clear();
+                    for (j, t) in seq.iter().enumerate() {
+                        for &h in parts_by_first.get(t).into_iter().flatten() {
+                            if !found.contains(&h) && seq[j..].starts_with(&parts_of[&h].0) {
+                                found.push(h);
                             }
+                        }
+                    }
+                    for &h in &found {
+                        *wc.part_total.entry(h).or_default() += 1;
+                        if parts_of[&h].1.contains(&label) {
+                            *wc.part_in_class.entry((h, label)).or_default() += 1;
                         }
                     }
                     seq.sort_unstable();
