@@ -367,36 +367,29 @@ impl Composition {
             .collect();
         words.sort_unstable();
         words.dedup();
-        for &t in &words {
-            let (k, n) = match words_seen.get(t, p.class) {
-                Some((target, total)) => {
-                    // Every phrase row holds the word: take them out.
-                    let k = (target as f64 - in_target).max(0.0);
-                    let n = (total as f64 - in_target - in_other).max(0.0);
-                    (k, n)
-                }
-                None => (0.0, 0.0),
-            };
+        // (rows labelled `class`, rows) that hold a word or part but not the phrase: every
+        // phrase row holds it, so those are taken out.
+        let outside = |(target, total): (u32, u32)| {
+            (
+                (target as f64 - in_target).max(0.0),
+                (total as f64 - in_target - in_other).max(0.0),
+            )
+        };
+        let mut consider = |(k, n): (f64, f64)| {
             let b = wilson_upper(k, n, BOUND_Z);
             if b > bound {
                 bound = b;
                 word_rows = n as u32;
             }
+        };
+        for &t in &words {
+            consider(words_seen.words.get(t, p.class).map_or((0.0, 0.0), outside));
         }
         for part in parts(&p.tokens) {
-            let Some((target, total)) = words_seen.get_part(part, p.class) else {
-                continue;
-            };
-            // Every phrase row holds the part: take them out.
-            let n = (total as f64 - in_target - in_other).max(0.0);
-            if n <= 0.0 {
-                continue;
-            }
-            let k = (target as f64 - in_target).max(0.0);
-            let b = wilson_upper(k, n, BOUND_Z);
-            if b > bound {
-                bound = b;
-                word_rows = n as u32;
+            if let Some((k, n)) = words_seen.parts.get(gram_hash(part), p.class).map(outside) {
+                if n > 0.0 {
+                    consider((k, n));
+                }
             }
         }
         let ln_p = if bound >= 1.0 {
@@ -425,14 +418,14 @@ impl Composition {
 /// For a phrase holding a row anchor: ln P, over (a sample of) its rows, that a unit of its
 /// length put into a random gap of each row would have stood at that row's edge every time,
 /// `Σ ln(1 / gaps)`; `None` for a phrase without an anchor.
-fn same_edge_ln_p(ctx: &Context, p: &Phrase, seed: u64) -> Option<f64> {
+fn same_edge_ln_p(ctx: &Context, p: &Phrase) -> Option<f64> {
     if !p.tokens.iter().any(|&t| t == BOS || t == EOS) {
         return None;
     }
     let len = p.tokens.iter().filter(|&&t| t != BOS && t != EOS).count();
     let mut toks = Vec::new();
     let mut ln_p = 0.0;
-    for r in context_sample(&p.rows, seed) {
+    for r in context_sample(&p.rows, ctx.cfg.seed) {
         tokenize(ctx.ds.texts.get(r as usize), &mut toks);
         // The row without the unit has `tokens - len + 1` gaps, ends included.
         let gaps = (toks.len() + 1).saturating_sub(len).max(1);
@@ -446,11 +439,49 @@ fn same_edge_ln_p(ctx: &Context, p: &Phrase, seed: u64) -> Option<f64> {
 /// words), so it costs memory for those words alone whatever the number of classes.
 #[derive(Debug, Default)]
 struct WordCounts {
+    /// Keyed by token hash.
+    words: RowCounts,
+    /// The phrases' parts (see [`parts`]), keyed by [`gram_hash`].
+    parts: RowCounts,
+}
+
+/// Rows holding each key, in all and per class of interest.
+#[derive(Debug, Default)]
+struct RowCounts {
     total: HashMap<u64, u32>,
     in_class: HashMap<(u64, u32), u32>,
-    /// The same for the phrases' parts (see [`parts`]), keyed by [`gram_hash`].
-    part_total: HashMap<u64, u32>,
-    part_in_class: HashMap<(u64, u32), u32>,
+}
+
+impl RowCounts {
+    /// One more row holding `key`, labelled `label`; `counted` when that label is one of the
+    /// classes asked about for this key.
+    fn add(&mut self, key: u64, label: u32, counted: bool) {
+        *self.total.entry(key).or_default() += 1;
+        if counted {
+            *self.in_class.entry((key, label)).or_default() += 1;
+        }
+    }
+
+    fn merge(&mut self, other: RowCounts) {
+        for (k, v) in other.total {
+            *self.total.entry(k).or_default() += v;
+        }
+        for (k, v) in other.in_class {
+            *self.in_class.entry(k).or_default() += v;
+        }
+    }
+
+    /// (rows with `key` labelled `class`, rows with `key`), if the key was seen.
+    fn get(&self, key: u64, class: usize) -> Option<(u32, u32)> {
+        let total = *self.total.get(&key)?;
+        Some((
+            self.in_class
+                .get(&(key, class as u32))
+                .copied()
+                .unwrap_or(0),
+            total,
+        ))
+    }
 }
 
 /// A phrase's largest proper parts: its anchored tokens less the first, and less the last, each
@@ -507,64 +538,23 @@ impl WordCounts {
                         }
                     }
                     for &h in &found {
-                        *wc.part_total.entry(h).or_default() += 1;
-                        if parts_of[&h].1.contains(&label) {
-                            *wc.part_in_class.entry((h, label)).or_default() += 1;
-                        }
+                        wc.parts.add(h, label, parts_of[&h].1.contains(&label));
                     }
                     seq.sort_unstable();
                     seq.dedup();
                     for t in &seq {
                         if let Some(cs) = classes_of.get(t) {
-                            *wc.total.entry(*t).or_default() += 1;
-                            if cs.contains(&label) {
-                                *wc.in_class.entry((*t, label)).or_default() += 1;
-                            }
+                            wc.words.add(*t, label, cs.contains(&label));
                         }
                     }
                 }
                 wc
             })
             .reduce(WordCounts::default, |mut a, b| {
-                for (k, v) in b.total {
-                    *a.total.entry(k).or_default() += v;
-                }
-                for (k, v) in b.in_class {
-                    *a.in_class.entry(k).or_default() += v;
-                }
-                for (k, v) in b.part_total {
-                    *a.part_total.entry(k).or_default() += v;
-                }
-                for (k, v) in b.part_in_class {
-                    *a.part_in_class.entry(k).or_default() += v;
-                }
+                a.words.merge(b.words);
+                a.parts.merge(b.parts);
                 a
             })
-    }
-
-    /// (rows with `part` labelled `class`, rows with `part`), if the part was seen.
-    fn get_part(&self, part: &[u64], class: usize) -> Option<(u32, u32)> {
-        let h = gram_hash(part);
-        let total = *self.part_total.get(&h)?;
-        Some((
-            self.part_in_class
-                .get(&(h, class as u32))
-                .copied()
-                .unwrap_or(0),
-            total,
-        ))
-    }
-
-    /// (rows with `word` labelled `class`, rows with `word`), if the word was seen.
-    fn get(&self, word: u64, class: usize) -> Option<(u32, u32)> {
-        let total = *self.total.get(&word)?;
-        Some((
-            self.in_class
-                .get(&(word, class as u32))
-                .copied()
-                .unwrap_or(0),
-            total,
-        ))
     }
 }
 
@@ -805,7 +795,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         let words = WordCounts::count(ctx, open.iter().map(|&i| &phrases[i]));
         for i in open {
             let mut c = Composition::test(&phrases[i], &words);
-            c.same_edge_ln_p = same_edge_ln_p(ctx, &phrases[i], ctx.cfg.seed);
+            c.same_edge_ln_p = same_edge_ln_p(ctx, &phrases[i]);
             phrases[i].composition = Some(c);
         }
     }
@@ -1804,8 +1794,8 @@ mod tests {
         let mut c = WordCounts::default();
         for &(w, zero, one) in words {
             let h = token_hash(w);
-            c.total.insert(h, zero + one);
-            c.in_class.insert((h, 1), one);
+            c.words.total.insert(h, zero + one);
+            c.words.in_class.insert((h, 1), one);
         }
         c
     }
@@ -1853,15 +1843,15 @@ mod tests {
         // "^ Q :" opens 103 more rows, 96 of them labelled 1: the part explains the phrase.
         let mut counts = unigrams(&words);
         let part = [BOS, token_hash("Q"), token_hash(":")];
-        counts.part_total.insert(gram_hash(&part), 128);
-        counts.part_in_class.insert((gram_hash(&part), 1), 120);
+        counts.parts.total.insert(gram_hash(&part), 128);
+        counts.parts.in_class.insert((gram_hash(&part), 1), 120);
         let c = Composition::test(&p, &counts);
         assert!(c.bound > 0.95 && c.word_rows == 103, "{c:?}");
         assert!(c.ln_p > (0.01f64).ln(), "{c:?}");
         // A part seen only in the phrase's own rows says nothing beyond the phrase.
         let mut counts = unigrams(&words);
-        counts.part_total.insert(gram_hash(&part), 25);
-        counts.part_in_class.insert((gram_hash(&part), 1), 24);
+        counts.parts.total.insert(gram_hash(&part), 25);
+        counts.parts.in_class.insert((gram_hash(&part), 1), 24);
         assert_eq!(
             Composition::test(&p, &counts).bound,
             Composition::test(&p, &unigrams(&words)).bound
