@@ -10,6 +10,8 @@
 //! but a reader's confidence should be judged against the data it reads, and a few percent of
 //! wrong labels move β little. Every reading is out-of-sample, so the fit is honest.
 
+use rayon::prelude::*;
+
 /// Search range for β (wide: measured optima lie between 0.25 and 2.5).
 const LN_BETA_MIN: f64 = -4.6; // β ≈ 0.01
 const LN_BETA_MAX: f64 = 4.6; // β ≈ 100
@@ -44,42 +46,146 @@ pub fn fit_beta(
     classes: usize,
     read: impl Fn(usize, &mut [f32]) -> Option<usize>,
 ) -> f32 {
-    let fit_rows = MAX_FIT_ROWS.min(MAX_FIT_CELLS / classes.max(1)).max(1);
-    let stride = n.div_ceil(fit_rows).max(1);
-    let mut ln_q = Vec::with_capacity(n.div_ceil(stride) * classes);
-    let mut labels = Vec::with_capacity(n.div_ceil(stride));
-    let mut row = vec![0f32; classes];
-    for i in (0..n).step_by(stride) {
-        if let Some(y) = read(i, &mut row) {
-            ln_q.extend_from_slice(&row);
-            labels.push(y);
-        }
-    }
-    if labels.is_empty() {
+    let sample = FitSample::read(n, classes, MAX_FIT_ROWS, read);
+    if sample.labels.is_empty() {
         return 1.0;
     }
-    let loss = |ln_beta: f64| mean_nll(ln_beta.exp(), &ln_q, &labels);
+    golden_min(LN_BETA_MIN, LN_BETA_MAX, ITERATIONS, |ln_beta| {
+        mean_nll(ln_beta.exp(), &sample.ln_q, &sample.labels)
+    })
+    .exp() as f32
+}
+
+/// Rows a fit reads: evenly strided over the data, at most `max_rows` and at most
+/// `MAX_FIT_CELLS / classes` of them, each row's ln class probabilities back to back.
+struct FitSample {
+    ln_q: Vec<f32>,
+    labels: Vec<usize>,
+}
+
+impl FitSample {
+    fn read(
+        n: usize,
+        classes: usize,
+        max_rows: usize,
+        read: impl Fn(usize, &mut [f32]) -> Option<usize>,
+    ) -> Self {
+        let fit_rows = max_rows.min(MAX_FIT_CELLS / classes.max(1)).max(1);
+        let stride = n.div_ceil(fit_rows).max(1);
+        let mut ln_q = Vec::with_capacity(n.div_ceil(stride) * classes);
+        let mut labels = Vec::with_capacity(n.div_ceil(stride));
+        let mut row = vec![0f32; classes];
+        for i in (0..n).step_by(stride) {
+            if let Some(y) = read(i, &mut row) {
+                ln_q.extend_from_slice(&row);
+                labels.push(y);
+            }
+        }
+        Self { ln_q, labels }
+    }
+}
+
+/// The minimum of a unimodal function on `[lo, hi]` by golden-section search.
+fn golden_min(mut lo: f64, mut hi: f64, iterations: usize, f: impl Fn(f64) -> f64) -> f64 {
     let inv_phi = (5f64.sqrt() - 1.0) / 2.0;
-    let (mut lo, mut hi) = (LN_BETA_MIN, LN_BETA_MAX);
     let mut a = hi - inv_phi * (hi - lo);
     let mut b = lo + inv_phi * (hi - lo);
-    let (mut fa, mut fb) = (loss(a), loss(b));
-    for _ in 0..ITERATIONS {
+    let (mut fa, mut fb) = (f(a), f(b));
+    for _ in 0..iterations {
         if fa <= fb {
             hi = b;
             b = a;
             fb = fa;
             a = hi - inv_phi * (hi - lo);
-            fa = loss(a);
+            fa = f(a);
         } else {
             lo = a;
             a = b;
             fa = fb;
             b = lo + inv_phi * (hi - lo);
-            fb = loss(b);
+            fb = f(b);
         }
     }
-    (0.5 * (lo + hi)).exp() as f32
+    0.5 * (lo + hi)
+}
+
+/// A reader's calibration once labels flipped at random are allowed for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlipAwareFit {
+    /// Temperature factor for the reader's (already calibrated) probabilities.
+    pub beta: f32,
+    /// Estimated share of rows whose label was drawn uniformly from the other classes.
+    pub flip_share: f32,
+}
+
+/// Rows read by the flip-aware fit, at most, and class scores held: it takes a few hundred
+/// passes over them (a plain β takes forty), and 20,000 rows pin a flip share to ±0.003.
+const MAX_FLIP_FIT_ROWS: usize = 20_000;
+const MAX_FLIP_FIT_CELLS: usize = 1 << 19;
+/// Golden-section steps for the flip share and, for each share tried, for β.
+const FLIP_SHARE_STEPS: usize = 24;
+const FLIP_BETA_STEPS: usize = 20;
+/// Search ranges: β relative to an already calibrated reader, and the flip share.
+const LN_REL_BETA: f64 = 2.3; // β between 0.1 and 10
+const MAX_FLIP_SHARE: f64 = 0.5;
+
+/// Joint maximum-likelihood fit of a temperature β and a share ε of labels flipped uniformly
+/// at random: each label is drawn from `softmax(β · ln q)` with probability 1 − ε, else
+/// uniformly from the other classes, so `P(y) = (1 − ε)·q_y + ε·(1 − q_y)/(k − 1)`.
+///
+/// One temperature fitted alone must explain flipped labels by softening every row, which
+/// fattens the tail of every unrelated class; with many classes the calibrated model then
+/// expects more confident contradictions than flipped data holds. A flip component takes the
+/// flips, and β is left to the data's own ambiguity. `read` is as for [`fit_beta`]. Returns
+/// β = 1 and no flips when fewer than three classes or no readings (with two classes a flip
+/// and a confident misreading are the same event).
+pub fn fit_with_uniform_flips(
+    n: usize,
+    classes: usize,
+    read: impl Fn(usize, &mut [f32]) -> Option<usize>,
+) -> FlipAwareFit {
+    let none = FlipAwareFit {
+        beta: 1.0,
+        flip_share: 0.0,
+    };
+    if classes < 3 {
+        return none;
+    }
+    let max_rows = MAX_FLIP_FIT_ROWS.min(MAX_FLIP_FIT_CELLS / classes);
+    let sample = FitSample::read(n, classes, max_rows, read);
+    if sample.labels.is_empty() {
+        return none;
+    }
+    let others = (classes - 1) as f64;
+    // Negative log-likelihood of the labels under β and flip share ε.
+    let nll = |ln_beta: f64, eps: f64| -> f64 {
+        let beta = ln_beta.exp();
+        sample
+            .ln_q
+            .par_chunks_exact(classes)
+            .zip(sample.labels.par_iter())
+            .map(|(row, &y)| {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+                let norm: f64 = row.iter().map(|&v| (beta * (v as f64 - max)).exp()).sum();
+                let p = (beta * (row[y] as f64 - max)).exp() / norm;
+                -((1.0 - eps) * p + eps * (1.0 - p) / others)
+                    .max(1e-300)
+                    .ln()
+            })
+            .sum()
+    };
+    // The profile likelihood: β at its best for each share tried. (Alternating the two instead
+    // stalls where flips were absorbed by a softer β, whose best share is then zero.)
+    let best_beta =
+        |eps: f64| golden_min(-LN_REL_BETA, LN_REL_BETA, FLIP_BETA_STEPS, |b| nll(b, eps));
+    let eps = golden_min(0.0, MAX_FLIP_SHARE, FLIP_SHARE_STEPS, |e| {
+        nll(best_beta(e), e)
+    });
+    let ln_beta = best_beta(eps);
+    FlipAwareFit {
+        beta: ln_beta.exp() as f32,
+        flip_share: eps as f32,
+    }
 }
 
 /// Scale ln class probabilities `ln_q` by `beta` in place, renormalised: `ln(q^β / Σ q^β)`.
@@ -150,6 +256,79 @@ mod tests {
         assert!((ln_q[1].exp() - direct).abs() < 1e-5);
         // Softened: the likely class loses, the unlikely ones gain.
         assert!(ln_q[0].exp() < 0.7 && ln_q[2].exp() > 0.1);
+    }
+
+    /// Rows over `k` classes read with confidence 0.6, 0.9, 0.99 or 0.999 as their true class
+    /// (the rest spread evenly) and labelled as calibration says (wrong in the share 1 − p at
+    /// each confidence), then a share `flips` relabelled uniformly among the other classes.
+    fn flipped_rows(k: usize, flips: f64, n: usize) -> (Vec<Vec<f32>>, Vec<usize>) {
+        const LEVELS: [f32; 4] = [0.6, 0.9, 0.99, 0.999];
+        let flip_every = if flips > 0.0 {
+            (1.0 / flips).round() as usize
+        } else {
+            usize::MAX
+        };
+        let mut rows = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..n {
+            let truth = i % k;
+            let p = LEVELS[(i / k) % LEVELS.len()];
+            let mut q = vec![((1.0 - p) / (k - 1) as f32).ln(); k];
+            q[truth] = p.ln();
+            rows.push(q);
+            let turn = i / (k * LEVELS.len());
+            let wrong = turn % 100 < ((1.0 - p) * 100.0).round() as usize;
+            let mut label = if wrong {
+                (truth + 1 + turn % (k - 1)) % k
+            } else {
+                truth
+            };
+            if i % flip_every == 7 {
+                label = (truth + 1 + (i / flip_every) % (k - 1)) % k;
+            }
+            labels.push(label);
+        }
+        (rows, labels)
+    }
+
+    #[test]
+    fn the_flip_aware_fit_finds_the_share_of_random_flips() {
+        let fit = |flips: f64| {
+            let (rows, labels) = flipped_rows(10, flips, 20_000);
+            fit_with_uniform_flips(rows.len(), 10, |i, out| {
+                out.copy_from_slice(&rows[i]);
+                Some(labels[i])
+            })
+        };
+        let clean = fit(0.0);
+        assert!(clean.flip_share < 0.01, "{clean:?}");
+        assert!((clean.beta - 1.0).abs() < 0.1, "{clean:?}");
+        let flipped = fit(0.05);
+        assert!((flipped.flip_share - 0.05).abs() < 0.015, "{flipped:?}");
+        // The flips go to the flip share, not into a softer temperature.
+        assert!((flipped.beta - 1.0).abs() < 0.15, "{flipped:?}");
+        // A plain temperature fit softens instead.
+        let (rows, labels) = flipped_rows(10, 0.05, 20_000);
+        let plain = fit_beta(rows.len(), 10, |i, out| {
+            out.copy_from_slice(&rows[i]);
+            Some(labels[i])
+        });
+        assert!(plain < 0.9, "{plain}");
+    }
+
+    #[test]
+    fn two_classes_have_no_separate_flip_share() {
+        let fit = fit_with_uniform_flips(10, 2, |_, out| {
+            out.copy_from_slice(&[0.9f32.ln(), 0.1f32.ln()]);
+            Some(1)
+        });
+        assert_eq!(
+            fit,
+            FlipAwareFit {
+                beta: 1.0,
+                flip_share: 0.0
+            }
+        );
     }
 
     #[test]

@@ -17,8 +17,10 @@ const CONFIDENT_DISAGREEMENT: f32 = 0.2;
 
 /// The most doubt a row gets while the models read it as labelled.
 const AGREE_DOUBT: f32 = 0.05;
-/// Score of a row flagged as one of the estimated noisy rows.
+/// Score of a row flagged as one of the estimated noisy rows: from this, higher the less its
+/// label is believed (by up to `NOISY_SPREAD`), so the flagged rows keep the readers' order.
 const SCORE_NOISY: f32 = 0.6;
+const NOISY_SPREAD: f32 = 0.2;
 /// A row whose label the calibrated label model gives less than this is "read confidently as
 /// another label"; the noise test compares how many such rows there are with how many the
 /// model's own probabilities predict.
@@ -44,6 +46,17 @@ pub(crate) struct NoiseTest {
     observed: Vec<usize>,
     expected: Vec<f64>,
     variance: Vec<f64>,
+    /// The same counts, per ordered pair, for labels outside the reading's two likeliest
+    /// classes under the flip-aware calibration (see [`NoiseTest::add_far`]).
+    far: Vec<Tally>,
+}
+
+/// Rows counted, how many a calibrated model predicts, and that prediction's variance.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Tally {
+    observed: usize,
+    expected: f64,
+    variance: f64,
 }
 
 impl NoiseTest {
@@ -53,7 +66,61 @@ impl NoiseTest {
             observed: vec![0; classes * classes],
             expected: vec![0.0; classes * classes],
             variance: vec![0.0; classes * classes],
+            far: vec![Tally::default(); classes * classes],
         }
+    }
+
+    /// Add one row to the far test: its class probabilities under the flip-aware calibration
+    /// ([`calibrate::fit_with_uniform_flips`]) and its label.
+    ///
+    /// With many classes one temperature fattens the tail of every unrelated class (it must
+    /// soften confident rows to explain flips), so the count of all confident contradictions
+    /// is over-predicted and random flips hide in it. Natural mislabels sit between a row's
+    /// likeliest classes; a random flip lands on any class, most often one the reading ranks
+    /// third or lower. So this test counts only labels outside the two likeliest classes read
+    /// with probability below `CONFIDENT`, against what a calibration that lets a flip
+    /// component take the flips predicts. Needs three classes or more.
+    pub fn add_far(&mut self, proba: &[f32], label: usize) {
+        if self.classes < 3 {
+            return;
+        }
+        let (first, second) = top_two(proba);
+        let far = |c: usize| c != first && c != second;
+        for (c, &p) in proba.iter().enumerate() {
+            if far(c) && p < CONFIDENT {
+                let cell = &mut self.far[c * self.classes + first];
+                cell.expected += p as f64;
+                cell.variance += p as f64 * (1.0 - p as f64);
+            }
+        }
+        if far(label) && proba[label] < CONFIDENT {
+            self.far[label * self.classes + first].observed += 1;
+        }
+    }
+
+    /// Observed, expected and z of the far test, over every pair but `except` (given, read as).
+    fn far_outside(&self, except: Option<(usize, usize)>) -> (usize, f64, f64) {
+        let skip = except.map(|(g, r)| g * self.classes + r);
+        let (mut o, mut e, mut v) = (0usize, 0.0f64, 0.0f64);
+        for (cell, t) in self.far.iter().enumerate() {
+            if Some(cell) != skip {
+                o += t.observed;
+                e += t.expected;
+                v += t.variance;
+            }
+        }
+        (o, e, Self::z_of(o, e, v))
+    }
+
+    /// Observed, expected and z of the far test.
+    pub fn far_total(&self) -> (usize, f64, f64) {
+        self.far_outside(None)
+    }
+
+    /// Labels far from the reading in excess of the flip-aware calibration (three classes or
+    /// more).
+    pub fn far_significant(&self) -> bool {
+        self.classes >= 3 && self.far_total().2 >= crate::stats::normal_isf(NOISE_ALPHA)
     }
 
     /// Add one row: its calibrated class probabilities and its label.
@@ -147,8 +214,20 @@ impl NoiseTest {
             e - self.expected[pair],
             self.variance.iter().sum::<f64>() - self.variance[pair],
         );
-        (stands_out && rest < isf).then_some((given, read))
+        // With three classes or more, spread flips also show in the far test.
+        let far_rest = self.far_outside(Some((given, read))).2;
+        (stands_out && rest < isf && (k < 3 || far_rest < isf)).then_some((given, read))
     }
+}
+
+/// The likeliest and second likeliest classes (lowest index first on ties).
+fn top_two(proba: &[f32]) -> (usize, usize) {
+    let first = argmax(proba);
+    let second = (0..proba.len())
+        .filter(|&c| c != first)
+        .max_by(|&a, &b| proba[a].total_cmp(&proba[b]).then(b.cmp(&a)))
+        .unwrap_or(first);
+    (first, second)
 }
 
 /// Confident learning (Northcutt et al. 2021): per class, the average probability the pooled
@@ -373,6 +452,23 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         proba: vec![0.0f32; k],
         read: false,
     };
+    // The first reader recalibrated with a random-flip component, for the far test (a no-op
+    // with two classes).
+    let flip_fit = readers
+        .first()
+        .map(|r| {
+            calibrate::fit_with_uniform_flips(n, k, |i, out| {
+                (r.read)(i, out).then(|| {
+                    calibrate::scale_ln_proba(out, r.beta);
+                    ctx.labels[i] as usize
+                })
+            })
+        })
+        .unwrap_or(calibrate::FlipAwareFit {
+            beta: 1.0,
+            flip_share: 0.0,
+        });
+    let mut far_q = vec![0.0f32; k];
     for (i, score) in scores.iter_mut().enumerate() {
         let y = ctx.labels[i] as usize;
         first.read = false;
@@ -385,6 +481,14 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         }
         if first.read {
             noise.add(&first.proba, y);
+            if k >= 3 {
+                for (q, &p) in far_q.iter_mut().zip(&first.proba) {
+                    *q = p.max(f32::MIN_POSITIVE).ln();
+                }
+                calibrate::scale_ln_proba(&mut far_q, flip_fit.beta);
+                far_q.iter_mut().for_each(|q| *q = q.exp());
+                noise.add_far(&far_q, y);
+            }
         }
     }
     // Sub-clusters are judged by how surely their rows read as their label (see `anomaly`).
@@ -415,7 +519,8 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = kept;
     }
     let targeted_pair = noise.targeted_pair();
-    if noise.spread_significant() || targeted_pair.is_some() {
+    let far_significant = noise.far_significant();
+    if noise.spread_significant() || targeted_pair.is_some() || far_significant {
         let (observed, expected, z) = noise.total();
         // Noise spread over the classes is flagged wherever it is; a targeted flip only in its
         // class pair.
@@ -453,6 +558,14 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         }
         let estimated: usize = match within {
             Some((given, read)) => issues[given * k + read],
+            // Where the far test saw random flips, the flip-aware calibration estimates how many
+            // labels were drawn at random; with many classes confident learning's per-class
+            // thresholds count every row the pooled readers hesitate over (twice the flips on
+            // six corpora merged as 14 labels), so the smaller count is flagged.
+            None if far_significant => issues
+                .iter()
+                .sum::<usize>()
+                .min((flip_fit.flip_share as f64 * n as f64).round() as usize),
             None => issues.iter().sum(),
         };
         let mut order: Vec<u32> = match within {
@@ -467,7 +580,8 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         });
         order.truncate(estimated);
         for &i in &order {
-            scores[i as usize] = scores[i as usize].max(SCORE_NOISY);
+            let doubt = (0.5 - belief[i as usize]).clamp(0.0, 0.5);
+            scores[i as usize] = scores[i as usize].max(SCORE_NOISY + NOISY_SPREAD * doubt);
         }
         order.sort_unstable();
         // A targeted flip is one class pair holding most of the issues.
@@ -507,6 +621,27 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
                 value: top_count as f64,
             },
         ];
+        let (far_observed, far_expected, far_z) = noise.far_total();
+        if k >= 3 {
+            evidence.extend([
+                Evidence {
+                    name: "far_contradicted",
+                    value: far_observed as f64,
+                },
+                Evidence {
+                    name: "far_expected",
+                    value: far_expected,
+                },
+                Evidence {
+                    name: "far_excess_z",
+                    value: far_z,
+                },
+                Evidence {
+                    name: "random_flip_share",
+                    value: flip_fit.flip_share as f64,
+                },
+            ]);
+        }
         // How far each reader's probabilities were sharpened (> 1) or softened (< 1).
         evidence.extend(readers.iter().map(|r| Evidence {
             name: r.name,
@@ -523,14 +658,26 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         } else {
             "spread over the classes".to_string()
         };
+        let far_clause = if far_significant {
+            format!(
+                "; {} labels lie outside the two classes their row reads likeliest where a calibration that allows for random flips expects {:.0} (z = {:.1}; random flips estimated at {:.1}% of rows)",
+                far_observed,
+                far_expected,
+                far_z,
+                100.0 * flip_fit.flip_share
+            )
+        } else {
+            String::new()
+        };
         noise_finding = Some(Finding {
             detector: Detector::LabelConsistency,
             severity: if rate >= 0.02 { Severity::High } else { Severity::Medium },
             title: format!(
-                "label noise: {} rows read confidently as another label where the calibrated model expects {:.0} (z = {:.1}); confident learning counts {} wrong labels, {}; the {} rows the readers believe least are flagged",
+                "label noise: {} rows read confidently as another label where the calibrated model expects {:.0} (z = {:.1}){}; confident learning counts {} wrong labels, {}; the {} rows the readers believe least are flagged",
                 observed,
                 expected,
                 z,
+                far_clause,
                 estimated,
                 shape,
                 order.len()
@@ -691,6 +838,62 @@ mod tests {
         assert_eq!(with_flips(100).confined_pair(), Some((0, 1)));
         // Flips both ways: spread, flagged wherever they are.
         assert_eq!(with_flips(330).confined_pair(), None);
+    }
+
+    #[test]
+    fn the_far_test_counts_labels_outside_the_two_likeliest_classes() {
+        // Eight classes; each row is read 0.958 as its class, 0.03 as its sibling (c ^ 1) and
+        // 0.002 as each other class, and labelled as that calibration says: 3% carry the
+        // sibling's label, 1.2% one of the six far classes.
+        let k = 8;
+        let proba = |c: usize| {
+            let mut p = vec![0.002f32; k];
+            p[c] = 0.958;
+            p[c ^ 1] = 0.03;
+            p
+        };
+        let far_class = |c: usize, j: usize| {
+            let far: Vec<usize> = (0..k).filter(|&x| x != c && x != c ^ 1).collect();
+            far[j % far.len()]
+        };
+        let calibrated = |flips: usize| {
+            let mut t = NoiseTest::new(k);
+            for i in 0..24_000 {
+                let c = i % k;
+                let label = match (i / k) % 1000 {
+                    0..=29 => c ^ 1,
+                    30..=41 => far_class(c, i),
+                    _ => c,
+                };
+                t.add_far(&proba(c), label);
+            }
+            // Flips to a class the reading ranks third or lower.
+            for i in 0..flips {
+                t.add_far(&proba(i % k), far_class(i % k, i / k));
+            }
+            t
+        };
+        // 288 far labels, as predicted (0.002 × 6 classes × 24,000 rows).
+        let (observed, expected, _) = calibrated(0).far_total();
+        assert_eq!(observed, 288);
+        assert!((expected - 288.0).abs() < 1.0, "{expected}");
+        assert!(!calibrated(0).far_significant());
+        // 200 flips on top stand out, 20 do not.
+        assert!(
+            calibrated(200).far_significant(),
+            "{:?}",
+            calibrated(200).far_total()
+        );
+        assert!(
+            !calibrated(20).far_significant(),
+            "{:?}",
+            calibrated(20).far_total()
+        );
+        // Two classes have no far classes.
+        let mut two = NoiseTest::new(2);
+        two.add_far(&[0.99, 0.01], 1);
+        assert!(!two.far_significant());
+        assert_eq!(top_two(&[0.1, 0.5, 0.5]), (1, 2));
     }
 
     #[test]
