@@ -118,6 +118,14 @@ pub struct FlipAwareFit {
     pub flip_share: f32,
 }
 
+impl FlipAwareFit {
+    /// No recalibration: β = 1 and no flips.
+    pub const NONE: Self = Self {
+        beta: 1.0,
+        flip_share: 0.0,
+    };
+}
+
 /// Rows read by the flip-aware fit, at most, and class scores held: it takes a few hundred
 /// passes over them (a plain β takes forty), and 20,000 rows pin a flip share to ±0.003.
 const MAX_FLIP_FIT_ROWS: usize = 20_000;
@@ -144,10 +152,7 @@ pub fn fit_with_uniform_flips(
     classes: usize,
     read: impl Fn(usize, &mut [f32]) -> Option<usize>,
 ) -> FlipAwareFit {
-    let none = FlipAwareFit {
-        beta: 1.0,
-        flip_share: 0.0,
-    };
+    let none = FlipAwareFit::NONE;
     if classes < 3 {
         return none;
     }

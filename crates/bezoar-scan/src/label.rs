@@ -407,6 +407,20 @@ fn pooled_belief(
     pooled[y]
 }
 
+/// The first reader (the text label model), as calibrated, recalibrated with a random-flip
+/// component for the far test (no flips and β = 1 with two classes).
+fn flip_aware_fit(readers: &[Reader], ctx: &Context) -> calibrate::FlipAwareFit {
+    let Some(r) = readers.first() else {
+        return calibrate::FlipAwareFit::NONE;
+    };
+    calibrate::fit_with_uniform_flips(ctx.n(), ctx.classes, |i, out| {
+        (r.read)(i, out).then(|| {
+            calibrate::scale_ln_proba(out, r.beta);
+            ctx.labels[i] as usize
+        })
+    })
+}
+
 /// The first reader's (the text label model's) calibrated probabilities, as the pool heard them.
 struct FirstReading {
     proba: Vec<f32>,
@@ -452,22 +466,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         proba: vec![0.0f32; k],
         read: false,
     };
-    // The first reader recalibrated with a random-flip component, for the far test (a no-op
-    // with two classes).
-    let flip_fit = readers
-        .first()
-        .map(|r| {
-            calibrate::fit_with_uniform_flips(n, k, |i, out| {
-                (r.read)(i, out).then(|| {
-                    calibrate::scale_ln_proba(out, r.beta);
-                    ctx.labels[i] as usize
-                })
-            })
-        })
-        .unwrap_or(calibrate::FlipAwareFit {
-            beta: 1.0,
-            flip_share: 0.0,
-        });
+    let flip_fit = flip_aware_fit(&readers, ctx);
     let mut far_q = vec![0.0f32; k];
     for (i, score) in scores.iter_mut().enumerate() {
         let y = ctx.labels[i] as usize;
@@ -556,17 +555,20 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
                 in_pair.push(i as u32);
             }
         }
-        let estimated: usize = match within {
+        let counted: usize = match within {
             Some((given, read)) => issues[given * k + read],
-            // Where the far test saw random flips, the flip-aware calibration estimates how many
-            // labels were drawn at random; with many classes confident learning's per-class
-            // thresholds count every row the pooled readers hesitate over (twice the flips on
-            // six corpora merged as 14 labels), so the smaller count is flagged.
-            None if far_significant => issues
-                .iter()
-                .sum::<usize>()
-                .min((flip_fit.flip_share as f64 * n as f64).round() as usize),
             None => issues.iter().sum(),
+        };
+        // Where the far test saw random flips spread over the classes, the flip-aware
+        // calibration estimates how many labels were drawn at random; with many classes
+        // confident learning's per-class thresholds count every row the pooled readers hesitate
+        // over (twice the flips on six corpora pooled as 14 labels), so the smaller count is
+        // flagged.
+        let flip_count = (flip_fit.flip_share as f64 * n as f64).round() as usize;
+        let estimated = if within.is_none() && far_significant {
+            counted.min(flip_count)
+        } else {
+            counted
         };
         let mut order: Vec<u32> = match within {
             Some(_) => in_pair,
@@ -647,7 +649,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             name: r.name,
             value: r.beta as f64,
         }));
-        let targeted = within.is_some() || estimated > 0 && 4 * top_count > 3 * estimated;
+        let targeted = within.is_some() || counted > 0 && 4 * top_count > 3 * counted;
         let shape = if targeted {
             format!(
                 "targeted: {} of them labelled {} but read as {}",
@@ -673,12 +675,17 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             detector: Detector::LabelConsistency,
             severity: if rate >= 0.02 { Severity::High } else { Severity::Medium },
             title: format!(
-                "label noise: {} rows read confidently as another label where the calibrated model expects {:.0} (z = {:.1}){}; confident learning counts {} wrong labels, {}; the {} rows the readers believe least are flagged",
+                "label noise: {} rows read confidently as another label where the calibrated model expects {:.0} (z = {:.1}){}; confident learning counts {} wrong labels{}, {}; the {} rows the readers believe least are flagged",
                 observed,
                 expected,
                 z,
                 far_clause,
-                estimated,
+                counted,
+                if estimated < counted {
+                    format!(" (the flip share {estimated})")
+                } else {
+                    String::new()
+                },
                 shape,
                 order.len()
             ),
