@@ -152,14 +152,13 @@ pub fn fit_with_uniform_flips(
     classes: usize,
     read: impl Fn(usize, &mut [f32]) -> Option<usize>,
 ) -> FlipAwareFit {
-    let none = FlipAwareFit::NONE;
     if classes < 3 {
-        return none;
+        return FlipAwareFit::NONE;
     }
     let max_rows = MAX_FLIP_FIT_ROWS.min(MAX_FLIP_FIT_CELLS / classes);
     let sample = FitSample::read(n, classes, max_rows, read);
     if sample.labels.is_empty() {
-        return none;
+        return FlipAwareFit::NONE;
     }
     let others = (classes - 1) as f64;
     // Negative log-likelihood of the labels under β and flip share ε.

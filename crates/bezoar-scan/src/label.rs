@@ -40,14 +40,11 @@ const NOISE_ALPHA: f64 = 1e-4;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct NoiseTest {
     classes: usize,
-    /// Per ordered class pair `given * classes + read_as` (the likeliest class), and in all:
-    /// rows whose label has calibrated probability below `CONFIDENT`, how many the model's
-    /// probabilities predict, and that count's variance.
-    observed: Vec<usize>,
-    expected: Vec<f64>,
-    variance: Vec<f64>,
-    /// The same counts, per ordered pair, for labels outside the reading's two likeliest
-    /// classes under the flip-aware calibration (see [`NoiseTest::add_far`]).
+    /// Per ordered class pair `given * classes + read_as` (the likeliest class): rows whose
+    /// label has calibrated probability below `CONFIDENT`.
+    confident: Vec<Tally>,
+    /// The same, per ordered pair, for labels outside the reading's two likeliest classes under
+    /// the flip-aware calibration (see [`NoiseTest::add_far`]).
     far: Vec<Tally>,
 }
 
@@ -59,13 +56,41 @@ struct Tally {
     variance: f64,
 }
 
+impl Tally {
+    /// A class the model gives probability `p`: it would be the label with that probability.
+    fn expect(&mut self, p: f32) {
+        self.expected += p as f64;
+        self.variance += p as f64 * (1.0 - p as f64);
+    }
+
+    /// The excess of observed over expected, in standard deviations (at least one).
+    fn z(&self) -> f64 {
+        (self.observed as f64 - self.expected) / self.variance.max(1.0).sqrt()
+    }
+
+    /// The cells summed, but the one at `skip`.
+    fn sum_outside(cells: &[Tally], skip: Option<usize>) -> Tally {
+        let mut sum = Tally::default();
+        for (cell, t) in cells.iter().enumerate() {
+            if Some(cell) != skip {
+                sum.observed += t.observed;
+                sum.expected += t.expected;
+                sum.variance += t.variance;
+            }
+        }
+        sum
+    }
+
+    fn as_tuple(&self) -> (usize, f64, f64) {
+        (self.observed, self.expected, self.z())
+    }
+}
+
 impl NoiseTest {
     pub fn new(classes: usize) -> Self {
         Self {
             classes,
-            observed: vec![0; classes * classes],
-            expected: vec![0.0; classes * classes],
-            variance: vec![0.0; classes * classes],
+            confident: vec![Tally::default(); classes * classes],
             far: vec![Tally::default(); classes * classes],
         }
     }
@@ -88,9 +113,7 @@ impl NoiseTest {
         let far = |c: usize| c != first && c != second;
         for (c, &p) in proba.iter().enumerate() {
             if far(c) && p < CONFIDENT {
-                let cell = &mut self.far[c * self.classes + first];
-                cell.expected += p as f64;
-                cell.variance += p as f64 * (1.0 - p as f64);
+                self.far[c * self.classes + first].expect(p);
             }
         }
         if far(label) && proba[label] < CONFIDENT {
@@ -98,23 +121,9 @@ impl NoiseTest {
         }
     }
 
-    /// Observed, expected and z of the far test, over every pair but `except` (given, read as).
-    fn far_outside(&self, except: Option<(usize, usize)>) -> (usize, f64, f64) {
-        let skip = except.map(|(g, r)| g * self.classes + r);
-        let (mut o, mut e, mut v) = (0usize, 0.0f64, 0.0f64);
-        for (cell, t) in self.far.iter().enumerate() {
-            if Some(cell) != skip {
-                o += t.observed;
-                e += t.expected;
-                v += t.variance;
-            }
-        }
-        (o, e, Self::z_of(o, e, v))
-    }
-
     /// Observed, expected and z of the far test.
     pub fn far_total(&self) -> (usize, f64, f64) {
-        self.far_outside(None)
+        Tally::sum_outside(&self.far, None).as_tuple()
     }
 
     /// Labels far from the reading in excess of the flip-aware calibration (three classes or
@@ -128,37 +137,24 @@ impl NoiseTest {
         let read = crate::trigger::argmax(proba);
         for (c, &p) in proba.iter().enumerate() {
             if p < CONFIDENT && c != read {
-                let cell = c * self.classes + read;
-                self.expected[cell] += p as f64;
-                self.variance[cell] += p as f64 * (1.0 - p as f64);
+                self.confident[c * self.classes + read].expect(p);
             }
         }
         if proba[label] < CONFIDENT {
-            self.observed[label * self.classes + read] += 1;
+            self.confident[label * self.classes + read].observed += 1;
         }
-    }
-
-    fn z_of(observed: usize, expected: f64, variance: f64) -> f64 {
-        (observed as f64 - expected) / variance.max(1.0).sqrt()
     }
 
     /// Observed, expected and z over all rows.
     pub fn total(&self) -> (usize, f64, f64) {
-        let o = self.observed.iter().sum();
-        let e = self.expected.iter().sum();
-        (o, e, Self::z_of(o, e, self.variance.iter().sum()))
+        Tally::sum_outside(&self.confident, None).as_tuple()
     }
 
     /// The ordered pair (given, read as) with the largest excess, and its z.
     pub fn top_pair(&self) -> (usize, usize, f64) {
-        let (cell, z) = (0..self.observed.len())
+        let (cell, z) = (0..self.confident.len())
             .filter(|c| c / self.classes != c % self.classes)
-            .map(|c| {
-                (
-                    c,
-                    Self::z_of(self.observed[c], self.expected[c], self.variance[c]),
-                )
-            })
+            .map(|c| (c, self.confident[c].z()))
             .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
             .unwrap_or((0, 0.0));
         (cell / self.classes, cell % self.classes, z)
@@ -173,9 +169,9 @@ impl NoiseTest {
         if self.classes < 3 {
             return None;
         }
-        let mut zs: Vec<f64> = (0..self.observed.len())
+        let mut zs: Vec<f64> = (0..self.confident.len())
             .filter(|c| c / self.classes != c % self.classes)
-            .map(|c| Self::z_of(self.observed[c], self.expected[c], self.variance[c]))
+            .map(|c| self.confident[c].z())
             .collect();
         let median = crate::stats::median(&mut zs);
         let mut dev: Vec<f64> = zs.iter().map(|z| (z - median).abs()).collect();
@@ -200,22 +196,15 @@ impl NoiseTest {
         let k = self.classes;
         let pair = given * k + read;
         let stands_out = if k == 2 {
-            let back = read * k + given;
-            let excess = |c: usize| self.observed[c] as f64 - self.expected[c];
-            (excess(pair) - excess(back))
-                / (self.variance[pair] + self.variance[back]).max(1.0).sqrt()
-                >= isf
+            let (to, back) = (&self.confident[pair], &self.confident[read * k + given]);
+            let excess = |t: &Tally| t.observed as f64 - t.expected;
+            (excess(to) - excess(back)) / (to.variance + back.variance).max(1.0).sqrt() >= isf
         } else {
             self.targeted_pair().is_some()
         };
-        let (o, e, _) = self.total();
-        let rest = Self::z_of(
-            o - self.observed[pair],
-            e - self.expected[pair],
-            self.variance.iter().sum::<f64>() - self.variance[pair],
-        );
+        let rest = Tally::sum_outside(&self.confident, Some(pair)).z();
         // With three classes or more, spread flips also show in the far test.
-        let far_rest = self.far_outside(Some((given, read))).2;
+        let far_rest = Tally::sum_outside(&self.far, Some(pair)).z();
         (stands_out && rest < isf && (k < 3 || far_rest < isf)).then_some((given, read))
     }
 }

@@ -44,41 +44,59 @@ fn noise_finding(res: &ScanResult) -> Option<&bezoar_scan::Finding> {
         .find(|f| f.detector == Detector::LabelConsistency && f.subject == "label noise")
 }
 
-#[test]
-fn random_flips_are_estimated_and_flagged() {
-    let n = 3000;
-    let mut rng = Lcg(7);
-    let mut flipped = vec![false; n];
-    let mut count = 0;
-    while count < n / 20 {
-        let i = rng.below(n);
-        if !flipped[i] {
-            flipped[i] = true;
-            count += 1;
-        }
-    }
-    let res = scan(&dataset(n, &flipped), &ScanConfig::default(), &NoProgress).unwrap();
-    let finding = noise_finding(&res).expect("a label-noise finding");
-    let rate = finding
+/// A finding's evidence value by name.
+fn evidence(finding: &bezoar_scan::Finding, name: &str) -> f64 {
+    finding
         .evidence
         .iter()
-        .find(|e| e.name == "estimated_noise_rate")
-        .unwrap()
-        .value;
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("{name} missing: {:?}", finding.evidence))
+        .value
+}
+
+/// `count` distinct rows of `n` drawn with `rng`; `on_pick` sees each as it is drawn (and may
+/// draw from `rng` too).
+fn pick_rows(
+    rng: &mut Lcg,
+    n: usize,
+    count: usize,
+    mut on_pick: impl FnMut(usize, &mut Lcg),
+) -> Vec<bool> {
+    let mut picked = vec![false; n];
+    let mut done = 0;
+    while done < count {
+        let i = rng.below(n);
+        if !picked[i] {
+            picked[i] = true;
+            on_pick(i, rng);
+            done += 1;
+        }
+    }
+    picked
+}
+
+/// Flagged rows that were flipped, and all flagged rows.
+fn flagged_flips(res: &ScanResult, flipped: &[bool]) -> (usize, usize) {
+    let tp = (0..flipped.len())
+        .filter(|&i| res.flagged[i] && flipped[i])
+        .count();
+    (tp, res.flagged.iter().filter(|&&f| f).count())
+}
+
+#[test]
+fn random_flips_are_estimated_and_flagged() {
+    let (n, count) = (3000, 150);
+    let flipped = pick_rows(&mut Lcg(7), n, count, |_, _| {});
+    let res = scan(&dataset(n, &flipped), &ScanConfig::default(), &NoProgress).unwrap();
+    let finding = noise_finding(&res).expect("a label-noise finding");
+    let rate = evidence(finding, "estimated_noise_rate");
     assert!(
         (0.02..=0.07).contains(&rate),
         "estimated noise rate {rate} (5% flipped)"
     );
     // Every reader reports how it was calibrated; naive Bayes, sure of itself on every row,
     // is softened.
-    let scale = |name: &str| {
-        finding
-            .evidence
-            .iter()
-            .find(|e| e.name == name)
-            .unwrap_or_else(|| panic!("{name} missing"))
-            .value
-    };
+    let scale = |name: &str| evidence(finding, name);
     for name in [
         "scale_linear_model",
         "scale_linear_model_words",
@@ -89,8 +107,7 @@ fn random_flips_are_estimated_and_flagged() {
         assert!(scale(name) > 0.0, "{name}");
     }
     assert!(scale("scale_naive_bayes_words") < 1.0);
-    let tp = (0..n).filter(|&i| res.flagged[i] && flipped[i]).count();
-    let flagged = res.flagged.iter().filter(|&&f| f).count();
+    let (tp, flagged) = flagged_flips(&res, &flipped);
     // The estimate is conservative: it subtracts the share of contradicted rows that hard but
     // correct rows explain on real text (2.5%), which on data this easy is nearly zero, so it
     // flags fewer rows than were flipped (measured: 97, all flips) but nearly only flips.
@@ -175,17 +192,8 @@ fn random_flips_among_many_classes_are_told_from_natural_confusion() {
     // which fattens the tail of all eleven other classes, so the count of every confident
     // contradiction is over-predicted and hides the flips. The far test counts labels outside
     // the two likeliest classes against a calibration that lets a flip component take them.
-    let (n, classes) = (6000, 12);
-    let mut rng = Lcg(5);
-    let mut flipped = vec![false; n];
-    let mut count = 0;
-    while count < n / 25 {
-        let i = rng.below(n);
-        if !flipped[i] {
-            flipped[i] = true;
-            count += 1;
-        }
-    }
+    let (n, classes, count) = (6000, 12, 240);
+    let flipped = pick_rows(&mut Lcg(5), n, count, |_, _| {});
     let res = scan(
         &many_class_dataset(n, classes, &flipped),
         &ScanConfig::default(),
@@ -193,22 +201,17 @@ fn random_flips_among_many_classes_are_told_from_natural_confusion() {
     )
     .unwrap();
     let finding = noise_finding(&res).expect("a label-noise finding, not only a targeted pair");
-    let evidence = |name: &str| {
-        finding
-            .evidence
-            .iter()
-            .find(|e| e.name == name)
-            .unwrap_or_else(|| panic!("{name} missing"))
-            .value
-    };
-    assert!(evidence("far_excess_z") > 3.72, "{:?}", finding.evidence);
-    let share = evidence("random_flip_share");
+    assert!(
+        evidence(finding, "far_excess_z") > 3.72,
+        "{:?}",
+        finding.evidence
+    );
+    let share = evidence(finding, "random_flip_share");
     assert!(
         (0.025..=0.06).contains(&share),
         "flip share {share} (4% flipped)"
     );
-    let tp = (0..n).filter(|&i| res.flagged[i] && flipped[i]).count();
-    let flagged = res.flagged.iter().filter(|&&f| f).count();
+    let (tp, flagged) = flagged_flips(&res, &flipped);
     assert!(
         tp as f64 >= 0.7 * count as f64,
         "{tp} of {count} flips flagged"
@@ -272,28 +275,19 @@ fn random_flips_in_pooled_real_corpora_are_flagged() {
     assert!(flagged * 100 <= n, "{flagged} clean rows flagged");
 
     // 3% of the labels redrawn uniformly from the other seven.
-    let mut rng = Lcg(3);
-    let mut flipped = vec![false; n];
-    let mut count = 0;
-    while count < 3 * n / 100 {
-        let i = rng.below(n);
-        if !flipped[i] {
-            flipped[i] = true;
-            let shift = 1 + rng.below(classes as usize - 1) as u32;
-            ds.labels.codes[i] = (ds.labels.codes[i] + shift) % classes;
-            count += 1;
-        }
-    }
+    let count = 3 * n / 100;
+    let flipped = pick_rows(&mut Lcg(3), n, count, |i, rng| {
+        let shift = 1 + rng.below(classes as usize - 1) as u32;
+        ds.labels.codes[i] = (ds.labels.codes[i] + shift) % classes;
+    });
     let res = scan(&ds, &ScanConfig::default(), &NoProgress).unwrap();
     let finding = noise_finding(&res).expect("a label-noise finding spread over the classes");
-    let far_z = finding
-        .evidence
-        .iter()
-        .find(|e| e.name == "far_excess_z")
-        .map(|e| e.value);
-    assert!(far_z.is_some_and(|z| z > 3.72), "{:?}", finding.evidence);
-    let tp = (0..n).filter(|&i| res.flagged[i] && flipped[i]).count();
-    let flagged = res.flagged.iter().filter(|&&f| f).count();
+    assert!(
+        evidence(finding, "far_excess_z") > 3.72,
+        "{:?}",
+        finding.evidence
+    );
+    let (tp, flagged) = flagged_flips(&res, &flipped);
     let f1 = 2.0 * tp as f64 / (flagged + count) as f64;
     eprintln!("pooled corpora, 3% random flips: {tp} of {flagged} flagged rows among {count} flips, F1 {f1:.3}");
     // Measured: 599 of 826 flagged rows among 715 flips, F1 0.777 (no finding before the far
