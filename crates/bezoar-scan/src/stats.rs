@@ -98,6 +98,32 @@ pub fn ln_binom_sf(k: u64, n: u64, p: f64) -> f64 {
     acc.min(0.0)
 }
 
+/// ln P(X ≥ k) for X hypergeometric: `draws` rows taken without replacement from `total`, of
+/// which `successes` are marked (the one-sided tail of Fisher's exact test).
+pub fn ln_hypergeom_sf(k: u64, draws: u64, successes: u64, total: u64) -> f64 {
+    let draws = draws.min(total);
+    let successes = successes.min(total);
+    // The fewest marked rows any draw can hold.
+    let least = (draws + successes).saturating_sub(total);
+    if k <= least {
+        return 0.0;
+    }
+    let most = draws.min(successes);
+    if k > most {
+        return f64::NEG_INFINITY;
+    }
+    let ln_total = ln_choose(total, draws);
+    let mut acc = f64::NEG_INFINITY;
+    for j in k..=most {
+        let t = ln_choose(successes, j) + ln_choose(total - successes, draws - j) - ln_total;
+        acc = log_add(acc, t);
+        if t < acc - 40.0 {
+            break;
+        }
+    }
+    acc.min(0.0)
+}
+
 fn log_add(a: f64, b: f64) -> f64 {
     if a == f64::NEG_INFINITY {
         return b;
@@ -127,6 +153,19 @@ mod tests {
         assert_eq!(ln_binom_sf(11, 10, 0.3), f64::NEG_INFINITY);
         // Deep tail stays finite in log space.
         assert!(ln_binom_sf(1000, 1000, 0.5) < -690.0);
+    }
+
+    #[test]
+    fn hypergeometric_tail_matches_hand_values() {
+        // 3 drawn from 5 with 3 marked: P(all 3 marked) = 1 / C(5,3) = 1/10.
+        assert!((ln_hypergeom_sf(3, 3, 3, 5).exp() - 0.1).abs() < 1e-12);
+        // P(X >= 2) there: (C(3,2)·C(2,1) + 1) / 10 = 7/10.
+        assert!((ln_hypergeom_sf(2, 3, 3, 5).exp() - 0.7).abs() < 1e-12);
+        // At or below the least possible count the tail is certain; above the most, empty.
+        assert_eq!(ln_hypergeom_sf(1, 3, 3, 5), 0.0);
+        assert_eq!(ln_hypergeom_sf(4, 3, 3, 5), f64::NEG_INFINITY);
+        // 1 / C(1000, 500), about e^-689.5: the deep tail stays finite in log space.
+        assert!((ln_hypergeom_sf(500, 500, 500, 1000) + 689.47).abs() < 0.01);
     }
 
     #[test]

@@ -352,6 +352,20 @@ struct Skew {
     count: usize,
     purity: f64,
     ln_p: f64,
+    /// Against the dataset's other rows with this kind of character, when they are enough.
+    within_kind: Option<KindReference>,
+}
+
+/// The rows carrying the same kind of character but not the code point under test: how the
+/// dataset's own unusual characters are labelled. Where such characters come with one source
+/// (tweets with half-stripped emoji among reviews, pooled under per-source labels), that
+/// source's label mix is the fair null for one of its code points, not the class prior.
+struct KindReference {
+    rows: usize,
+    /// Of them, those labelled like the tested rows' label.
+    label_rows: usize,
+    /// ln P of the tested rows' label count under Fisher's exact test against these rows.
+    ln_p: f64,
 }
 
 fn skew(ctx: &Context, rows: &[u32]) -> Skew {
@@ -379,11 +393,44 @@ fn skew(ctx: &Context, rows: &[u32]) -> Skew {
         count,
         purity: count as f64 / rows.len().max(1) as f64,
         ln_p,
+        within_kind: None,
     }
 }
 
+/// `s` (of `rows`, ascending) also judged against `kind_rows` (ascending, every row with this
+/// kind of character) without `rows`, when those are at least as many as `rows`: fewer would
+/// estimate their label mix less precisely than the test needs, and the prior stays the null.
+fn judge_within_kind(ctx: &Context, s: &mut Skew, rows: &[u32], kind_rows: &[u32]) {
+    let others: Vec<u32> = kind_rows
+        .iter()
+        .copied()
+        .filter(|r| rows.binary_search(r).is_err())
+        .collect();
+    if others.len() < rows.len() {
+        return;
+    }
+    let label_rows = others
+        .iter()
+        .filter(|&&r| ctx.labels[r as usize] as usize == s.class)
+        .count();
+    let total = (rows.len() + others.len()) as u64;
+    s.within_kind = Some(KindReference {
+        rows: others.len(),
+        label_rows,
+        ln_p: crate::stats::ln_hypergeom_sf(
+            s.count as u64,
+            rows.len() as u64,
+            (s.count + label_rows) as u64,
+            total,
+        ),
+    });
+}
+
 fn is_trigger(s: &Skew, rows: usize, ln_alpha: f64) -> bool {
-    rows >= MIN_ROWS && s.purity >= MIN_PURITY && s.ln_p < ln_alpha
+    rows >= MIN_ROWS
+        && s.purity >= MIN_PURITY
+        && s.ln_p < ln_alpha
+        && s.within_kind.as_ref().is_none_or(|k| k.ln_p < ln_alpha)
 }
 
 fn code_points_text(cps: &[u32]) -> String {
@@ -441,7 +488,8 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             let ln_alpha = (ALPHA / tested.len().max(1) as f64).ln();
             for cp in tested {
                 let r = &by_cp[&cp];
-                let s = skew(ctx, r);
+                let mut s = skew(ctx, r);
+                judge_within_kind(ctx, &mut s, r, &rows);
                 if is_trigger(&s, r.len(), ln_alpha) {
                     triggers.push((r.clone(), vec![cp], s));
                 }
@@ -566,7 +614,7 @@ fn make_finding(
         .iter()
         .map(|&cp| found.occurrences.get(&(kind, cp)).copied().unwrap_or(0))
         .sum();
-    Finding {
+    let mut finding = Finding {
         detector: Detector::UnusualChars,
         severity,
         title,
@@ -603,7 +651,24 @@ fn make_finding(
             },
         ],
         rows,
+    };
+    if let Some(k) = &s.within_kind {
+        finding.evidence.extend([
+            Evidence {
+                name: "kind_reference_rows",
+                value: k.rows as f64,
+            },
+            Evidence {
+                name: "kind_reference_label_rows",
+                value: k.label_rows as f64,
+            },
+            Evidence {
+                name: "log10_p_within_kind",
+                value: k.ln_p / std::f64::consts::LN_10,
+            },
+        ]);
     }
+    finding
 }
 
 #[cfg(test)]
@@ -758,6 +823,36 @@ mod tests {
         assert_eq!(rest.subject, "U+00AD");
         assert_eq!(rest.rows.len(), 80);
         assert_eq!(out.scores[0], SCORE_SUSPICIOUS);
+    }
+
+    #[test]
+    fn a_code_point_labelled_like_the_rest_of_its_kind_is_not_a_trigger() {
+        // One source's rows (a tenth of the data, mostly labelled pos where pos is 12% of all
+        // rows) carry half-stripped emoji: zero-width joiners in 60 rows, orphaned variation
+        // selectors in 8 of them, those 8 all pos. Against the prior the selector's purity is
+        // significant; against its own kind's rows it is what that source looks like.
+        let n = 1000;
+        let mut texts = random_texts(n, 25);
+        let labels: Vec<u32> = (0..n).map(|i| u32::from(i >= 880)).collect();
+        let joined: Vec<usize> = (880..916).chain(600..624).collect();
+        for &i in &joined {
+            texts[i] = texts[i].replacen(' ', " \u{200D}\u{2640} ", 1);
+        }
+        let selectors: Vec<usize> = (920..928).collect();
+        for &i in &selectors {
+            texts[i] = texts[i].replacen(' ', " \u{FE0F} ", 1);
+        }
+        let out = run(&texts, &labels);
+        assert!(
+            out.findings
+                .iter()
+                .all(|f| f.severity <= Severity::Medium && f.target_label.is_none()),
+            "{:#?}",
+            out.findings
+        );
+        let f = &out.findings[0];
+        assert_eq!(f.rows.len(), joined.len() + selectors.len());
+        assert!(selectors.iter().all(|&i| out.scores[i] == SCORE_SUSPICIOUS));
     }
 
     #[test]
