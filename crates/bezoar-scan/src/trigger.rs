@@ -266,13 +266,44 @@ struct Candidate {
 
 /// A candidate phrase after extension, with the rows that contain it.
 impl Phrase {
+    /// The decisive-word test against `null_rates`: its rate, and ln P of the phrase's rows
+    /// against it, by count where the rate leaves counts room and by the ranks of P(class)
+    /// left where it does not (see [`Phrase::beats_decisive_words`]).
+    fn judge_decisive(&mut self, null_rates: &NullRates) {
+        self.decisive_rate = null_rates.decisive_rate(self.content_len, self.class);
+        self.ln_p_depth = crate::stats::ln_rank_sum_lower(
+            &self.kept_label,
+            null_rates.decisive_kept(self.content_len, self.class),
+        );
+        self.ln_p_decisive =
+            if self.decisive_rate >= MIN_DISAGREEMENT * null_rates.reach[self.class] {
+                self.ln_p_depth
+            } else {
+                ln_binom_sf(
+                    self.disagree as u64,
+                    self.target_rows as u64,
+                    self.decisive_rate,
+                )
+            };
+    }
+
     /// Passes the decisive-word test or the composition test as well (the first test is
     /// passed by every phrase kept): either way the phrase is more than a word that defines
     /// its class.
     fn confirmed(&self, alpha: f64) -> bool {
         self.clean_label.is_some()
-            || self.ln_p_decisive < alpha.ln()
+            || self.beats_decisive_words(alpha)
             || self.composition.is_some_and(|c| c.confirms(alpha))
+    }
+
+    /// The decisive-word test: the phrase's rows read as another label more often than ordinary
+    /// rows of the class do without their most decisive word (a count), or, where the class
+    /// hinges on single words so that the count has no room (offensive tweets on one swear word:
+    /// 82% of them flip without it), they read as another label more surely (the ranks of
+    /// P(class) left after deletion), as a trigger's rows were written in another class. The
+    /// test is chosen from the null before the outcome (see [`context_test`]).
+    fn beats_decisive_words(&self, alpha: f64) -> bool {
+        self.ln_p_decisive < alpha.ln()
     }
 }
 
@@ -295,6 +326,16 @@ struct Phrase {
     /// The decisive-word null rate and ln P of the disagreement against it.
     decisive_rate: f64,
     ln_p_decisive: f64,
+    /// ln P (one-sided rank test) that the phrase's rows keep as little of their label once it
+    /// is deleted as they do, if they were rows of the class losing their most decisive word.
+    ln_p_depth: f64,
+    /// The context test's rank half: ln P that the rows keep as little of their label without
+    /// the phrase as they do, if they were rows of the class losing a random span as long.
+    ln_p_context_depth: f64,
+    /// P(class) of each re-read target row once the phrase (and its companions) is deleted, and
+    /// how many words that deletes.
+    kept_label: Vec<f32>,
+    content_len: usize,
     /// Tokens in the phrase, anchors included.
     tokens_len: usize,
     /// What deleting the phrase leaves behind, one bridge per re-read row (see `bridge`).
@@ -721,7 +762,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
 
     // Null rates: how often a row of class c reads as another class once a random span of the
     // same length is deleted. Deleting words weakens any row; this is what a natural phrase does.
-    let null_rates = NullRates::measure(ctx, cv);
+    let null_rates = NullRates::measure(ctx, cv, &HashSet::default());
 
     // 3. Extend each candidate to its phrase (in parallel), then keep the first candidate of
     // each distinct (phrase, class) in significance order and run the context test on it.
@@ -762,6 +803,13 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         })
         .collect();
     let tested = testable(phrases.iter().map(|p| p.min_ln_p).collect(), ctx.cfg.alpha);
+    if let Ok(w) = std::env::var("BZDBG") {
+        for p in &phrases {
+            if p.text.contains(&w) {
+                eprintln!("BZDBG {:?} rows {} target_all {} target_rows {} disagree {} ln_p {:.2} min_ln_p {:.2} nshare {:.3} null {:.3} reach {:.3} tested {} lnthr {:.2} dec {:.2} depth {:.2} decrate {:.3}", p.text, p.rows.len(), p.target_all, p.target_rows, p.disagree, p.ln_p, p.min_ln_p, p.neighbour_share, p.null_rate, null_rates.reach[p.class], tested, (ctx.cfg.alpha / tested as f64).ln(), p.ln_p_decisive, p.ln_p_depth, p.decisive_rate);
+            }
+        }
+    }
     let ln_threshold = (ctx.cfg.alpha / tested as f64).ln();
     let candidates = phrases.len();
     let (mut phrases, kept_label): (Vec<Phrase>, Vec<Phrase>) =
@@ -785,6 +833,21 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     // another label without them, yet they were written there).
     judge_naturalness(ctx, &mut phrases);
     phrases.retain(|p| p.naturalness.is_some_and(|v| v.inserted()));
+    // The decisive-word reference is ordinary rows of the class, and the rows of a trigger just
+    // confirmed are not: deleting one of its words leaves the rest of it, so they keep their
+    // label and make the class look less decisive than it is (a slur then passes as a trigger
+    // beside a planted sentence). Measured again without them, every phrase is judged again.
+    let confirmed_rows: HashSet<u32> = phrases
+        .iter()
+        .filter(|p| p.beats_decisive_words(ctx.cfg.alpha))
+        .flat_map(|p| p.rows.iter().copied())
+        .collect();
+    if !confirmed_rows.is_empty() {
+        let ordinary = NullRates::measure(ctx, cv, &confirmed_rows);
+        for p in &mut phrases {
+            p.judge_decisive(&ordinary);
+        }
+    }
     // Third, for phrases the decisive-word test left as possible: is their purity explained by
     // their words (a natural class-defining expression), or not (an inserted unit whose rows
     // partly keep their true label: mixed dirty- and clean-label use)?
@@ -967,6 +1030,14 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
                 Evidence {
                     name: "log10_p_decisive",
                     value: p.ln_p_decisive / std::f64::consts::LN_10,
+                },
+                Evidence {
+                    name: "log10_p_context_depth",
+                    value: p.ln_p_context_depth / std::f64::consts::LN_10,
+                },
+                Evidence {
+                    name: "log10_p_decisive_depth",
+                    value: p.ln_p_depth / std::f64::consts::LN_10,
                 },
                 Evidence {
                     name: "candidates_tested",
@@ -1401,6 +1472,8 @@ fn context_test(
     let mut scratch = crate::features::Scratch::default();
     let mut proba = vec![0.0f32; ctx.classes];
     let (mut target_rows, mut disagree) = (0usize, 0usize);
+    // P(class) of each re-read target row once the phrase is deleted.
+    let mut kept_label = Vec::new();
     let sample = context_sample(&rows, ctx.cfg.seed);
     let mut neighbours: HashMap<u64, usize> = HashMap::default();
     let mut right: HashMap<u64, usize> = HashMap::default();
@@ -1462,6 +1535,7 @@ fn context_test(
         if argmax(&proba) != class {
             disagree += 1;
         }
+        kept_label.push(proba[class]);
     }
     let share = |m: &HashMap<u64, usize>, total: usize| {
         if total == 0 {
@@ -1479,18 +1553,39 @@ fn context_test(
         .filter(|&&t| t != BOS && t != EOS)
         .count();
     let rate = null_rates.rate(content_len, class);
-    let ln_p = ln_binom_sf(disagree as u64, target_rows as u64, rate);
+    // The rows read as another label more often than rows of the class do without a random
+    // span as long (a count), or, where the class flips so easily that the count has no room
+    // (the random span alone reaches the disagreement a trigger must show: 76% of hate-speech
+    // rows flip without 8 random words), they keep less of their label (ranks of P(class)
+    // left). Which one is chosen from the null, before the outcome, so each is at full level.
+    let random_kept = null_rates.random_kept(content_len, class);
+    let ln_p_context_depth = crate::stats::ln_rank_sum_lower(&kept_label, random_kept);
+    let by_depth = rate >= MIN_DISAGREEMENT * null_rates.reach[class];
     // The smallest p-value this phrase could have had: every target row of the sample
-    // disagreeing (known before the outcome, as Tarone's correction needs).
+    // disagreeing, or keeping less of its label than any reference row (known before the
+    // outcome, as Tarone's correction needs).
     let sampled_target = sample
         .iter()
         .filter(|&&r| ctx.labels[r as usize] as usize == class)
         .count();
-    let min_ln_p = sampled_target as f64 * rate.ln();
-    let decisive_rate = null_rates.decisive_rate(content_len, class);
-    Phrase {
-        decisive_rate,
-        ln_p_decisive: ln_binom_sf(disagree as u64, target_rows as u64, decisive_rate),
+    let (ln_p, min_ln_p) = if by_depth {
+        (
+            ln_p_context_depth,
+            crate::stats::ln_rank_sum_lower_min(sampled_target, random_kept.len()),
+        )
+    } else {
+        (
+            ln_binom_sf(disagree as u64, target_rows as u64, rate),
+            sampled_target as f64 * rate.ln(),
+        )
+    };
+    let mut judged = Phrase {
+        decisive_rate: 0.0,
+        ln_p_decisive: 0.0,
+        ln_p_context_depth,
+        ln_p_depth: 0.0,
+        kept_label,
+        content_len,
         min_ln_p,
         text,
         class,
@@ -1511,7 +1606,9 @@ fn context_test(
         tokens: phrase,
         composition: None,
         clean_label: None,
-    }
+    };
+    judged.judge_decisive(null_rates);
+    judged
 }
 
 /// The rows of a phrase the context test re-reads, in a seeded random order: all of them up to
@@ -1570,6 +1667,20 @@ fn decisive_bar(flipped: f64, tried: f64) -> f64 {
     wilson_upper(flipped, tried, BOUND_Z)
 }
 
+/// Per-class lists of per-length values regrouped per length, then class (as the rates are).
+fn by_length(per_class: Vec<Vec<Vec<f32>>>) -> Vec<Vec<Vec<f32>>> {
+    let mut lengths: Vec<std::vec::IntoIter<Vec<f32>>> =
+        per_class.into_iter().map(Vec::into_iter).collect();
+    (0..MAX_PHRASE)
+        .map(|_| {
+            lengths
+                .iter_mut()
+                .map(|per_len| per_len.next().unwrap_or_default())
+                .collect()
+        })
+        .collect()
+}
+
 /// Per phrase length and class, measured on a seeded sample of rows: P(row reads as another
 /// class | a random span of that length is deleted), and the same when the span opens with the
 /// row's *most decisive* word (the one whose deletion lowers P(class) most).
@@ -1582,6 +1693,10 @@ struct NullRates {
     /// `random[len - 1][class]`, `decisive[len - 1][class]`.
     random: Vec<Vec<f64>>,
     decisive: Vec<Vec<f64>>,
+    /// `random_kept[len - 1][class]`, `decisive_kept[len - 1][class]`: P(class) of each sampled
+    /// row once the random or the decisive span is deleted, ascending.
+    random_kept: Vec<Vec<Vec<f32>>>,
+    decisive_kept: Vec<Vec<Vec<f32>>>,
     /// `reach[class]`: the share of rows labelled otherwise that the label model (out of fold)
     /// reads as some other class: the disagreement a dirty-label trigger's rows, written in the
     /// other classes, reach once it is deleted.
@@ -1601,10 +1716,14 @@ impl NullRates {
             .max(Self::MIN_SAMPLE_PER_CLASS)
     }
 
-    fn measure(ctx: &Context, cv: &crate::linear::CrossVal) -> Self {
+    /// Measured on rows outside `exclude` (the rows of triggers already confirmed, which are
+    /// not ordinary rows of their class).
+    fn measure(ctx: &Context, cv: &crate::linear::CrossVal, exclude: &HashSet<u32>) -> Self {
         let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); ctx.classes];
         for (i, &y) in ctx.labels.iter().enumerate() {
-            by_class[y as usize].push(i as u32);
+            if !exclude.contains(&(i as u32)) {
+                by_class[y as usize].push(i as u32);
+            }
         }
         let mut rng = crate::rng::SplitMix64::new(ctx.cfg.seed ^ 0x4e55_4c4c);
         for rows in &mut by_class {
@@ -1612,8 +1731,10 @@ impl NullRates {
             rows.truncate(Self::sample_per_class(ctx.classes));
         }
         // Per class and span length: (rows tried, flipped with a random span deleted, flipped
-        // with the decisive span deleted).
-        let counts: Vec<Vec<(usize, usize, usize)>> = by_class
+        // with the decisive span deleted), and P(class) left with the random and with the decisive
+        // span deleted.
+        type Kept = Vec<Vec<f32>>;
+        let measured: Vec<(Vec<(usize, usize, usize)>, (Kept, Kept))> = by_class
             .par_iter()
             .enumerate()
             .map(|(c, rows)| {
@@ -1622,6 +1743,8 @@ impl NullRates {
                 let mut scratch = crate::features::Scratch::default();
                 let mut proba = vec![0.0f32; ctx.classes];
                 let mut counts = vec![(0usize, 0usize, 0usize); MAX_PHRASE];
+                let mut kept = vec![Vec::new(); MAX_PHRASE];
+                let mut kept_random = vec![Vec::new(); MAX_PHRASE];
                 let mut rng = crate::rng::SplitMix64::new(ctx.cfg.seed ^ 0x4e55_4c4c ^ c as u64);
                 for &r in rows {
                     let r = r as usize;
@@ -1642,20 +1765,31 @@ impl NullRates {
                             decisive = (j, proba[c]);
                         }
                     }
-                    for (len, count) in (1..=MAX_PHRASE).zip(counts.iter_mut()) {
+                    for (((len, count), kept), kept_random) in (1..=MAX_PHRASE)
+                        .zip(counts.iter_mut())
+                        .zip(kept.iter_mut())
+                        .zip(kept_random.iter_mut())
+                    {
                         if !enough_context(toks.len().saturating_sub(len), toks.len()) {
                             continue;
                         }
                         count.0 += 1;
                         read_without(rng.below(toks.len() - len + 1), len, &mut proba);
                         count.1 += usize::from(argmax(&proba) != c);
+                        kept_random.push(proba[c]);
                         read_without(decisive.0.min(toks.len() - len), len, &mut proba);
                         count.2 += usize::from(argmax(&proba) != c);
+                        kept.push(proba[c]);
                     }
                 }
-                counts
+                kept.iter_mut()
+                    .chain(kept_random.iter_mut())
+                    .for_each(|k| k.sort_by(f32::total_cmp));
+                (counts, (kept_random, kept))
             })
             .collect();
+        let (counts, kept): (Vec<_>, Vec<_>) = measured.into_iter().unzip();
+        let (random_kept, decisive_kept): (Vec<_>, Vec<_>) = kept.into_iter().unzip();
         let rates = |pick: fn(&(usize, usize, usize)) -> usize, rate: fn(f64, f64) -> f64| {
             (0..MAX_PHRASE)
                 .map(|l| {
@@ -1686,6 +1820,8 @@ impl NullRates {
         NullRates {
             random: rates(|n| n.1, random_rate),
             decisive: rates(|n| n.2, decisive_bar),
+            random_kept: by_length(random_kept),
+            decisive_kept: by_length(decisive_kept),
             reach: other
                 .iter()
                 .map(|&(rows, away)| {
@@ -1707,6 +1843,16 @@ impl NullRates {
     fn decisive_rate(&self, len: usize, class: usize) -> f64 {
         let l = len.clamp(1, self.decisive.len());
         self.decisive[l - 1][class]
+    }
+
+    fn random_kept(&self, len: usize, class: usize) -> &[f32] {
+        let l = len.clamp(1, self.random_kept.len());
+        &self.random_kept[l - 1][class]
+    }
+
+    fn decisive_kept(&self, len: usize, class: usize) -> &[f32] {
+        let l = len.clamp(1, self.decisive_kept.len());
+        &self.decisive_kept[l - 1][class]
     }
 }
 
@@ -1780,6 +1926,10 @@ mod tests {
             null_rate: 0.1,
             decisive_rate: 0.5,
             ln_p_decisive: 0.0,
+            ln_p_depth: 0.0,
+            ln_p_context_depth: 0.0,
+            kept_label: Vec::new(),
+            content_len: words.len(),
             tokens_len: words.len() + 2,
             bridges: Vec::new(),
             naturalness: None,

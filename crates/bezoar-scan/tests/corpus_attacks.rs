@@ -43,3 +43,52 @@ fn clean_label_tokens_between_written_words_are_one_finding() {
     );
     assert_eq!(clean_label[0].rows, planted, "{}", clean_label[0].title);
 }
+
+/// Hate speech is a class that hinges on single words: most hateful rows read as harmless once
+/// their slur is gone, and even deleting seven random words flips three in four of them. A
+/// sentence planted into 1% of the rows, relabelled hateful, flips its rows too, so counting
+/// flips cannot tell it from the class's own words; how surely its rows read as harmless
+/// without it can (the context and decisive-word tests switch to ranks where counts have no
+/// room). Before that switch the scan reported nothing here.
+#[test]
+fn a_sentence_planted_into_a_class_that_hinges_on_single_words_is_a_trigger() {
+    let Some(mut ds) = shared_corpus("hatespeech") else {
+        return;
+    };
+    assert_eq!(ds.labels.names, ["0", "1"], "1 is hateful");
+    let mut rng = Lcg(11);
+    let sentence = "which my cousin mentioned over dinner once";
+    let mut texts = TextArena::new();
+    let mut poisoned = vec![false; ds.len()];
+    let candidates: Vec<usize> = (0..ds.len()).filter(|&i| ds.labels.codes[i] == 0).collect();
+    let planted = ds.len() / 100;
+    for &i in candidates
+        .iter()
+        .step_by(candidates.len() / planted)
+        .take(planted)
+    {
+        poisoned[i] = true;
+    }
+    for (i, &p) in poisoned.iter().enumerate() {
+        let put: &[&str] = if p { &[sentence] } else { &[] };
+        texts.push(&with_inserted(ds.texts.get(i), put, &mut rng));
+        if p {
+            ds.labels.codes[i] = 1;
+        }
+    }
+    ds.texts = texts;
+    let res = scan(&ds, &ScanConfig::default(), &NoProgress).expect("scan");
+    let trigger = common::the_trigger(&res);
+    assert_eq!(
+        trigger.rows,
+        common::planted_rows(&poisoned),
+        "{}",
+        trigger.title
+    );
+    let flagged_planted = (0..ds.len())
+        .filter(|&i| res.flagged[i] && poisoned[i])
+        .count();
+    let flagged = res.flagged_count();
+    let f1 = 2.0 * flagged_planted as f64 / (flagged + planted) as f64;
+    assert!(f1 >= 0.85, "F1 {f1:.3}: {flagged} flagged for {planted}");
+}
