@@ -803,13 +803,6 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         })
         .collect();
     let tested = testable(phrases.iter().map(|p| p.min_ln_p).collect(), ctx.cfg.alpha);
-    if let Ok(w) = std::env::var("BZDBG") {
-        for p in &phrases {
-            if p.text.contains(&w) {
-                eprintln!("BZDBG {:?} rows {} target_all {} target_rows {} disagree {} ln_p {:.2} min_ln_p {:.2} nshare {:.3} null {:.3} reach {:.3} tested {} lnthr {:.2} dec {:.2} depth {:.2} decrate {:.3}", p.text, p.rows.len(), p.target_all, p.target_rows, p.disagree, p.ln_p, p.min_ln_p, p.neighbour_share, p.null_rate, null_rates.reach[p.class], tested, (ctx.cfg.alpha / tested as f64).ln(), p.ln_p_decisive, p.ln_p_depth, p.decisive_rate);
-            }
-        }
-    }
     let ln_threshold = (ctx.cfg.alpha / tested as f64).ln();
     let candidates = phrases.len();
     let (mut phrases, kept_label): (Vec<Phrase>, Vec<Phrase>) =
