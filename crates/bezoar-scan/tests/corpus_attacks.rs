@@ -45,7 +45,7 @@ fn clean_label_tokens_between_written_words_are_one_finding() {
 }
 
 /// Hate speech is a class that hinges on single words: most hateful rows read as harmless once
-/// their slur is gone, and even deleting seven random words flips three in four of them. A
+/// their slur is gone, and deleting eight random words flips three in four of them. A
 /// sentence planted into 1% of the rows, relabelled hateful, flips its rows too, so counting
 /// flips cannot tell it from the class's own words; how surely its rows read as harmless
 /// without it can (the context and decisive-word tests switch to ranks where counts have no
