@@ -1726,8 +1726,9 @@ impl NullRates {
         // Per class and span length: (rows tried, flipped with a random span deleted, flipped
         // with the decisive span deleted), and P(class) left with the random and with the decisive
         // span deleted.
+        type Counts = Vec<(usize, usize, usize)>;
         type Kept = Vec<Vec<f32>>;
-        let measured: Vec<(Vec<(usize, usize, usize)>, (Kept, Kept))> = by_class
+        let measured: Vec<(Counts, (Kept, Kept))> = by_class
             .par_iter()
             .enumerate()
             .map(|(c, rows)| {
