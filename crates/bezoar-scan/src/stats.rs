@@ -30,30 +30,9 @@ fn ln_choose(n: u64, k: u64) -> f64 {
     ln_gamma(n as f64 + 1.0) - ln_gamma(k as f64 + 1.0) - ln_gamma((n - k) as f64 + 1.0)
 }
 
-/// P(Z ≥ z) for a standard normal Z, from the complementary error function (Numerical
-/// Recipes' Chebyshev fit, relative error below 1.2e-7 everywhere).
-pub fn normal_sf(z: f64) -> f64 {
-    let x = z / std::f64::consts::SQRT_2;
-    let t = 1.0 / (1.0 + 0.5 * x.abs());
-    let poly = -x * x - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    let erfc = t * poly.exp();
-    let erfc = if x >= 0.0 { erfc } else { 2.0 - erfc };
-    0.5 * erfc
-}
-
-/// ln P(Z ≥ z) for a standard normal Z, finite far into the tail (where `normal_sf` underflows).
-pub fn ln_normal_sf(z: f64) -> f64 {
-    if z < 0.0 {
-        return normal_sf(z).ln();
-    }
-    let x = z / std::f64::consts::SQRT_2;
+/// Numerical Recipes' Chebyshev fit of the complementary error function at `x ≥ 0`, as
+/// `erfc(x) / 2 = h · e^poly`: returns `(h, poly)`, so the tail can be taken in log space too.
+fn half_erfc_fit(x: f64) -> (f64, f64) {
     let t = 1.0 / (1.0 + 0.5 * x);
     let poly = -x * x - 1.265_512_23
         + t * (1.000_023_68
@@ -63,7 +42,29 @@ pub fn ln_normal_sf(z: f64) -> f64 {
                         + t * (0.278_868_07
                             + t * (-1.135_203_98
                                 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    (0.5 * t).ln() + poly
+    (0.5 * t, poly)
+}
+
+/// P(Z ≥ z) for a standard normal Z, from the complementary error function (Numerical
+/// Recipes' Chebyshev fit, relative error below 1.2e-7 everywhere).
+pub fn normal_sf(z: f64) -> f64 {
+    let x = z / std::f64::consts::SQRT_2;
+    let (h, poly) = half_erfc_fit(x.abs());
+    let tail = h * poly.exp();
+    if x >= 0.0 {
+        tail
+    } else {
+        1.0 - tail
+    }
+}
+
+/// ln P(Z ≥ z) for a standard normal Z, finite far into the tail (where `normal_sf` underflows).
+pub fn ln_normal_sf(z: f64) -> f64 {
+    if z < 0.0 {
+        return normal_sf(z).ln();
+    }
+    let (h, poly) = half_erfc_fit(z / std::f64::consts::SQRT_2);
+    h.ln() + poly
 }
 
 /// ln P that values drawn like `reference` would sit as low as `x` does: the one-sided

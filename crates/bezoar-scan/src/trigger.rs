@@ -762,7 +762,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
 
     // Null rates: how often a row of class c reads as another class once a random span of the
     // same length is deleted. Deleting words weakens any row; this is what a natural phrase does.
-    let null_rates = NullRates::measure(ctx, cv, &HashSet::default());
+    let null_rates = NullRates::measure(ctx, cv);
 
     // 3. Extend each candidate to its phrase (in parallel), then keep the first candidate of
     // each distinct (phrase, class) in significance order and run the context test on it.
@@ -836,7 +836,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         .flat_map(|p| p.rows.iter().copied())
         .collect();
     if !confirmed_rows.is_empty() {
-        let ordinary = NullRates::measure(ctx, cv, &confirmed_rows);
+        let ordinary = null_rates.without(ctx, cv, &confirmed_rows);
         for p in &mut phrases {
             p.judge_decisive(&ordinary);
         }
@@ -1660,20 +1660,6 @@ fn decisive_bar(flipped: f64, tried: f64) -> f64 {
     wilson_upper(flipped, tried, BOUND_Z)
 }
 
-/// Per-class lists of per-length values regrouped per length, then class (as the rates are).
-fn by_length(per_class: Vec<Vec<Vec<f32>>>) -> Vec<Vec<Vec<f32>>> {
-    let mut lengths: Vec<std::vec::IntoIter<Vec<f32>>> =
-        per_class.into_iter().map(Vec::into_iter).collect();
-    (0..MAX_PHRASE)
-        .map(|_| {
-            lengths
-                .iter_mut()
-                .map(|per_len| per_len.next().unwrap_or_default())
-                .collect()
-        })
-        .collect()
-}
-
 /// Per phrase length and class, measured on a seeded sample of rows: P(row reads as another
 /// class | a random span of that length is deleted), and the same when the span opens with the
 /// row's *most decisive* word (the one whose deletion lowers P(class) most).
@@ -1683,17 +1669,21 @@ fn by_length(per_class: Vec<Vec<Vec<f32>>>) -> Vec<Vec<Vec<f32>>> {
 /// one strong word goes, and such a word is not a trigger for that: a trigger must also flip
 /// its rows more often than the strongest word of an ordinary row of its class does.
 struct NullRates {
-    /// `random[len - 1][class]`, `decisive[len - 1][class]`.
-    random: Vec<Vec<f64>>,
-    decisive: Vec<Vec<f64>>,
-    /// `random_kept[len - 1][class]`, `decisive_kept[len - 1][class]`: P(class) of each sampled
-    /// row once the random or the decisive span is deleted, ascending.
-    random_kept: Vec<Vec<Vec<f32>>>,
-    decisive_kept: Vec<Vec<Vec<f32>>>,
+    /// Per class, its sampled rows' re-reads.
+    spans: Vec<ClassSpans>,
     /// `reach[class]`: the share of rows labelled otherwise that the label model (out of fold)
     /// reads as some other class: the disagreement a dirty-label trigger's rows, written in the
     /// other classes, reach once it is deleted.
     reach: Vec<f64>,
+}
+
+/// One class's sampled rows re-read without a span, per span length (`[len - 1]`).
+struct ClassSpans {
+    /// Rows tried, flipped with a random span deleted, flipped with the decisive span deleted.
+    counts: Vec<(usize, usize, usize)>,
+    /// P(class) of each row once the random or the decisive span is deleted, ascending.
+    random_kept: Vec<Vec<f32>>,
+    decisive_kept: Vec<Vec<f32>>,
 }
 
 impl NullRates {
@@ -1709,9 +1699,27 @@ impl NullRates {
             .max(Self::MIN_SAMPLE_PER_CLASS)
     }
 
-    /// Measured on rows outside `exclude` (the rows of triggers already confirmed, which are
-    /// not ordinary rows of their class).
-    fn measure(ctx: &Context, cv: &crate::linear::CrossVal, exclude: &HashSet<u32>) -> Self {
+    fn measure(ctx: &Context, cv: &crate::linear::CrossVal) -> Self {
+        NullRates {
+            spans: Self::sample_spans(ctx, cv, &HashSet::default()),
+            reach: Self::reach(ctx, cv),
+        }
+    }
+
+    /// The same, with the span re-reads measured again on rows outside `exclude` (the rows of
+    /// triggers already confirmed, which are not ordinary rows of their class).
+    fn without(&self, ctx: &Context, cv: &crate::linear::CrossVal, exclude: &HashSet<u32>) -> Self {
+        NullRates {
+            spans: Self::sample_spans(ctx, cv, exclude),
+            reach: self.reach.clone(),
+        }
+    }
+
+    fn sample_spans(
+        ctx: &Context,
+        cv: &crate::linear::CrossVal,
+        exclude: &HashSet<u32>,
+    ) -> Vec<ClassSpans> {
         let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); ctx.classes];
         for (i, &y) in ctx.labels.iter().enumerate() {
             if !exclude.contains(&(i as u32)) {
@@ -1723,12 +1731,7 @@ impl NullRates {
             rng.shuffle(rows);
             rows.truncate(Self::sample_per_class(ctx.classes));
         }
-        // Per class and span length: (rows tried, flipped with a random span deleted, flipped
-        // with the decisive span deleted), and P(class) left with the random and with the decisive
-        // span deleted.
-        type Counts = Vec<(usize, usize, usize)>;
-        type Kept = Vec<Vec<f32>>;
-        let measured: Vec<(Counts, (Kept, Kept))> = by_class
+        by_class
             .par_iter()
             .enumerate()
             .map(|(c, rows)| {
@@ -1736,9 +1739,11 @@ impl NullRates {
                     (Vec::new(), Vec::new(), Vec::new(), Vec::new());
                 let mut scratch = crate::features::Scratch::default();
                 let mut proba = vec![0.0f32; ctx.classes];
-                let mut counts = vec![(0usize, 0usize, 0usize); MAX_PHRASE];
-                let mut kept = vec![Vec::new(); MAX_PHRASE];
-                let mut kept_random = vec![Vec::new(); MAX_PHRASE];
+                let mut spans = ClassSpans {
+                    counts: vec![(0, 0, 0); MAX_PHRASE],
+                    random_kept: vec![Vec::new(); MAX_PHRASE],
+                    decisive_kept: vec![Vec::new(); MAX_PHRASE],
+                };
                 let mut rng = crate::rng::SplitMix64::new(ctx.cfg.seed ^ 0x4e55_4c4c ^ c as u64);
                 for &r in rows {
                     let r = r as usize;
@@ -1759,44 +1764,31 @@ impl NullRates {
                             decisive = (j, proba[c]);
                         }
                     }
-                    for (((len, count), kept), kept_random) in (1..=MAX_PHRASE)
-                        .zip(counts.iter_mut())
-                        .zip(kept.iter_mut())
-                        .zip(kept_random.iter_mut())
-                    {
+                    for len in 1..=MAX_PHRASE {
                         if !enough_context(toks.len().saturating_sub(len), toks.len()) {
                             continue;
                         }
+                        let count = &mut spans.counts[len - 1];
                         count.0 += 1;
                         read_without(rng.below(toks.len() - len + 1), len, &mut proba);
                         count.1 += usize::from(argmax(&proba) != c);
-                        kept_random.push(proba[c]);
+                        spans.random_kept[len - 1].push(proba[c]);
                         read_without(decisive.0.min(toks.len() - len), len, &mut proba);
                         count.2 += usize::from(argmax(&proba) != c);
-                        kept.push(proba[c]);
+                        spans.decisive_kept[len - 1].push(proba[c]);
                     }
                 }
-                kept.iter_mut()
-                    .chain(kept_random.iter_mut())
+                spans
+                    .random_kept
+                    .iter_mut()
+                    .chain(spans.decisive_kept.iter_mut())
                     .for_each(|k| k.sort_by(f32::total_cmp));
-                (counts, (kept_random, kept))
+                spans
             })
-            .collect();
-        let (counts, kept): (Vec<_>, Vec<_>) = measured.into_iter().unzip();
-        let (random_kept, decisive_kept): (Vec<_>, Vec<_>) = kept.into_iter().unzip();
-        let rates = |pick: fn(&(usize, usize, usize)) -> usize, rate: fn(f64, f64) -> f64| {
-            (0..MAX_PHRASE)
-                .map(|l| {
-                    counts
-                        .iter()
-                        .map(|per_len| {
-                            let n = &per_len[l];
-                            rate(pick(n) as f64, n.0 as f64)
-                        })
-                        .collect()
-                })
-                .collect()
-        };
+            .collect()
+    }
+
+    fn reach(ctx: &Context, cv: &crate::linear::CrossVal) -> Vec<f64> {
         let mut other = vec![(0usize, 0usize); ctx.classes];
         let mut proba = vec![0.0f32; ctx.classes];
         for (i, &y) in ctx.labels.iter().enumerate() {
@@ -1811,42 +1803,41 @@ impl NullRates {
                 o.1 += usize::from(read != c);
             }
         }
-        NullRates {
-            random: rates(|n| n.1, random_rate),
-            decisive: rates(|n| n.2, decisive_bar),
-            random_kept: by_length(random_kept),
-            decisive_kept: by_length(decisive_kept),
-            reach: other
-                .iter()
-                .map(|&(rows, away)| {
-                    if rows == 0 {
-                        1.0
-                    } else {
-                        away as f64 / rows as f64
-                    }
-                })
-                .collect(),
-        }
+        other
+            .iter()
+            .map(|&(rows, away)| {
+                if rows == 0 {
+                    1.0
+                } else {
+                    away as f64 / rows as f64
+                }
+            })
+            .collect()
+    }
+
+    /// `class`'s re-reads for a span of `len` words (lengths past `MAX_PHRASE` read as the
+    /// longest measured).
+    fn spans(&self, len: usize, class: usize) -> (&(usize, usize, usize), &[f32], &[f32]) {
+        let (s, l) = (&self.spans[class], len.clamp(1, MAX_PHRASE) - 1);
+        (&s.counts[l], &s.random_kept[l], &s.decisive_kept[l])
     }
 
     fn rate(&self, len: usize, class: usize) -> f64 {
-        let l = len.clamp(1, self.random.len());
-        self.random[l - 1][class]
+        let (n, ..) = self.spans(len, class);
+        random_rate(n.1 as f64, n.0 as f64)
     }
 
     fn decisive_rate(&self, len: usize, class: usize) -> f64 {
-        let l = len.clamp(1, self.decisive.len());
-        self.decisive[l - 1][class]
+        let (n, ..) = self.spans(len, class);
+        decisive_bar(n.2 as f64, n.0 as f64)
     }
 
     fn random_kept(&self, len: usize, class: usize) -> &[f32] {
-        let l = len.clamp(1, self.random_kept.len());
-        &self.random_kept[l - 1][class]
+        self.spans(len, class).1
     }
 
     fn decisive_kept(&self, len: usize, class: usize) -> &[f32] {
-        let l = len.clamp(1, self.decisive_kept.len());
-        &self.decisive_kept[l - 1][class]
+        self.spans(len, class).2
     }
 }
 
