@@ -397,31 +397,27 @@ fn skew(ctx: &Context, rows: &[u32]) -> Skew {
     }
 }
 
-/// `s` (of `rows`, ascending) also judged against `kind_rows` (ascending, every row with this
-/// kind of character) without `rows`, when those are at least as many as `rows`: fewer would
+/// `s` (of `rows`, some of `kind_rows`: every row with this kind of character) also judged
+/// against `kind_rows` without `rows`, when those are at least as many as `rows`: fewer would
 /// estimate their label mix less precisely than the test needs, and the prior stays the null.
 fn judge_within_kind(ctx: &Context, s: &mut Skew, rows: &[u32], kind_rows: &[u32]) {
-    let others: Vec<u32> = kind_rows
-        .iter()
-        .copied()
-        .filter(|r| rows.binary_search(r).is_err())
-        .collect();
-    if others.len() < rows.len() {
+    // `rows` are some of `kind_rows`: the others are what is left, counted without listing them.
+    let others = kind_rows.len() - rows.len();
+    if others < rows.len() {
         return;
     }
-    let label_rows = others
+    let kind_label_rows = kind_rows
         .iter()
         .filter(|&&r| ctx.labels[r as usize] as usize == s.class)
         .count();
-    let total = (rows.len() + others.len()) as u64;
     s.within_kind = Some(KindReference {
-        rows: others.len(),
-        label_rows,
+        rows: others,
+        label_rows: kind_label_rows - s.count,
         ln_p: crate::stats::ln_hypergeom_sf(
             s.count as u64,
             rows.len() as u64,
-            (s.count + label_rows) as u64,
-            total,
+            kind_label_rows as u64,
+            kind_rows.len() as u64,
         ),
     });
 }
