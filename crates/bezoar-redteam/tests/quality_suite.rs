@@ -14,17 +14,19 @@ use bezoar_scan::{ScanConfig, Severity};
 
 /// Sets still short of their need: the F1 and AUROC they hold (measured, rounded down).
 const RATCHET: &[(&str, f64, f64)] = &[
-    ("ag-shakespeare-5pct", 0.00, 0.88),
-    ("hsol-poetry-3pct", 0.00, 0.70),
-    ("sst2-labelflip-5pct", 0.42, 0.88),
-    // Below 0.5: the scan holds no signal on this one yet. Lowered from 0.38 when the anomaly
-    // detector's weak ranking scores were scaled down (a gain on 11 other sets).
-    ("sst2-stylebkd-20pct", 0.00, 0.35),
+    ("ag-shakespeare-5pct", 0.00, 0.91),
+    // Lowered from 0.70 and 0.42 when the label score's pool came to hear only the readers
+    // that explain the labels at least as well as the average one (pooled ≥ best single reader
+    // on every flip set, AUROC up on ag-shakespeare and sst2-stylebkd).
+    ("hsol-poetry-3pct", 0.00, 0.65),
+    ("sst2-labelflip-5pct", 0.41, 0.88),
+    // Below 0.5: the scan holds little signal on this one yet.
+    ("sst2-stylebkd-20pct", 0.00, 0.39),
 ];
 
-/// Flip sets where the pooled label readers still rank flips below their best single reader:
-/// by at most this much AUROC (measured 0.004). Everywhere else pooled ≥ best.
-const READER_RATCHET: &[(&str, f64)] = &[("ag-targetflip-10pct", 0.005)];
+/// Flip sets where the pooled label readers still rank flips below their best single reader,
+/// by at most this much AUROC. (None today: pooled ≥ best on every flip set.)
+const READER_RATCHET: &[(&str, f64)] = &[];
 
 /// Clean corpora still short: the largest share of rows flagged and the worst severity held.
 /// (None today: every clean corpus passes.)

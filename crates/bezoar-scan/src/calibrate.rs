@@ -36,24 +36,38 @@ fn mean_nll(beta: f64, ln_q: &[f32], labels: &[usize]) -> f64 {
     total / labels.len().max(1) as f64
 }
 
-/// The β that best calibrates a reader of `n` rows over `classes` classes. `read(i, out)` writes
-/// row `i`'s ln class probabilities into `out` and returns its label, or `None` where the reader
-/// has no reading of the row. Fits on at most [`MAX_FIT_ROWS`] evenly strided rows (fewer with
+/// A reader's temperature and how well, so scaled, it explains the labels as given.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BetaFit {
+    pub beta: f32,
+    /// Mean negative log-likelihood of the labels at `beta` over the rows fitted (`NaN` when
+    /// no row had a reading).
+    pub log_loss: f64,
+}
+
+/// The β that best calibrates a reader of `n` rows over `classes` classes, and the log-loss it
+/// reaches. `read(i, out)` writes row `i`'s ln class probabilities into `out` and returns its
+/// label, or `None` where the reader has no reading of the row. Fits on at most [`MAX_FIT_ROWS`] evenly strided rows (fewer with
 /// many classes, see [`MAX_FIT_CELLS`]). The log-loss is convex in β, so a golden-section
-/// search over ln β finds the optimum. Returns 1 (leave as is) when no row has a reading.
-pub fn fit_beta(
+/// search over ln β finds the optimum. β is 1 (leave as is) when no row has a reading.
+pub fn fit_beta_and_loss(
     n: usize,
     classes: usize,
     read: impl Fn(usize, &mut [f32]) -> Option<usize>,
-) -> f32 {
+) -> BetaFit {
     let sample = FitSample::read(n, classes, MAX_FIT_ROWS, read);
     if sample.labels.is_empty() {
-        return 1.0;
+        return BetaFit {
+            beta: 1.0,
+            log_loss: f64::NAN,
+        };
     }
-    golden_min(LN_BETA_MIN, LN_BETA_MAX, ITERATIONS, |ln_beta| {
-        mean_nll(ln_beta.exp(), &sample.ln_q, &sample.labels)
-    })
-    .exp() as f32
+    let nll = |ln_beta: f64| mean_nll(ln_beta.exp(), &sample.ln_q, &sample.labels);
+    let ln_beta = golden_min(LN_BETA_MIN, LN_BETA_MAX, ITERATIONS, nll);
+    BetaFit {
+        beta: ln_beta.exp() as f32,
+        log_loss: nll(ln_beta),
+    }
 }
 
 /// Rows a fit reads: evenly strided over the data, at most `max_rows` and at most
@@ -219,10 +233,11 @@ mod tests {
     fn fit(p: f32, acc: f64) -> f32 {
         let n = 1000;
         let right = (acc * n as f64).round() as usize;
-        fit_beta(n, 2, |i, out| {
+        fit_beta_and_loss(n, 2, |i, out| {
             out.copy_from_slice(&[p.ln(), (1.0 - p).ln()]);
             Some(usize::from(i >= right))
         })
+        .beta
     }
 
     #[test]
@@ -313,10 +328,11 @@ mod tests {
         assert!((flipped.beta - 1.0).abs() < 0.15, "{flipped:?}");
         // A plain temperature fit softens instead.
         let (rows, labels) = flipped_rows(10, 0.05, 20_000);
-        let plain = fit_beta(rows.len(), 10, |i, out| {
+        let plain = fit_beta_and_loss(rows.len(), 10, |i, out| {
             out.copy_from_slice(&rows[i]);
             Some(labels[i])
-        });
+        })
+        .beta;
         assert!(plain < 0.9, "{plain}");
     }
 
@@ -337,7 +353,7 @@ mod tests {
 
     #[test]
     fn no_rows_leave_the_scale() {
-        assert_eq!(fit_beta(10, 2, |_, _| None), 1.0);
-        assert_eq!(fit_beta(0, 2, |_, _| Some(0)), 1.0);
+        assert_eq!(fit_beta_and_loss(10, 2, |_, _| None).beta, 1.0);
+        assert_eq!(fit_beta_and_loss(0, 2, |_, _| Some(0)).beta, 1.0);
     }
 }
