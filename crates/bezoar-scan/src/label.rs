@@ -379,65 +379,73 @@ fn readers<'a>(ctx: &'a Context) -> Vec<Reader<'a>> {
         .collect()
 }
 
-/// Which readers a pooled belief hears.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Pool {
-    /// The readers that explain the labels at least as well as the average one (see
-    /// [`readers`]): the label score's pool.
-    Selected,
-    /// Every reader: the belief sub-clusters are judged by (see `anomaly`), which asks whether
-    /// any reader reads a group as another class, not which rows are most surely mislabelled.
-    All,
-}
-
 /// How far the readers together believe row `i`'s label `y`: the logarithmic opinion pool of
 /// their calibrated probabilities (the normalised geometric mean over readers), which lets a
 /// reader that is sure a label is wrong count for more than an arithmetic mean would, without
 /// letting any one reader decide (measured on public sentiment data with random flips: ranks
-/// flipped labels better than the arithmetic mean). `ln_q` and `pooled` are scratch of one
-/// entry per class; `pooled` is left holding the pooled probabilities.
+/// flipped labels better than the arithmetic mean). The pool hears the selected readers (see
+/// [`readers`]); `every`, where given, is left holding the pool of every reader: the belief
+/// sub-clusters are judged by (see `anomaly`), which asks whether any reader reads a group as
+/// another class, not which rows are most surely mislabelled. `ln_q` and `pooled` are scratch
+/// of one entry per class; `pooled` is left holding the selected pool's probabilities.
 fn pooled_belief(
     readers: &[Reader],
-    pool: Pool,
     i: usize,
     y: usize,
     ln_q: &mut [f32],
     pooled: &mut [f32],
+    mut every: Option<&mut [f32]>,
     mut first: Option<&mut FirstReading>,
 ) -> f32 {
     pooled.fill(0.0);
-    let mut count = 0usize;
+    if let Some(e) = every.as_deref_mut() {
+        e.fill(0.0);
+    }
+    let (mut count, mut every_count) = (0usize, 0usize);
     for (k, r) in readers.iter().enumerate() {
         let first = if k == 0 { first.as_deref_mut() } else { None };
-        let heard = pool == Pool::All || r.pooled;
-        if !heard && first.is_none() {
+        if !r.pooled && first.is_none() && every.is_none() {
             continue;
         }
-        if (r.read)(i, ln_q) {
-            calibrate::scale_ln_proba(ln_q, r.beta);
-            if let Some(f) = first {
-                f.proba
-                    .iter_mut()
-                    .zip(ln_q.iter())
-                    .for_each(|(p, q)| *p = q.exp());
-                f.read = true;
-            }
-            if heard {
-                pooled
-                    .iter_mut()
-                    .zip(ln_q.iter())
-                    .for_each(|(p, q)| *p += q);
-                count += 1;
-            }
+        if !(r.read)(i, ln_q) {
+            continue;
+        }
+        calibrate::scale_ln_proba(ln_q, r.beta);
+        if let Some(f) = first {
+            f.proba
+                .iter_mut()
+                .zip(ln_q.iter())
+                .for_each(|(p, q)| *p = q.exp());
+            f.read = true;
+        }
+        if r.pooled {
+            add_ln(pooled, ln_q);
+            count += 1;
+        }
+        if let Some(e) = every.as_deref_mut() {
+            add_ln(e, ln_q);
+            every_count += 1;
         }
     }
-    // A row no heard reader reads (`count` 0) is left with the uniform pool.
-    pooled.iter_mut().for_each(|p| *p /= count.max(1) as f32);
-    let max = pooled.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    pooled.iter_mut().for_each(|p| *p = (*p - max).exp());
-    let norm: f32 = pooled.iter().sum();
-    pooled.iter_mut().for_each(|p| *p /= norm);
+    if let Some(e) = every {
+        normalise_pool(e, every_count);
+    }
+    normalise_pool(pooled, count);
     pooled[y]
+}
+
+fn add_ln(sum: &mut [f32], ln_q: &[f32]) {
+    sum.iter_mut().zip(ln_q).for_each(|(p, q)| *p += q);
+}
+
+/// The summed ln probabilities of `count` readers as the normalised geometric mean; a row no
+/// heard reader reads (`count` 0) is left with the uniform pool.
+fn normalise_pool(pool: &mut [f32], count: usize) {
+    pool.iter_mut().for_each(|p| *p /= count.max(1) as f32);
+    let max = pool.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    pool.iter_mut().for_each(|p| *p = (*p - max).exp());
+    let norm: f32 = pool.iter().sum();
+    pool.iter_mut().for_each(|p| *p /= norm);
 }
 
 /// The first reader (the text label model), as calibrated, recalibrated with a random-flip
@@ -492,6 +500,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     let mut belief = vec![0.0f32; n];
     let mut all_belief = vec![0.0f32; n];
     let (mut ln_q, mut pooled, mut p) = (vec![0.0f32; k], vec![0.0f32; k], vec![0.0f32; k]);
+    let mut every = vec![0.0f32; k];
     // pairs[given * k + read_as] = rows, for one finding per label pair.
     let mut pairs: Vec<Vec<u32>> = vec![Vec::new(); k * k];
     let mut noise = NoiseTest::new(k);
@@ -505,16 +514,16 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     for (i, score) in scores.iter_mut().enumerate() {
         let y = ctx.labels[i] as usize;
         first.read = false;
-        all_belief[i] = pooled_belief(&readers, Pool::All, i, y, &mut ln_q, &mut pooled, None);
         belief[i] = pooled_belief(
             &readers,
-            Pool::Selected,
             i,
             y,
             &mut ln_q,
             &mut pooled,
+            Some(&mut every),
             Some(&mut first),
         );
+        all_belief[i] = every[y];
         threshold_sum[y] += pooled[y] as f64;
         *score = suspicion(belief[i]);
         cv.read_row(i, &mut p);
@@ -590,7 +599,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         // keeping every row's pooled vector instead would cost rows × classes floats.
         for i in 0..n {
             let y = ctx.labels[i] as usize;
-            pooled_belief(&readers, Pool::Selected, i, y, &mut ln_q, &mut pooled, None);
+            pooled_belief(&readers, i, y, &mut ln_q, &mut pooled, None, None);
             if let Some(read) = joint.issue(&pooled, y) {
                 issues[y * k + read] += 1;
             }
