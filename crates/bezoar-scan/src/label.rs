@@ -361,21 +361,31 @@ fn readers<'a>(ctx: &'a Context) -> Vec<Reader<'a>> {
     // best single reader on one of them (a targeted flip among four classes: AUROC 0.927
     // against 0.931); pooling the readers at or under the mean loss beat the best single
     // reader on all four.
-    let losses: Vec<f64> = fitted
-        .iter()
-        .map(|(_, _, fit)| fit.log_loss)
-        .filter(|l| l.is_finite())
-        .collect();
-    let bar = losses.iter().sum::<f64>() / losses.len().max(1) as f64;
+    let losses: Vec<f64> = fitted.iter().map(|(_, _, fit)| fit.log_loss).collect();
     fitted
         .into_iter()
-        .map(|(name, read, fit)| Reader {
+        .zip(pool_selection(&losses))
+        .map(|((name, read, fit), pooled)| Reader {
             name,
             read,
             beta: fit.beta,
-            // A reader with no reading of any row has nothing to pool.
-            pooled: fit.log_loss <= bar,
+            pooled,
         })
+        .collect()
+}
+
+/// Which readers the label score's pool hears, from each one's calibrated log-loss on the labels
+/// as given: those at or under the mean of the finite losses, and always the best one (so
+/// rounding in the mean never leaves the pool empty). A reader with no loss (no reading of any
+/// row) is not heard.
+fn pool_selection(losses: &[f64]) -> Vec<bool> {
+    let finite = || losses.iter().copied().filter(|l| l.is_finite());
+    let count = finite().count();
+    let bar = finite().sum::<f64>() / count.max(1) as f64;
+    let best = finite().fold(f64::INFINITY, f64::min);
+    losses
+        .iter()
+        .map(|&l| l.is_finite() && (l <= bar || l == best))
         .collect()
 }
 
@@ -798,6 +808,61 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pool_hears_readers_at_or_under_the_mean_loss() {
+        // Mean 0.45: the two better readers are heard, the two worse ones not.
+        assert_eq!(
+            pool_selection(&[0.3, 0.4, 0.5, 0.6]),
+            vec![true, true, false, false]
+        );
+        // A reader with no reading is neither heard nor counted in the bar.
+        assert_eq!(
+            pool_selection(&[0.3, f64::NAN, 0.5]),
+            vec![true, false, false]
+        );
+        // Equal losses are all heard, one reader alone is heard, and no loss pools nothing.
+        assert_eq!(pool_selection(&[0.1; 3]), vec![true; 3]);
+        assert_eq!(pool_selection(&[0.7]), vec![true]);
+        assert_eq!(pool_selection(&[f64::NAN]), vec![false]);
+    }
+
+    #[test]
+    fn the_selected_pool_leaves_out_unheard_readers_and_every_reader_pool_hears_them() {
+        let reader = |p: f32, pooled: bool| Reader {
+            name: "test",
+            read: Box::new(move |_, out: &mut [f32]| {
+                out.copy_from_slice(&[p.ln(), (1.0 - p).ln()]);
+                true
+            }),
+            beta: 1.0,
+            pooled,
+        };
+        // The heard reader says 0.8 for class 0; the unheard one 0.2.
+        let readers = [reader(0.8, true), reader(0.2, false)];
+        let (mut ln_q, mut pooled, mut every) = (vec![0.0; 2], vec![0.0; 2], vec![0.0; 2]);
+        let mut first = FirstReading {
+            proba: vec![0.0; 2],
+            read: false,
+        };
+        let belief = pooled_belief(
+            &readers,
+            0,
+            0,
+            &mut ln_q,
+            &mut pooled,
+            Some(&mut every),
+            Some(&mut first),
+        );
+        assert!((belief - 0.8).abs() < 1e-6, "{belief}");
+        // The geometric mean of 0.8·0.2 and 0.2·0.8, normalised: an even split.
+        assert!((every[0] - 0.5).abs() < 1e-6, "{every:?}");
+        assert!(first.read && (first.proba[0] - 0.8).abs() < 1e-6);
+        // Without a heard reader the pool is uniform.
+        let unheard = [reader(0.9, false)];
+        let belief = pooled_belief(&unheard, 0, 0, &mut ln_q, &mut pooled, None, None);
+        assert!((belief - 0.5).abs() < 1e-6, "{belief}");
+    }
 
     /// A calibrated two-class model: `rows` rows at P(class 1) = `p`, labelled 1 in the share
     /// `p` of them (what calibration means), plus `flipped` of the confident ones relabelled.
