@@ -344,13 +344,20 @@ fn readers<'a>(ctx: &'a Context) -> Vec<Reader<'a>> {
             }),
         ));
     }
-    let fitted: Vec<(&'static str, ReadFn<'a>, calibrate::BetaFit)> = readers
+    let mut losses = Vec::with_capacity(readers.len());
+    let mut readers: Vec<Reader<'a>> = readers
         .into_iter()
         .map(|(name, read)| {
             let fit = calibrate::fit_beta_and_loss(ctx.n(), ctx.classes, |i, out| {
                 read(i, out).then_some(ctx.labels[i] as usize)
             });
-            (name, read, fit)
+            losses.push(fit.log_loss);
+            Reader {
+                name,
+                read,
+                beta: fit.beta,
+                pooled: false,
+            }
         })
         .collect();
     // The pool hears only the readers whose calibrated log-loss on the labels as given is no
@@ -361,17 +368,10 @@ fn readers<'a>(ctx: &'a Context) -> Vec<Reader<'a>> {
     // best single reader on one of them (a targeted flip among four classes: AUROC 0.927
     // against 0.931); pooling the readers at or under the mean loss beat the best single
     // reader on all four.
-    let losses: Vec<f64> = fitted.iter().map(|(_, _, fit)| fit.log_loss).collect();
-    fitted
-        .into_iter()
-        .zip(pool_selection(&losses))
-        .map(|((name, read, fit), pooled)| Reader {
-            name,
-            read,
-            beta: fit.beta,
-            pooled,
-        })
-        .collect()
+    for (reader, pooled) in readers.iter_mut().zip(pool_selection(&losses)) {
+        reader.pooled = pooled;
+    }
+    readers
 }
 
 /// Which readers the label score's pool hears, from each one's calibrated log-loss on the labels
@@ -508,7 +508,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     let mut scores = vec![0.0f32; n];
     // How far each row's label is believed once the readers are pooled.
     let mut belief = vec![0.0f32; n];
-    let mut all_belief = vec![0.0f32; n];
+    let mut every_belief = vec![0.0f32; n];
     let (mut ln_q, mut pooled, mut p) = (vec![0.0f32; k], vec![0.0f32; k], vec![0.0f32; k]);
     let mut every = vec![0.0f32; k];
     // pairs[given * k + read_as] = rows, for one finding per label pair.
@@ -533,7 +533,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
             Some(&mut every),
             Some(&mut first),
         );
-        all_belief[i] = every[y];
+        every_belief[i] = every[y];
         threshold_sum[y] += pooled[y] as f64;
         *score = suspicion(belief[i]);
         cv.read_row(i, &mut p);
@@ -553,7 +553,7 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
         }
     }
     // Sub-clusters are judged by how surely their rows read as their label (see `anomaly`).
-    let _ = ctx.label_belief.set(all_belief);
+    let _ = ctx.label_belief.set(every_belief);
     let mut noise_finding = None;
     if ctx.cfg.keep_reader_scores {
         let mut kept: Vec<crate::ReaderScores> = readers
