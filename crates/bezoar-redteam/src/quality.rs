@@ -79,6 +79,11 @@ pub struct SetResult {
 pub struct ReaderAuroc {
     pub reader: &'static str,
     pub auroc: Option<f64>,
+    /// Whether the pooled label score hears this reader (its calibrated log-loss on the labels
+    /// as given is at or under the readers' mean).
+    pub heard: bool,
+    /// That log-loss; `null` for the pool itself.
+    pub log_loss: Option<f64>,
 }
 
 impl SetResult {
@@ -324,6 +329,8 @@ pub fn run_set(
             ReaderAuroc {
                 reader: r.name,
                 auroc: crate::metrics::auroc(&doubt, &poisoned),
+                heard: r.heard,
+                log_loss: r.log_loss.is_finite().then_some(r.log_loss),
             }
         })
         .collect();
@@ -445,10 +452,17 @@ pub fn render_readers(r: &QualityReport) -> String {
             .readers
             .iter()
             .filter(|x| x.reader != "pooled")
-            .map(|x| format!("{} {}", x.reader.trim_start_matches("scale_"), num(x.auroc)))
+            .map(|x| {
+                format!(
+                    "{}{} {}",
+                    x.reader.trim_start_matches("scale_"),
+                    if x.heard { "*" } else { "" },
+                    num(x.auroc)
+                )
+            })
             .collect();
         out.push_str(&format!(
-            "label readers on {}: pooled {pooled:.3} (best single: {} {}) — {}\n",
+            "label readers on {}: pooled {pooled:.3} (best single: {} {}) — {} (* heard by the pool)\n",
             s.set,
             best.reader.trim_start_matches("scale_"),
             num(best.auroc),

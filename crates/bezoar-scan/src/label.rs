@@ -271,6 +271,8 @@ struct Reader<'a> {
     /// Whether the pool hears it: the reader explains the labels as given at least as well as
     /// the readers do on average (see [`readers`]).
     pooled: bool,
+    /// Calibrated log-loss of the labels as given.
+    log_loss: f64,
 }
 
 /// The readers of each row's label available in `ctx`, each calibrated on the labels.
@@ -357,6 +359,7 @@ fn readers<'a>(ctx: &'a Context) -> Vec<Reader<'a>> {
                 read,
                 beta: fit.beta,
                 pooled: false,
+                log_loss: fit.log_loss,
             }
         })
         .collect();
@@ -569,11 +572,15 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
                         }
                     })
                     .collect(),
+                heard: r.pooled,
+                log_loss: r.log_loss,
             })
             .collect();
         kept.push(crate::ReaderScores {
             name: "pooled",
             p_label: belief.clone(),
+            heard: true,
+            log_loss: f64::NAN,
         });
         *ctx.reader_scores
             .lock()

@@ -354,6 +354,11 @@ pub struct FlaggedBy {
 pub struct ReaderScores {
     pub name: &'static str,
     pub p_label: Vec<f32>,
+    /// Whether the label score's pool hears this reader (always for the pool itself).
+    pub heard: bool,
+    /// Calibrated log-loss of the labels as given, which the pool's selection compares (`NaN`
+    /// for the pool itself, or a reader with no reading).
+    pub log_loss: f64,
 }
 
 impl ScanResult {
