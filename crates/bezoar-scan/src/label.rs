@@ -844,6 +844,7 @@ mod tests {
             }),
             beta: 1.0,
             pooled,
+            log_loss: f64::NAN,
         };
         // The heard reader says 0.8 for class 0; the unheard one 0.2.
         let readers = [reader(0.8, true), reader(0.2, false)];
