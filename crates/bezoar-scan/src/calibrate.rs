@@ -48,8 +48,9 @@ pub struct BetaFit {
 /// The β that best calibrates a reader of `n` rows over `classes` classes, and the log-loss it
 /// reaches. `read(i, out)` writes row `i`'s ln class probabilities into `out` and returns its
 /// label, or `None` where the reader has no reading of the row. Fits on at most
-/// [`MAX_FIT_ROWS`] evenly strided rows (fewer with many classes, see [`MAX_FIT_CELLS`]). The log-loss is convex in β, so a golden-section
-/// search over ln β finds the optimum. β is 1 (leave as is) when no row has a reading.
+/// [`MAX_FIT_ROWS`] evenly strided rows (fewer with many classes, see [`MAX_FIT_CELLS`]). The
+/// log-loss is convex in β, so a golden-section search over ln β finds the optimum. β is 1
+/// (leave as is) when no row has a reading.
 pub fn fit_beta_and_loss(
     n: usize,
     classes: usize,
