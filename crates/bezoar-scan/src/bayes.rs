@@ -23,6 +23,24 @@ pub const MAX_CLASSES: usize = 64;
 /// vocabulary would pass it skips the model, so that its memory is bounded whatever the text.
 const MAX_COUNT_CELLS: usize = 1 << 26;
 const CHUNK: usize = 2048;
+/// Words of a row looked up in the count table at once (see [`Counts::predict`]).
+const LOOKUP_BATCH: usize = 16;
+/// Counts below this have their smoothed logarithm looked up (see [`ln_smoothed`]).
+const LN_TABLE: usize = 4096;
+
+/// `ln(n + ALPHA)` for a count `n`, the same value either way: most words are rare, so most
+/// counts are small integers whose logarithms are taken once here.
+#[inline]
+fn ln_smoothed(n: f64) -> f64 {
+    static TABLE: std::sync::LazyLock<Vec<f64>> =
+        std::sync::LazyLock::new(|| (0..LN_TABLE).map(|m| (m as f64 + ALPHA).ln()).collect());
+    let m = n as usize;
+    if m as f64 == n && m < LN_TABLE {
+        TABLE[m]
+    } else {
+        (n + ALPHA).ln()
+    }
+}
 
 /// Out-of-sample class probabilities from naive Bayes, kept as logarithms: naive Bayes is so
 /// sure of itself that probabilities underflow, and label consistency rescales them.
@@ -149,15 +167,22 @@ impl Counts {
             *lp = ((self.rows[c] - mine(c) + 1.0) / (pool_rows + classes as f64)).ln()
                 - words.len() as f64 * denom.ln();
         }
-        for w in words {
-            // Words the pool never saw count zero in every class.
-            let counts = self
-                .slot
-                .get(w)
-                .map(|&s| &self.feature[s as usize * classes..(s as usize + 1) * classes]);
-            for (c, lp) in logp.iter_mut().enumerate() {
-                let n = counts.map_or(0.0, |k| k[c] as f64) - mine(c);
-                *lp += (n + ALPHA).ln();
+        // A batch of words is looked up before any is summed: the count table is far larger
+        // than the caches, and lookups with no work between them wait on memory together
+        // instead of in turn. The sum runs in word order all the same.
+        let mut slots = [None; LOOKUP_BATCH];
+        for batch in words.chunks(LOOKUP_BATCH) {
+            for (slot, w) in slots.iter_mut().zip(batch) {
+                *slot = self.slot.get(w).copied();
+            }
+            for slot in &slots[..batch.len()] {
+                // Words the pool never saw count zero in every class.
+                let counts =
+                    slot.map(|s| &self.feature[s as usize * classes..(s as usize + 1) * classes]);
+                for (c, lp) in logp.iter_mut().enumerate() {
+                    let n = counts.map_or(0.0, |k| k[c] as f64) - mine(c);
+                    *lp += ln_smoothed(n);
+                }
             }
         }
         let max = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -211,6 +236,19 @@ pub fn leave_one_out(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn looked_up_logarithms_are_the_computed_ones() {
+        let counts = (0..LN_TABLE + 3).map(|m| m as f64);
+        let odd = [-1.0, 0.5, 2.25, 1e9];
+        for n in counts.chain(odd) {
+            assert_eq!(
+                ln_smoothed(n).to_bits(),
+                (n + ALPHA).ln().to_bits(),
+                "n = {n}"
+            );
+        }
+    }
 
     fn arena(texts: &[&str]) -> TextArena {
         let mut arena = TextArena::default();
