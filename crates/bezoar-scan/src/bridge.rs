@@ -185,6 +185,9 @@ pub(crate) struct Naturalness {
     pub natural_rate: f64,
     /// ln likelihood ratio of "inserted" over "natural" for the phrase's bridges.
     pub ln_ratio: f64,
+    /// Bridges judged, and how many of them were seen in other rows.
+    pub bridges: usize,
+    pub seen: usize,
 }
 
 impl Naturalness {
@@ -210,6 +213,8 @@ impl Naturalness {
             inserted_rate,
             natural_rate,
             ln_ratio,
+            bridges: bridges.len(),
+            seen: seen as usize,
         }
     }
 
@@ -218,6 +223,22 @@ impl Naturalness {
     /// references no separation (inserted ≤ natural), the test says nothing and passes.
     pub fn inserted(&self) -> bool {
         self.inserted_rate <= self.natural_rate || self.ln_ratio >= 0.0
+    }
+
+    /// Whether the phrase's bridges rule insertion out: they side with natural deletion and
+    /// are seen elsewhere significantly less often (one-sided binomial, level `alpha`) than an
+    /// inserted span's are. Siding with natural deletion alone is no evidence on a few rows: a
+    /// token inserted into 23 short tweets leaves bridges seen elsewhere at 39% where the
+    /// corpus's inserted reference is 55% and its natural one 31%, 1.6 standard deviations
+    /// from the first.
+    pub fn rules_out_insertion(&self, alpha: f64) -> bool {
+        if self.inserted() {
+            return false;
+        }
+        let (m, unseen) = (self.bridges as u64, (self.bridges - self.seen) as u64);
+        // P(this few seen | an inserted span's rate), as the upper tail of the unseen count.
+        let ln_p = crate::stats::ln_binom_sf(unseen, m, 1.0 - self.inserted_rate);
+        ln_p < alpha.ln()
     }
 }
 
@@ -239,6 +260,33 @@ mod tests {
         let b = bridge_at(&poisoned, 3, 1).unwrap();
         assert_eq!(b.pair, pair_hash(clean[2], clean[3]));
         assert_eq!(b.own, 0);
+    }
+
+    fn verdict(bridges: usize, seen: usize) -> Naturalness {
+        let (a, s) = (0.55f64, 0.31f64);
+        let (seen_f, m) = (seen as f64, bridges as f64);
+        Naturalness {
+            rate: seen_f / m,
+            inserted_rate: a,
+            natural_rate: s,
+            ln_ratio: seen_f * (a / s).ln() + (m - seen_f) * ((1.0 - a) / (1.0 - s)).ln(),
+            bridges,
+            seen,
+        }
+    }
+
+    #[test]
+    fn only_many_bridges_on_the_natural_side_rule_insertion_out() {
+        // 9 of 23 bridges seen elsewhere sides with natural deletion (31%) over insertion
+        // (55%), but an inserted span leaves that few one time in ten: not ruled out.
+        let few = verdict(23, 9);
+        assert!(!few.inserted(), "{few:?}");
+        assert!(!few.rules_out_insertion(0.01), "{few:?}");
+        // The same share over 500 bridges is far outside what insertion leaves.
+        let many = verdict(500, 196);
+        assert!(many.rules_out_insertion(0.01), "{many:?}");
+        // Bridges on the inserted side are never ruled out, however many.
+        assert!(!verdict(500, 280).rules_out_insertion(0.01));
     }
 
     #[test]

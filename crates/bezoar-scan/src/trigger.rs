@@ -386,7 +386,12 @@ impl Composition {
     /// everywhere else, so its purity cannot come from them. Test: the phrase's target share
     /// against the largest upper bound (Wilson, one-sided 99%) of its words' target shares in
     /// the rows that contain the word but not the phrase. A word seen nowhere else could
-    /// explain anything (bound 1), so phrases of unseen words are never confirmed this way.
+    /// explain anything (bound 1), so phrases of unseen words are never confirmed this way;
+    /// but where some of the phrase's words are seen elsewhere, a word seen only inside the
+    /// phrase is part of the unit, not a word of the class: a word that defines a class is
+    /// used in many frames, not always in one fixed sequence of other words (an inserted
+    /// "as I said to my neighbour last Tuesday" holds "neighbour" and "Tuesday" in tweets that
+    /// use neither), so the unit is judged by the words that can be judged.
     ///
     /// The phrase's two largest parts (itself less its first or its last token, anchors
     /// included) are judged the same way, since a phrase can take its label from where its
@@ -423,8 +428,15 @@ impl Composition {
                 word_rows = n as u32;
             }
         };
-        for &t in &words {
-            consider(words_seen.words.get(t, p.class).map_or((0.0, 0.0), outside));
+        let word_outside: Vec<(f64, f64)> = words
+            .iter()
+            .map(|&t| words_seen.words.get(t, p.class).map_or((0.0, 0.0), outside))
+            .collect();
+        let some_seen = word_outside.iter().any(|&(_, n)| n > 0.0);
+        for w in word_outside {
+            if w.1 > 0.0 || !some_seen {
+                consider(w);
+            }
         }
         for part in parts(&p.tokens) {
             if let Some((k, n)) = words_seen.parts.get(gram_hash(part), p.class).map(outside) {
@@ -825,7 +837,21 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     // where it stands does not (slurs in hate speech are label-bound and their rows read as
     // another label without them, yet they were written there).
     judge_naturalness(ctx, &mut phrases);
-    phrases.retain(|p| p.naturalness.is_some_and(|v| v.inserted()));
+    // The bridges' verdict is a likelihood ratio, and on a few rows it sides with natural
+    // deletion by chance (a token inserted into 23 tweets: 9 of 23 bridges seen elsewhere, where
+    // the corpus's references are 55% inserted and 31% natural). So it decides alone only for a
+    // phrase whose label purity is within chance (10 rows of a class holding 88% of the rows);
+    // a phrase pure beyond chance is dropped only where its bridges rule insertion out. Both
+    // at level alpha, as the other tests a phrase passes after the first gate's family-wise
+    // correction.
+    let ln_alpha = ctx.cfg.alpha.ln();
+    phrases.retain(|p| {
+        p.naturalness.is_some_and(|v| {
+            let ln_p_purity =
+                ln_binom_sf(p.target_all as u64, p.rows.len() as u64, ctx.prior[p.class]);
+            v.inserted() || (ln_p_purity < ln_alpha && !v.rules_out_insertion(ctx.cfg.alpha))
+        })
+    });
     // The decisive-word reference is ordinary rows of the class, and the rows of a trigger just
     // confirmed are not: deleting one of its words leaves the rest of it, so they keep their
     // label and make the class look less decisive than it is (a slur then passes as a trigger
@@ -1961,6 +1987,29 @@ mod tests {
         // A word seen nowhere else could explain anything: never confirmed this way.
         let p = phrase(&["slur"], 50, 50);
         let counts = unigrams(&[("slur", 0, 50)]);
+        let c = Composition::test(&p, &counts);
+        assert_eq!((c.bound, c.ln_p), (1.0, 0.0));
+    }
+
+    #[test]
+    fn words_seen_only_inside_a_phrase_are_judged_with_it() {
+        // An inserted sentence in 119 rows, all labelled 1: "neighbour" and "tuesday" occur in
+        // no other row, the rest are about 40% labelled 1 in their other rows.
+        let p = phrase(&["as", "i", "said", "to", "neighbour", "tuesday"], 119, 119);
+        let counts = unigrams(&[
+            ("as", 300, 319),
+            ("i", 900, 719),
+            ("said", 60, 159),
+            ("to", 1200, 1019),
+            ("neighbour", 0, 119),
+            ("tuesday", 0, 119),
+        ]);
+        let c = Composition::test(&p, &counts);
+        assert!(c.bound < 0.5 && c.word_rows > 0, "{c:?}");
+        assert!(c.ln_p < (1e-10f64).ln(), "{c:?}");
+        // With no word of the phrase seen elsewhere there is nothing to judge it by.
+        let p = phrase(&["neighbour", "tuesday"], 119, 119);
+        let counts = unigrams(&[("neighbour", 0, 119), ("tuesday", 0, 119)]);
         let c = Composition::test(&p, &counts);
         assert_eq!((c.bound, c.ln_p), (1.0, 0.0));
     }
