@@ -1994,7 +1994,7 @@ mod tests {
     #[test]
     fn words_seen_only_inside_a_phrase_are_judged_with_it() {
         // An inserted sentence in 119 rows, all labelled 1: "neighbour" and "tuesday" occur in
-        // no other row, the rest are about 40% labelled 1 in their other rows.
+        // no other row, the rest are about 40% labelled 1 in their other rows (100 to 1,500).
         let p = phrase(&["as", "i", "said", "to", "neighbour", "tuesday"], 119, 119);
         let counts = unigrams(&[
             ("as", 300, 319),
@@ -2005,7 +2005,8 @@ mod tests {
             ("tuesday", 0, 119),
         ]);
         let c = Composition::test(&p, &counts);
-        assert!(c.bound < 0.5 && c.word_rows > 0, "{c:?}");
+        // The bound is the fewest-rows word's ("said": 40 of 100, 99% upper bound 0.52).
+        assert!(c.bound < 0.6 && c.word_rows == 100, "{c:?}");
         assert!(c.ln_p < (1e-10f64).ln(), "{c:?}");
         // With no word of the phrase seen elsewhere there is nothing to judge it by.
         let p = phrase(&["neighbour", "tuesday"], 119, 119);
