@@ -204,17 +204,22 @@ impl Naturalness {
             .get(l - 1)
             .filter(|s| !s.is_empty())
             .map_or(0.0, |s| counts.rate(s));
-        let seen = bridges.iter().filter(|b| counts.seen_elsewhere(b)).count() as f64;
-        let m = bridges.len() as f64;
+        let seen = bridges.iter().filter(|b| counts.seen_elsewhere(b)).count();
+        Self::from_counts(seen, bridges.len(), inserted_rate, natural_rate)
+    }
+
+    /// The verdict on `seen` of `bridges` bridges seen elsewhere, given the two reference rates.
+    fn from_counts(seen: usize, bridges: usize, inserted_rate: f64, natural_rate: f64) -> Self {
+        let (k, m) = (seen as f64, bridges as f64);
         let (a, s) = (inserted_rate, natural_rate.max(1e-6));
-        let ln_ratio = seen * (a / s).ln() + (m - seen) * ((1.0 - a) / (1.0 - s)).ln();
+        let ln_ratio = k * (a / s).ln() + (m - k) * ((1.0 - a) / (1.0 - s)).ln();
         Naturalness {
-            rate: if m > 0.0 { seen / m } else { 0.0 },
+            rate: if m > 0.0 { k / m } else { 0.0 },
             inserted_rate,
             natural_rate,
             ln_ratio,
-            bridges: bridges.len(),
-            seen: seen as usize,
+            bridges,
+            seen,
         }
     }
 
@@ -263,16 +268,7 @@ mod tests {
     }
 
     fn verdict(bridges: usize, seen: usize) -> Naturalness {
-        let (a, s) = (0.55f64, 0.31f64);
-        let (seen_f, m) = (seen as f64, bridges as f64);
-        Naturalness {
-            rate: seen_f / m,
-            inserted_rate: a,
-            natural_rate: s,
-            ln_ratio: seen_f * (a / s).ln() + (m - seen_f) * ((1.0 - a) / (1.0 - s)).ln(),
-            bridges,
-            seen,
-        }
+        Naturalness::from_counts(seen, bridges, 0.55, 0.31)
     }
 
     #[test]

@@ -847,9 +847,10 @@ pub(crate) fn detect(ctx: &Context) -> DetectorOutput {
     let ln_alpha = ctx.cfg.alpha.ln();
     phrases.retain(|p| {
         p.naturalness.is_some_and(|v| {
-            let ln_p_purity =
-                ln_binom_sf(p.target_all as u64, p.rows.len() as u64, ctx.prior[p.class]);
-            v.inserted() || (ln_p_purity < ln_alpha && !v.rules_out_insertion(ctx.cfg.alpha))
+            v.inserted()
+                || (ln_binom_sf(p.target_all as u64, p.rows.len() as u64, ctx.prior[p.class])
+                    < ln_alpha
+                    && !v.rules_out_insertion(ctx.cfg.alpha))
         })
     });
     // The decisive-word reference is ordinary rows of the class, and the rows of a trigger just
