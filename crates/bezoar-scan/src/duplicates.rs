@@ -5,7 +5,13 @@
 //! - normalised: xxh3 of the text lower-cased, with every non-alphanumeric character removed and
 //!   whitespace collapsed, so case, punctuation and invisible characters do not hide a copy;
 //! - near: MinHash over word 3-shingles of the normalised text (character 5-shingles for texts
-//!   of fewer than three words), LSH banding for candidate pairs and an estimated-Jaccard check.
+//!   of fewer than three words), LSH banding for candidate pairs and an estimated-Jaccard check;
+//! - one word apart: two normalised texts of at least `EDIT_MIN_WORDS` words where one is the
+//!   other with a word dropped, added or repeated, or two neighbouring words swapped. On a short
+//!   text one such edit changes most of its word 3-shingles (a ten-word tweet with one word
+//!   dropped keeps about half), so MinHash alone splits a flood of lightly edited copies into
+//!   pieces too small to stand out. A substituted word is not an edit here: "the plot was
+//!   strong" and "the plot was weak" are different texts.
 //!
 //! MinHash is written here rather than taken from a crate: the one measured (`gaoya`) is rarely
 //! released, and what is needed is short. Signatures keep the low 8 bits of each of 64 minima
@@ -20,6 +26,7 @@ use crate::result::{Detector, Evidence, Finding, Severity};
 use crate::rng::SplitMix64;
 use crate::unusual::display_safe;
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 const NUM_HASHES: usize = 64;
@@ -49,8 +56,15 @@ const FLOOD_MIN: usize = 5;
 /// near-duplicates come in twos and threes; ten copies of one text is someone repeating it.
 const FLOOD_FACTOR: usize = 5;
 const FLOOD_SHARE: f64 = 0.005;
-/// Stands for "normalises to nothing" (never grouped on its normalised form).
-const EMPTY: u64 = 0x0e3b_7e3b_7e3b_7e3b;
+/// Texts one word edit apart are joined when the shorter has at least this many words (a word
+/// dropped from a four-word text is a quarter of it), and only texts of at most
+/// `EDIT_MAX_WORDS` words are expanded (each costs one hash per word; from about twenty words a
+/// single edit keeps the word 3-shingle Jaccard near `NEAR_JACCARD`, where MinHash finds it).
+const EDIT_MIN_WORDS: usize = 5;
+const EDIT_MAX_WORDS: usize = 32;
+/// Stands for "normalises to nothing" (never grouped on its normalised form); word hashes
+/// lie below 2^61, so it is none of them.
+const EMPTY: u64 = u64::MAX;
 
 /// Rows whose label is a minority in a group of copies: they contradict their near-copies.
 const SCORE_MINORITY: f32 = 0.8;
@@ -63,8 +77,12 @@ const SCORE_FLOOD: f32 = 0.6;
 /// pushes a label copies a row of another label (and so conflicts), and a large one is high.
 const SCORE_FLOOD_ONE_LABEL: f32 = 0.4;
 /// The first row of a flood, and rows whose label differs from the flood's: either may be the
-/// original text the flood copies (a flood that pushes a label copies a row of another label).
-const SCORE_FLOOD_FIRST: f32 = 0.3;
+/// original text the flood copies (a flood that pushes a label copies a row of another label),
+/// whose label is the true one. Scored as a repeat, under a reason: the copies are its nearest
+/// neighbours and teach the label readers the flood's label, so the original reads as
+/// mislabelled, and a duplicates reason beside that would flag it (measured: the three
+/// originals of a 29-copy flood on hate-speech tweets were flagged with 0.3 here).
+const SCORE_FLOOD_FIRST: f32 = SCORE_REPEAT;
 /// Repeats in an ordinary, label-consistent duplicate group.
 const SCORE_REPEAT: f32 = 0.1;
 
@@ -95,15 +113,122 @@ fn normalise(text: &str, out: &mut String) -> usize {
     words
 }
 
-fn norm_hash(norm: &str) -> u64 {
-    if norm.is_empty() {
-        return EMPTY;
-    }
-    let h = xxh3_64_with_seed(norm.as_bytes(), 0x6e6f_726d);
-    if h == EMPTY {
-        h ^ 1
+/// The Mersenne prime 2^61 − 1: word hashes are polynomials modulo it.
+const MERSENNE: u64 = (1 << 61) - 1;
+
+fn mul_mod(a: u64, b: u64) -> u64 {
+    let p = a as u128 * b as u128;
+    let r = (p as u64 & MERSENNE) + (p >> 61) as u64;
+    let r = (r & MERSENNE) + (r >> 61);
+    if r >= MERSENNE {
+        r - MERSENNE
     } else {
+        r
+    }
+}
+
+fn add_mod(a: u64, b: u64) -> u64 {
+    let r = a + b;
+    if r >= MERSENNE {
+        r - MERSENNE
+    } else {
+        r
+    }
+}
+
+/// The key of a normalised text: `Σ v(wᵢ)·B^(L−1−i)` modulo 2^61 − 1 over its L words, with
+/// `v` a seeded xxh3 of the word and `B` a seeded base. Written as a polynomial over words
+/// (not one hash of the string) so the key of the text with one word dropped or two
+/// neighbours swapped follows from the words' values in O(1) (see [`OneEditKeys`]): the
+/// one-word-edit search costs a few multiplications per word instead of rehashing the text
+/// once per word. Two different texts of at most L words share a key with probability at most
+/// L / 2^61 under the random base.
+struct WordHasher {
+    seed: u64,
+    base: u64,
+}
+
+impl WordHasher {
+    fn new(seed: u64) -> Self {
+        let mut rng = SplitMix64::new(seed ^ 0x776f_7264_6b65_7973);
+        Self {
+            seed: rng.next_u64(),
+            base: 2 + rng.next_u64() % (MERSENNE - 3),
+        }
+    }
+
+    /// A word's value, in 1..2^61 − 1 (never 0, so a dropped word always changes the key).
+    fn word(&self, w: &str) -> u64 {
+        1 + xxh3_64_with_seed(w.as_bytes(), self.seed) % (MERSENNE - 1)
+    }
+
+    /// The key of a normalised text (words separated by exactly one space), `EMPTY` for the
+    /// empty text; `values` is left holding its words' values.
+    fn key(&self, norm: &str, values: &mut Vec<u64>) -> u64 {
+        values.clear();
+        if norm.is_empty() {
+            return EMPTY;
+        }
+        let mut h = 0;
+        for w in norm.split(' ') {
+            let v = self.word(w);
+            values.push(v);
+            h = add_mod(mul_mod(h, self.base), v);
+        }
         h
+    }
+}
+
+/// Keys of a text's one-word edits from its words' values: with `P[j]` the key of the first
+/// j words and `S[j]` the last L − j words' share of the full key,
+/// - dropping word j gives `P[j]·B^(L−1−j) + S[j+1]`;
+/// - swapping words j and j+1 adds `(v[j+1] − v[j])·(B^(L−1−j) − B^(L−2−j))`.
+#[derive(Default)]
+struct OneEditKeys {
+    prefix: Vec<u64>,
+    suffix: Vec<u64>,
+    power: Vec<u64>,
+}
+
+impl OneEditKeys {
+    /// Calls `f` with the key of the text with each word dropped, then with each two
+    /// neighbouring words swapped (where their values differ).
+    fn for_each(&mut self, base: u64, values: &[u64], full: u64, mut f: impl FnMut(u64)) {
+        let l = values.len();
+        self.power.clear();
+        self.power.push(1);
+        for k in 1..=l {
+            let p = mul_mod(self.power[k - 1], base);
+            self.power.push(p);
+        }
+        self.prefix.clear();
+        self.prefix.push(0);
+        for (j, &v) in values.iter().enumerate() {
+            let p = add_mod(mul_mod(self.prefix[j], base), v);
+            self.prefix.push(p);
+        }
+        self.suffix.clear();
+        self.suffix.resize(l + 1, 0);
+        for j in (0..l).rev() {
+            self.suffix[j] = add_mod(
+                self.suffix[j + 1],
+                mul_mod(values[j], self.power[l - 1 - j]),
+            );
+        }
+        for j in 0..l {
+            f(add_mod(
+                mul_mod(self.prefix[j], self.power[l - 1 - j]),
+                self.suffix[j + 1],
+            ));
+        }
+        for j in 0..l.saturating_sub(1) {
+            let (a, b) = (values[j], values[j + 1]);
+            if a == b {
+                continue;
+            }
+            let gap = add_mod(self.power[l - 1 - j], MERSENNE - self.power[l - 2 - j]);
+            f(add_mod(full, mul_mod(add_mod(b, MERSENNE - a), gap)));
+        }
     }
 }
 
@@ -301,18 +426,22 @@ struct Groups {
 fn find_groups(ctx: &Context) -> Groups {
     let n = ctx.n();
     let texts = &ctx.ds.texts;
+    let word_hasher = WordHasher::new(ctx.cfg.seed);
     let keys: Vec<RowKey> = (0..n)
         .into_par_iter()
         .with_min_len(1024)
-        .map_init(String::new, |buf, i| {
-            let text = texts.get(i);
-            let words = normalise(text, buf);
-            RowKey {
-                exact: xxh3_64(text.as_bytes()),
-                norm: norm_hash(buf),
-                near: near_eligible(buf, words),
-            }
-        })
+        .map_init(
+            || (String::new(), Vec::new()),
+            |(buf, values), i| {
+                let text = texts.get(i);
+                let words = normalise(text, buf);
+                RowKey {
+                    exact: xxh3_64(text.as_bytes()),
+                    norm: word_hasher.key(buf, values),
+                    near: near_eligible(buf, words),
+                }
+            },
+        )
         .collect();
 
     let mut dsu = Dsu::new(n);
@@ -350,28 +479,50 @@ fn find_groups(ctx: &Context) -> Groups {
         }
         i = j;
     }
+    let one_edit = OneEditSearch::new(&order, &word_hasher);
     drop(order);
     reps.sort_unstable();
 
-    // MinHash signatures of the representatives.
+    // MinHash signatures of the representatives, and their texts one word edit away.
     let hasher = MinHasher::new(ctx.cfg.seed);
     let mut sigs = vec![0u8; reps.len() * NUM_HASHES];
-    let ok: Vec<bool> = sigs
+    let (mut edit_pairs, unsigned) = sigs
         .par_chunks_mut(NUM_HASHES)
         .zip(reps.par_iter())
         .with_min_len(256)
-        .map_init(String::new, |buf, (out, &r)| {
-            let words = normalise(texts.get(r as usize), buf);
-            hasher.signature(buf, words, out)
-        })
-        .collect();
-    if ok.iter().any(|o| !o) {
+        .fold(
+            || (RepScratch::default(), Vec::new(), Vec::new()),
+            |(mut scratch, mut pairs, mut unsigned), (out, &r)| {
+                let words = normalise(texts.get(r as usize), &mut scratch.norm);
+                if !hasher.signature(&scratch.norm, words, out) {
+                    unsigned.push(r);
+                }
+                one_edit.find(r, words, &mut scratch, &mut pairs);
+                (scratch, pairs, unsigned)
+            },
+        )
+        .map(|(_, pairs, unsigned)| (pairs, unsigned))
+        .reduce(
+            || (Vec::new(), Vec::new()),
+            |(mut pairs, mut unsigned), (mut more_pairs, mut more_unsigned)| {
+                pairs.append(&mut more_pairs);
+                unsigned.append(&mut more_unsigned);
+                (pairs, unsigned)
+            },
+        );
+    edit_pairs.sort_unstable();
+    edit_pairs.dedup();
+    for (a, b) in edit_pairs {
+        dsu.union(a, b);
+    }
+    if !unsigned.is_empty() {
+        let unsigned: rustc_hash::FxHashSet<u32> = unsigned.into_iter().collect();
         let (mut kept, mut kept_sigs) = (
             Vec::with_capacity(reps.len()),
             Vec::with_capacity(sigs.len()),
         );
         for (j, &r) in reps.iter().enumerate() {
-            if ok[j] {
+            if !unsigned.contains(&r) {
                 kept.push(r);
                 kept_sigs.extend_from_slice(&sigs[j * NUM_HASHES..(j + 1) * NUM_HASHES]);
             }
@@ -423,6 +574,79 @@ fn find_groups(ctx: &Context) -> Groups {
         rep_of,
         reps,
         sigs,
+    }
+}
+
+/// Per-thread scratch of the representatives' pass.
+#[derive(Default)]
+struct RepScratch {
+    norm: String,
+    values: Vec<u64>,
+    edits: OneEditKeys,
+}
+
+/// Finds the texts one word edit away from a text (see the module docs) among the dataset's
+/// normalised texts. A text with a word added is found from the longer side (its drop of that
+/// word), so looking from every text of `EDIT_MIN_WORDS + 1` to `EDIT_MAX_WORDS` words
+/// finds every pair.
+struct OneEditSearch<'a> {
+    word_hasher: &'a WordHasher,
+    /// The first row of each normalised text, by key.
+    first: FxHashMap<u64, u32>,
+    /// One bit per value of a key's high bits, about four bits per text: nearly every edit is
+    /// no text of the dataset, and this answers four in five of them from a table that stays in
+    /// a core's cache (512 KiB for a million texts) before the map is read. Measured on a
+    /// million generated rows: the probes were most of the search's time at sixteen bits per
+    /// text (2 MiB), about half as long at four.
+    seen: Vec<u64>,
+    shift: u32,
+}
+
+impl<'a> OneEditSearch<'a> {
+    /// `order`: every row's normalised key and row, sorted.
+    fn new(order: &[(u64, u32)], word_hasher: &'a WordHasher) -> Self {
+        let mut first: FxHashMap<u64, u32> = Default::default();
+        for &(h, row) in order {
+            if h != EMPTY {
+                first.entry(h).or_insert(row);
+            }
+        }
+        let bits = (first.len().max(1) * 4).next_power_of_two().max(1 << 16);
+        let shift = 61 - bits.trailing_zeros();
+        let mut seen = vec![0u64; bits / 64];
+        for &h in first.keys() {
+            let b = (h >> shift) as usize;
+            seen[b / 64] |= 1 << (b % 64);
+        }
+        Self {
+            word_hasher,
+            first,
+            seen,
+            shift,
+        }
+    }
+
+    fn maybe(&self, h: u64) -> bool {
+        let b = (h >> self.shift) as usize;
+        self.seen[b / 64] >> (b % 64) & 1 == 1
+    }
+
+    /// Pushes `(lower, higher)` first rows for each text one edit away from row `row`, whose
+    /// normalised text of `words` words is in `scratch.norm`.
+    fn find(&self, row: u32, words: usize, scratch: &mut RepScratch, out: &mut Vec<(u32, u32)>) {
+        if !(EDIT_MIN_WORDS < words && words <= EDIT_MAX_WORDS) {
+            return;
+        }
+        let h = self.word_hasher.key(&scratch.norm, &mut scratch.values);
+        scratch
+            .edits
+            .for_each(self.word_hasher.base, &scratch.values, h, |e| {
+                if e != h && self.maybe(e) {
+                    if let Some(&other) = self.first.get(&e) {
+                        out.push((other.min(row), other.max(row)));
+                    }
+                }
+            });
     }
 }
 
@@ -859,8 +1083,9 @@ mod tests {
         assert_eq!(norm("Ünïcode ΣΑΣ"), ("ünïcode σασ".to_string(), 2));
         assert_eq!(norm("?!  ..."), (String::new(), 0));
         assert_eq!(norm(""), (String::new(), 0));
-        assert_eq!(norm_hash(""), EMPTY);
-        assert_ne!(norm_hash("a"), EMPTY);
+        let h = WordHasher::new(1);
+        assert_eq!(h.key("", &mut Vec::new()), EMPTY);
+        assert!(h.key("a", &mut Vec::new()) < MERSENNE);
     }
 
     #[test]
@@ -896,6 +1121,92 @@ mod tests {
         assert_ne!(sig(&h, "a b c"), sig(&h, "a b d"));
         assert_ne!(sig(&h, "a b c"), sig(&h, "x b c"));
         assert_eq!(sig(&h, "A, b. c!"), sig(&h, "a b c"));
+    }
+
+    #[test]
+    fn one_word_edit_keys_are_the_keys_of_the_edited_texts() {
+        let h = WordHasher::new(7);
+        let key = |t: &str| h.key(t, &mut Vec::new());
+        let mut values = Vec::new();
+        let full = h.key("a b b c", &mut values);
+        let mut seen = Vec::new();
+        OneEditKeys::default().for_each(h.base, &values, full, |k| seen.push(k));
+        // Each word dropped, then each pair swapped; the swap of the two equal words is none.
+        let expected: Vec<u64> = ["b b c", "a b c", "a b c", "a b b", "b a b c", "a b c b"]
+            .iter()
+            .map(|t| key(t))
+            .collect();
+        assert_eq!(seen, expected);
+        assert_ne!(key("a b"), key("b a"));
+        assert_ne!(key("a b"), key("ab"));
+        assert_ne!(key("a"), key("a a"));
+    }
+
+    #[test]
+    fn word_keys_stay_in_the_field_under_extreme_values() {
+        assert_eq!(mul_mod(MERSENNE - 1, MERSENNE - 1), 1);
+        assert_eq!(add_mod(MERSENNE - 1, 1), 0);
+        assert_eq!(mul_mod(1 << 60, 4), 2);
+    }
+
+    /// A ten-word tweet copied twelve times with one small edit each (a word dropped, repeated
+    /// or two swapped) and relabelled, into 2,000 random rows.
+    fn edited_copies(original: &str, edits: &[&str]) -> DetectorOutput {
+        let mut texts = random_texts(2000, 21);
+        let mut labels: Vec<u32> = (0..2000).map(|i| (i % 2) as u32).collect();
+        texts.push(original.to_string());
+        labels.push(0);
+        for e in edits {
+            texts.push(e.to_string());
+            labels.push(1);
+        }
+        run(&texts, &labels)
+    }
+
+    #[test]
+    fn copies_one_word_apart_make_one_flood() {
+        let original = "colt mccoy wins again tonight and he is still trash";
+        let edits = [
+            "colt mccoy wins again tonight and he still trash",
+            "colt mccoy wins again tonight and he is is still trash",
+            "colt mccoy wins tonight again and he is still trash",
+            "mccoy wins again tonight and he is still trash",
+            "colt mccoy wins again tonight and is he still trash",
+            "colt mccoy wins again tonight and he is still trash !",
+            "colt mccoy wins again again tonight and he is still trash",
+            "colt mccoy wins again tonight and he is trash",
+            "colt wins again tonight and he is still trash",
+            "colt mccoy wins again tonight he is still trash",
+            "colt mccoy again wins tonight and he is still trash",
+            "colt mccoy wins again tonight and he is still still trash",
+        ];
+        // Word 3-shingles alone keep only about half of a short text through one edit.
+        let h = MinHasher::new(1);
+        let (a, b) = (sig(&h, original), sig(&h, edits[0]));
+        assert!(jaccard(&a, &b) < NEAR_JACCARD);
+        let out = edited_copies(original, &edits);
+        let f = &out.findings[0];
+        assert!(
+            f.title.starts_with("flood: 13 near-copies of one text, 92% labelled pos (conflicting labels: 12 × pos, 1 × neg)"),
+            "{}",
+            f.title
+        );
+        assert!(out.scores[2001..].iter().all(|&v| v == SCORE_FLOOD));
+        // The original keeps its label; the flood's copies make it read as mislabelled.
+        assert_eq!(out.scores[2000], SCORE_FLOOD_FIRST);
+    }
+
+    #[test]
+    fn a_substituted_word_or_a_short_text_is_not_one_edit_away() {
+        // A changed word changes what the text says.
+        let out = edited_copies(
+            "the plot of this film was strong and deeply moving",
+            &["the plot of this film was weak and deeply moving"],
+        );
+        assert!(out.scores[2000..].iter().all(|&v| v == 0.0));
+        // A word dropped from a four-word text is a quarter of it.
+        let out = edited_copies("he is a keeper", &["he is a"]);
+        assert!(out.scores[2000..].iter().all(|&v| v == 0.0));
     }
 
     #[test]
