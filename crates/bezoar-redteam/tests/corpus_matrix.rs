@@ -1,6 +1,6 @@
 //! Cells of `bezoar bench` on the clean corpora of `../shared/corpora` (default target: the
 //! least frequent label; seed 1, as the bench command runs them), kept as regression tests
-//! where the attack matrix once found the scan short of the trigger floor. Each cell injects,
+//! where the attack matrix once found the scan short. Each cell injects,
 //! scans and evaluates in memory exactly as `bezoar bench CORPUS --attacks A --rates R` does.
 //! On a clone without `../shared` the tests skip with a message.
 
@@ -30,8 +30,8 @@ fn corpus(name: &str) -> Option<bezoar_data::Dataset> {
     Some(bezoar_data::read_dataset(&path, &opts).expect("read corpus"))
 }
 
-/// F1 of the flagged rows for one bench cell.
-fn cell_f1(corpus_name: &str, attack: &str, rate: &str) -> Option<f64> {
+/// The flagged rows' metrics for one bench cell.
+fn cell(corpus_name: &str, attack: &str, rate: &str) -> Option<bezoar_redteam::GroupMetrics> {
     let ds = corpus(corpus_name)?;
     let cfg = InjectConfig {
         attack: Attack::from_name(attack).expect("attack name"),
@@ -39,8 +39,16 @@ fn cell_f1(corpus_name: &str, attack: &str, rate: &str) -> Option<f64> {
         target: None,
         seed: 1,
     };
-    let row = run_case(&ds, &cfg, &ScanConfig::default()).expect("cell runs");
-    Some(row.metrics.f1.unwrap_or(0.0))
+    Some(
+        run_case(&ds, &cfg, &ScanConfig::default())
+            .expect("cell runs")
+            .metrics,
+    )
+}
+
+/// F1 of the flagged rows for one bench cell.
+fn cell_f1(corpus_name: &str, attack: &str, rate: &str) -> Option<f64> {
+    cell(corpus_name, attack, rate).map(|m| m.f1.unwrap_or(0.0))
 }
 
 /// Three made-up tokens, each inserted into a third of 1% of tweets relabelled offensive. One
@@ -64,4 +72,20 @@ fn a_sentence_made_offensive_in_one_percent_of_tweets_is_a_trigger() {
         return;
     };
     assert!(f1 >= TRIGGER_F1, "F1 {f1:.3}");
+}
+
+/// 29 near-copies of three tweets (about ten each, each copy with one word dropped, repeated or
+/// swapped) relabelled, added to 5,823 tweets. On a ten-word tweet one such edit leaves about
+/// half of the word 3-shingles, so MinHash alone split each flood into groups under the flood
+/// size, and only 9 of 29 copies were flagged (F1 0.360); texts one word apart are now one group.
+#[test]
+fn a_flood_of_lightly_edited_copies_of_short_tweets_is_one_flood() {
+    let Some(m) = cell("hsol", "duplicate-flood", "0.5%") else {
+        return;
+    };
+    let (recall, f1) = (m.recall.unwrap_or(0.0), m.f1.unwrap_or(0.0));
+    assert!(
+        recall >= 0.95 && f1 >= 0.8,
+        "recall {recall:.3}, F1 {f1:.3}"
+    );
 }
