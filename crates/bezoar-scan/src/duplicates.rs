@@ -58,8 +58,8 @@ const FLOOD_FACTOR: usize = 5;
 const FLOOD_SHARE: f64 = 0.005;
 /// Texts one word edit apart are joined when the shorter has at least this many words (a word
 /// dropped from a four-word text is a quarter of it), and only texts of at most
-/// `EDIT_MAX_WORDS` words are expanded (each costs one hash per word; from about twenty words a
-/// single edit keeps the word 3-shingle Jaccard near `NEAR_JACCARD`, where MinHash finds it).
+/// `EDIT_MAX_WORDS` words are searched (a lookup per word; from about twenty words a single
+/// edit keeps the word 3-shingle Jaccard near `NEAR_JACCARD`, where MinHash finds it).
 const EDIT_MIN_WORDS: usize = 5;
 const EDIT_MAX_WORDS: usize = 32;
 /// Stands for "normalises to nothing" (never grouped on its normalised form); word hashes
