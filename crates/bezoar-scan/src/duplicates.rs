@@ -463,6 +463,8 @@ fn find_groups(ctx: &Context) -> Groups {
     order.par_sort_unstable();
     let mut rep_of: Vec<u32> = (0..n as u32).collect();
     let mut reps = Vec::new();
+    // The first row of each normalised text, by key: what the one-word-edit search looks up.
+    let mut first_of: FxHashMap<u64, u32> = Default::default();
     let mut i = 0;
     while i < order.len() {
         let (h, first) = order[i];
@@ -474,12 +476,15 @@ fn find_groups(ctx: &Context) -> Groups {
             }
             j += 1;
         }
-        if h != EMPTY && keys[first as usize].near {
-            reps.push(first);
+        if h != EMPTY {
+            first_of.insert(h, first);
+            if keys[first as usize].near {
+                reps.push(first);
+            }
         }
         i = j;
     }
-    let one_edit = OneEditSearch::new(&order, &word_hasher);
+    let one_edit = OneEditSearch::new(first_of, &word_hasher);
     drop(order);
     reps.sort_unstable();
 
@@ -603,14 +608,8 @@ struct OneEditSearch<'a> {
 }
 
 impl<'a> OneEditSearch<'a> {
-    /// `order`: every row's normalised key and row, sorted.
-    fn new(order: &[(u64, u32)], word_hasher: &'a WordHasher) -> Self {
-        let mut first: FxHashMap<u64, u32> = Default::default();
-        for &(h, row) in order {
-            if h != EMPTY {
-                first.entry(h).or_insert(row);
-            }
-        }
+    /// `first`: the first row of each normalised text, by key.
+    fn new(first: FxHashMap<u64, u32>, word_hasher: &'a WordHasher) -> Self {
         let bits = (first.len().max(1) * 4).next_power_of_two().max(1 << 16);
         let shift = 61 - bits.trailing_zeros();
         let mut seen = vec![0u64; bits / 64];
